@@ -21,7 +21,7 @@ class AbortError(Exception):
         self.reason = reason
 
 
-class TimeoutError(builtins.TimeoutError):  # noqa: A001 - the draft's name, on purpose
+class TimeoutError(builtins.TimeoutError):
     """A ``ready_timeout``, ``idle_timeout`` or ``AbortSignal.timeout`` ran out."""
 
 

@@ -64,7 +64,9 @@ class _HandlesEvents(Protocol):
     def handle_event(self, event: Any) -> object: ...
 
 
-EventListener: TypeAlias = "Callable[[Any], object] | Callable[[Any], Awaitable[object]] | _HandlesEvents"
+EventListener: TypeAlias = (
+    "Callable[[Any], object] | Callable[[Any], Awaitable[object]] | _HandlesEvents"
+)
 
 
 class _Entry:
@@ -179,10 +181,7 @@ class EventTarget:
     @staticmethod
     def _call(listener: EventListener, event: Event) -> None:
         try:
-            if callable(listener):
-                result = listener(event)
-            else:
-                result = listener.handle_event(event)
+            result = listener(event) if callable(listener) else listener.handle_event(event)
         except Exception as exc:
             report_exception(exc, f"exception in {event.type!r} event listener")
             return
