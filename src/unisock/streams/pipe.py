@@ -59,6 +59,11 @@ class _Pipe:
         self.shutting_down = False
         self.last_write: Deferred[None] = RESOLVED_NONE
         self.remove_signal: Callable[[], None] | None = None
+        # While the loop holds a chunk it has taken but not yet written, the source's
+        # close (which fires synchronously inside the take) waits: the standard writes
+        # that chunk first, because its read's chunk steps run before the closed reaction.
+        self.holding = False
+        self.close_held = False
 
     # -- start ------------------------------------------------------------------------
     def start(self) -> None:
@@ -102,14 +107,10 @@ class _Pipe:
                 if size <= 0:
                     await writer.ready
                     continue
+                self.holding = True
                 if queue and not getattr(controller, "_pending", None):
                     chunk = take()
                     spins += 1
-                    if spins >= _SPIN_LIMIT:
-                        spins = 0
-                        self.last_write = writer.write(chunk)
-                        await asyncio.sleep(0)
-                        continue
                 else:
                     spins = 0
                     value, done = await reader.read()
@@ -117,8 +118,20 @@ class _Pipe:
                         return
                     chunk = value
                 self.last_write = writer.write(chunk)
+                self.holding = False
+                if self.close_held:
+                    return
+                if spins >= _SPIN_LIMIT:
+                    spins = 0
+                    await asyncio.sleep(0)
         except Exception:
             return  # the closed callbacks decide how the pipe ends
+        finally:
+            self.holding = False
+            if self.close_held:
+                self.close_held = False
+                if not self.shutting_down:
+                    self._source_closed()
 
     # -- reactions --------------------------------------------------------------------
     def _on_reader_closed(self, d: Deferred[None]) -> None:
@@ -126,7 +139,10 @@ class _Pipe:
             return
         exc = d.exception()
         if exc is None:
-            self._source_closed()
+            if self.holding:
+                self.close_held = True
+            else:
+                self._source_closed()
         elif self.source._state == ERRORED:
             self._source_errored(exc)
 

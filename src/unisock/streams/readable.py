@@ -492,6 +492,7 @@ class ReadableByteStreamController(_ControllerBase):
     def _pull_into(self, view: memoryview, min_fill: int, request: Deferred[ReadResult]) -> None:
         stream = self._stream
         if stream._state == CLOSED:
+            stream._end_observed()
             request.resolve(read_result(view[:0], True))
             return
         desc = _PullInto(view, min_fill, "byob")
@@ -613,6 +614,7 @@ class ReadableStreamDefaultReader(_ReaderBase):
                 controller._call_pull_if_needed()
             return request
         if state == CLOSED:
+            stream._end_observed()
             return _DONE_D
         return Deferred.rejected(_stored(stream))
 
@@ -859,7 +861,12 @@ class ReadableStream(Generic[T]):
             requests, reader._requests = reader._requests, deque()
             for request in requests:
                 request.resolve(DONE)
+            if requests:
+                self._end_observed()
         reader._closed.resolve(None)
+
+    def _end_observed(self) -> None:
+        """A consumer has seen the end of the stream (a hook for sockets' half-close)."""
 
     def _error(self, exc: BaseException) -> None:
         self._state = ERRORED

@@ -1,0 +1,94 @@
+"""``SocketAddress`` and the forms an address may be given in."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SocketAddress", "parse_address"]
+
+
+@dataclass(frozen=True, slots=True)
+class SocketAddress:
+    """An IP address (or, before resolution, a host name) and a port."""
+
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        if ":" in self.address:
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+def _port(value: Any, field: str, allow_zero: bool) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{field}.port must be an int, got {value!r}")
+    low = 0 if allow_zero else 1
+    if not low <= value <= 65535:
+        raise ValueError(f"{field}.port must be in {low}..65535, got {value}")
+    return value
+
+
+def _host(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{field}.address must be a str, got {value!r}")
+    host = value.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        raise ValueError(f"{field}.address must not be empty")
+    return host
+
+
+def parse_address(value: Any, field: str, *, allow_zero_port: bool) -> SocketAddress:
+    """Accept ``SocketAddress``, ``(host, port)``, ``{"address", "port"}`` or ``"host:port"``."""
+    if isinstance(value, SocketAddress):
+        return SocketAddress(_host(value.address, field), _port(value.port, field, allow_zero_port))
+    if isinstance(value, tuple | list):
+        if len(value) < 2:
+            raise ValueError(f"{field} must be (host, port), got {value!r}")
+        return SocketAddress(_host(value[0], field), _port(value[1], field, allow_zero_port))
+    if isinstance(value, dict):
+        unknown = set(value) - {"address", "port"}
+        if unknown:
+            raise TypeError(f"{field} has unknown keys {sorted(unknown)!r}")
+        if "address" not in value or "port" not in value:
+            raise TypeError(f"{field} needs both 'address' and 'port', got {value!r}")
+        return SocketAddress(
+            _host(value["address"], field), _port(value["port"], field, allow_zero_port)
+        )
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            end = text.find("]")
+            if end < 0 or text[end + 1 : end + 2] != ":":
+                raise ValueError(f"{field} must look like '[::1]:443', got {value!r}")
+            return SocketAddress(
+                _host(text[1:end], field), _port(text[end + 2 :], field, allow_zero_port)
+            )
+        host, sep, port = text.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"{field} must look like 'host:port' or '[v6]:port', got {value!r}")
+        return SocketAddress(_host(host, field), _port(port, field, allow_zero_port))
+    raise TypeError(
+        f"{field} must be a SocketAddress, (host, port), a dict or 'host:port', got {value!r}"
+    )
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def from_sockaddr(sockaddr: Any) -> SocketAddress | None:
+    """A ``SocketAddress`` from what ``getsockname``/``getpeername`` return."""
+    if isinstance(sockaddr, tuple) and len(sockaddr) >= 2:
+        return SocketAddress(str(sockaddr[0]), int(sockaddr[1]))
+    return None

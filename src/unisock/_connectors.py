@@ -1,0 +1,41 @@
+"""How each transport type opens: the one place that knows TCP, TLS, UDP and QUIC apart."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from ._tcp import open_tcp
+
+if TYPE_CHECKING:
+    from .socket import Socket
+
+
+async def open_socket(sock: Socket) -> None:
+    """Connect ``sock`` according to its options and mark it open."""
+    opts = sock._opts
+    loop = sock._loop
+    if opts.transport == "tcp":
+        transport = await open_tcp(loop, opts, lambda: sock._protocol)
+        sock._open(sock._transport_info(transport))
+        return
+    if opts.transport == "tls":
+        transport = await open_tcp(loop, opts, lambda: sock._protocol)
+        from ._tls_socket import start_tls
+
+        await start_tls(sock, transport, server_side=False)
+        return
+    if opts.transport == "udp":
+        from ._udp_socket import open_udp
+
+        await open_udp(sock)
+        return
+    if opts.transport == "quic":
+        from ._quic_socket import open_quic_stream
+
+        await open_quic_stream(sock)
+        return
+    raise AssertionError(opts.transport)
+
+
+__all__ = ["asyncio", "open_socket"]

@@ -1,0 +1,159 @@
+"""Opening TCP connections: resolution, Happy Eyeballs (RFC 8305) and socket options.
+
+Done here rather than with ``loop.create_connection(host, port)`` because uvloop has no
+Happy Eyeballs and because options such as ``ttl``, buffer sizes and ``local`` must be set
+on the socket before it connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno as errno_mod
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from ._address import SocketAddress, is_ip
+from ._init import Options
+from .errors import NetworkError
+
+__all__ = ["apply_socket_options", "open_tcp", "resolve"]
+
+HAPPY_EYEBALLS_DELAY = 0.25
+
+
+async def resolve(
+    loop: asyncio.AbstractEventLoop, address: SocketAddress, sock_type: int
+) -> list[tuple[int, Any]]:
+    """(family, sockaddr) pairs for ``address``, IPv6 and IPv4 interleaved."""
+    host, port = address.address, address.port
+    if is_ip(host):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return [(family, (host, port))]
+    try:
+        infos = await loop.getaddrinfo(host, port, type=sock_type)
+    except socket.gaierror as exc:
+        raise NetworkError(f"cannot resolve {host!r}: {exc.strerror}", exc.errno) from None
+    if not infos:
+        raise NetworkError(f"cannot resolve {host!r}: no addresses")
+    v6 = [(i[0], i[4]) for i in infos if i[0] == socket.AF_INET6]
+    v4 = [(i[0], i[4]) for i in infos if i[0] == socket.AF_INET]
+    first, second = (v6, v4) if infos[0][0] == socket.AF_INET6 else (v4, v6)
+    ordered: list[tuple[int, Any]] = []
+    for i in range(max(len(first), len(second))):
+        ordered.extend(group[i] for group in (first, second) if i < len(group))
+    return ordered
+
+
+def apply_socket_options(sock: socket.socket, opts: Options) -> None:
+    """Buffer sizes and TTL; errors name the option."""
+    try:
+        if opts.send_buffer_size is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, opts.send_buffer_size)
+        if opts.receive_buffer_size is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, opts.receive_buffer_size)
+        if opts.ttl is not None:
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, opts.ttl)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, opts.ttl)
+    except OSError as exc:
+        raise NetworkError(f"cannot set socket options: {exc.strerror}", exc.errno) from None
+
+
+def set_no_delay(sock: socket.socket | None, value: bool) -> None:
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0)
+
+
+async def _attempt(
+    loop: asyncio.AbstractEventLoop, family: int, sockaddr: Any, opts: Options
+) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setblocking(False)
+        apply_socket_options(sock, opts)
+        if opts.local is not None:
+            try:
+                sock.bind((opts.local.address, opts.local.port))
+            except OSError as exc:
+                raise NetworkError(
+                    f"cannot bind to local {opts.local}: {exc.strerror}", exc.errno
+                ) from None
+        await loop.sock_connect(sock, sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _race(
+    loop: asyncio.AbstractEventLoop, targets: list[tuple[int, Any]], opts: Options
+) -> socket.socket:
+    """Start an attempt every 250 ms until one connects; the first to connect wins."""
+    errors: list[OSError] = []
+    pending: set[asyncio.Task[socket.socket]] = set()
+    winner: socket.socket | None = None
+    remaining = list(targets)
+    try:
+        while remaining or pending:
+            if remaining:
+                family, sockaddr = remaining.pop(0)
+                pending.add(asyncio.ensure_future(_attempt(loop, family, sockaddr, opts)))
+            done, pending = await asyncio.wait(
+                pending,
+                timeout=HAPPY_EYEBALLS_DELAY if remaining else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in done:
+                exc = task.exception()
+                if exc is None:
+                    if winner is None:
+                        winner = task.result()
+                    else:
+                        task.result().close()
+                elif isinstance(exc, OSError):
+                    errors.append(exc)
+                else:
+                    raise exc
+            if winner is not None:
+                return winner
+    finally:
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(BaseException):
+                sock = await task
+                sock.close()
+    raise _network_error(errors, opts)
+
+
+def _network_error(errors: list[OSError], opts: Options) -> NetworkError:
+    if not errors:
+        return NetworkError(f"cannot connect to {opts.remote}")
+    exc = errors[0]
+    if isinstance(exc, NetworkError):
+        return exc
+    code = exc.errno
+    reason = exc.strerror or errno_mod.errorcode.get(code or 0, str(exc))
+    return NetworkError(f"cannot connect to {opts.remote}: {reason}", code)
+
+
+async def open_tcp(
+    loop: asyncio.AbstractEventLoop,
+    opts: Options,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+) -> asyncio.Transport:
+    assert opts.remote is not None
+    targets = await resolve(loop, opts.remote, socket.SOCK_STREAM)
+    sock = await _race(loop, targets, opts)
+    set_no_delay(sock, opts.no_delay)
+    try:
+        transport, _ = await loop.create_connection(protocol_factory, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    set_no_delay(transport.get_extra_info("socket"), opts.no_delay)
+    return transport

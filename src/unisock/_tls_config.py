@@ -1,0 +1,488 @@
+"""TLS settings: validated options, cached ``ssl.SSLContext``s, a session cache, and ``info``.
+
+Why one module: the options decide the context, the context decides which cached sessions
+may resume, and the info dict reports what those options led to.  Key and certificate
+material is normalised once, in memory, to PEM/DER bytes, so a context can be cached by a
+fingerprint of its content (building one costs milliseconds) and never by object identity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import ssl
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from ._tls_names import CIPHER_IANA, HandshakeObserver
+
+__all__ = [
+    "CipherInfo",
+    "EphemeralKeyInfo",
+    "SessionCache",
+    "TLSOptions",
+    "client_context",
+    "server_context",
+    "session_cache",
+    "tls_info",
+]
+
+_KEY_TYPES = tuple(t for t in PrivateKeyTypes.__args__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class CipherInfo:
+    """The negotiated cipher suite."""
+
+    name: str
+    """OpenSSL's name (``ECDHE-RSA-AES128-GCM-SHA256``)."""
+    standard_name: str | None
+    """The IANA name (``TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256``)."""
+    version: str
+    """The protocol version (``TLSv1.3``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EphemeralKeyInfo:
+    """The key exchange of the handshake, as Node.js ``getEphemeralKeyInfo()`` spells it."""
+
+    type: str
+    """``"ECDH"`` (elliptic curves, X25519, X448) or ``"DH"`` (finite field)."""
+    name: str | None
+    """The group (``X25519``, ``prime256v1``, ``ffdhe2048``); ``None`` for custom DH."""
+    size: int
+    """Key size in bits."""
+
+
+# -- option validation ---------------------------------------------------------------------
+
+_PathLike = (str, os.PathLike)
+
+
+def _is_pem(data: bytes) -> bool:
+    return b"-----BEGIN" in data
+
+
+def _read_path(fieldname: str, value: str | os.PathLike[str]) -> bytes:
+    try:
+        with open(value, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise ValueError(f"{fieldname}: cannot read {os.fspath(value)!r}: {exc.strerror}") from exc
+
+
+def _looks_like_path(value: object) -> bool:
+    return isinstance(value, os.PathLike) or (
+        isinstance(value, str) and "-----BEGIN" not in value
+    )
+
+
+def _normalise_key(value: object) -> bytes:
+    """Any accepted key form -> unencrypted PKCS#8 PEM bytes."""
+    if isinstance(value, _KEY_TYPES):
+        key: Any = value
+    else:
+        if _looks_like_path(value):
+            data = _read_path("key", value)  # type: ignore[arg-type]
+        elif isinstance(value, str):
+            data = value.encode("ascii", "replace")
+        elif isinstance(value, bytes | bytearray | memoryview):
+            data = bytes(value)
+        else:
+            raise TypeError(
+                "key must be a cryptography private key, PEM text or bytes, DER bytes or a "
+                f"path, not {type(value).__name__}"
+            )
+        try:
+            if _is_pem(data):
+                key = serialization.load_pem_private_key(data, password=None)
+            else:
+                key = serialization.load_der_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"key: not a usable private key ({exc})") from exc
+    try:
+        return bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    except (ValueError, TypeError) as exc:  # pragma: no cover - exotic key types
+        raise ValueError(f"key: cannot be used for TLS ({exc})") from exc
+
+
+def _certs_from(fieldname: str, value: object) -> list[bytes]:
+    """One accepted certificate form (not a list) -> DER certificates."""
+    if isinstance(value, x509.Certificate):
+        return [value.public_bytes(serialization.Encoding.DER)]
+    if _looks_like_path(value):
+        data = _read_path(fieldname, value)  # type: ignore[arg-type]
+    elif isinstance(value, str):
+        data = value.encode("ascii", "replace")
+    elif isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+    else:
+        raise TypeError(
+            f"{fieldname} must be a cryptography x509.Certificate, PEM text or bytes, DER "
+            f"bytes, a path, or a list of these, not {type(value).__name__}"
+        )
+    try:
+        if _is_pem(data):
+            certs = x509.load_pem_x509_certificates(data)
+        else:
+            certs = [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise ValueError(f"{fieldname}: not a certificate ({exc})") from exc
+    return [c.public_bytes(serialization.Encoding.DER) for c in certs]
+
+
+def _normalise_certs(fieldname: str, value: object) -> tuple[bytes, ...]:
+    items: Iterable[object] = value if isinstance(value, list | tuple) else [value]
+    out: list[bytes] = []
+    for item in items:
+        if isinstance(item, list | tuple):
+            raise TypeError(f"{fieldname}: nested lists are not accepted")
+        out.extend(_certs_from(fieldname, item))
+    if not out:
+        raise ValueError(f"{fieldname}: no certificate given")
+    return tuple(out)
+
+
+def _check_alpn(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise TypeError(f"alpn must be a str or a list of str, not {type(value).__name__}")
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"alpn: each protocol id must be a str, not {item!r}")
+        if not 0 < len(item.encode()) < 256:
+            raise ValueError(f"alpn: protocol id {item!r} must be 1 to 255 bytes")
+    return tuple(items)
+
+
+@dataclass(frozen=True, slots=True)
+class TLSOptions:
+    """Validated, normalised TLS settings of one endpoint.
+
+    ``key`` is unencrypted PKCS#8 PEM, ``cert`` the DER chain (leaf first), ``ca`` the DER
+    trust anchors replacing the system store; build it with :meth:`from_init`.
+    """
+
+    servername: str | None = None
+    key: bytes | None = field(default=None, repr=False)
+    cert: tuple[bytes, ...] | None = field(default=None, repr=False)
+    ca: tuple[bytes, ...] | None = field(default=None, repr=False)
+    verify: bool = True
+    alpn: tuple[str, ...] = ()
+    session: ssl.SSLSession | None = field(default=None, compare=False)
+    server_side: bool = False
+
+    @classmethod
+    def from_init(
+        cls,
+        *,
+        servername: object = None,
+        key: object = None,
+        cert: object = None,
+        ca: object = None,
+        verify: object = True,
+        alpn: object = None,
+        session: object = None,
+        server_side: object = False,
+    ) -> TLSOptions:
+        """Check each field, raising ``TypeError``/``ValueError`` that name it."""
+        if servername is not None:
+            if not isinstance(servername, str):
+                raise TypeError(f"servername must be a str, not {type(servername).__name__}")
+            if not servername or len(servername) > 253:
+                raise ValueError(f"servername {servername!r} must be 1 to 253 characters")
+        if not isinstance(verify, bool):
+            raise TypeError(f"verify must be True or False, not {verify!r}")
+        if not isinstance(server_side, bool):
+            raise TypeError(f"server_side must be True or False, not {server_side!r}")
+        if session is not None and not isinstance(session, ssl.SSLSession):
+            raise TypeError(
+                "session must be an info.session value (ssl.SSLSession), "
+                f"not {type(session).__name__}"
+            )
+        key_pem = None if key is None else _normalise_key(key)
+        chain = None if cert is None else _normalise_certs("cert", cert)
+        anchors = None if ca is None else _normalise_certs("ca", ca)
+        if (key_pem is None) != (chain is None):
+            missing = "key" if key_pem is None else "cert"
+            raise ValueError(f"{missing}: cert and key must be given together")
+        if server_side and chain is None:
+            raise ValueError("cert: a TLS server needs cert and key")
+        if key_pem is not None and chain is not None:
+            _check_pair(key_pem, chain[0])
+        return cls(
+            servername=servername,
+            key=key_pem,
+            cert=chain,
+            ca=anchors,
+            verify=verify,
+            alpn=_check_alpn(alpn),
+            session=session,
+            server_side=server_side,
+        )
+
+    @property
+    def fingerprint(self) -> bytes:
+        """A digest of everything that shapes the context (not servername nor session)."""
+        h = hashlib.sha256()
+        for part in (
+            b"S" if self.server_side else b"C",
+            b"V" if self.verify else b"N",
+            self.key or b"-",
+            *(self.cert or (b"-",)),
+            b"|",
+            *(self.ca or (b"-",)),
+            b"|",
+            *(a.encode() + b"\0" for a in self.alpn),
+        ):
+            h.update(len(part).to_bytes(4, "big"))
+            h.update(part)
+        return h.digest()
+
+
+def _check_pair(key_pem: bytes, leaf_der: bytes) -> None:
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    pub = x509.load_der_x509_certificate(leaf_der).public_key()
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if key.public_key().public_bytes(*fmt) != pub.public_bytes(*fmt):
+        raise ValueError("key: does not match the public key of the first cert")
+
+
+# -- contexts ------------------------------------------------------------------------------
+
+_contexts: dict[bytes, ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+_MAX_CONTEXTS = 64
+
+
+def _system_store_present() -> bool:
+    paths = ssl.get_default_verify_paths()
+    if paths.cafile and os.path.isfile(paths.cafile):
+        return True
+    if paths.capath and os.path.isdir(paths.capath):
+        with contextlib.suppress(OSError):
+            return any(True for _ in os.scandir(paths.capath))
+    return False
+
+
+def _load_trust(ctx: ssl.SSLContext, opts: TLSOptions) -> None:
+    if opts.ca is not None:
+        ctx.load_verify_locations(cadata=b"".join(opts.ca))
+        return
+    ctx.load_default_certs(ssl.Purpose.SERVER_AUTH if not opts.server_side
+                           else ssl.Purpose.CLIENT_AUTH)
+    if not _system_store_present() and ctx.cert_store_stats()["x509_ca"] == 0:
+        import certifi
+
+        ctx.load_verify_locations(cafile=certifi.where())
+
+
+def _load_chain(ctx: ssl.SSLContext, opts: TLSOptions) -> None:
+    """``load_cert_chain`` only reads files: use a private temp file, removed at once."""
+    assert opts.key is not None and opts.cert is not None
+    pem = b"".join(
+        ssl.DER_cert_to_PEM_cert(der).encode("ascii") for der in opts.cert
+    ) + opts.key
+    shm = "/dev/shm"
+    directory = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+    fd, path = tempfile.mkstemp(prefix="unisock-", suffix=".pem", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        ctx.load_cert_chain(path)
+    finally:
+        os.unlink(path)
+
+
+def _base(purpose: int, opts: TLSOptions) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(purpose)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if opts.alpn:
+        ctx.set_alpn_protocols(list(opts.alpn))
+    if opts.cert is not None:
+        _load_chain(ctx, opts)
+    return ctx
+
+
+def _cached(opts: TLSOptions, build: Any) -> ssl.SSLContext:
+    fp = opts.fingerprint
+    ctx = _contexts.get(fp)
+    if ctx is None:
+        ctx = build(opts)
+        with _contexts_lock:
+            if len(_contexts) >= _MAX_CONTEXTS:
+                _contexts.pop(next(iter(_contexts)))
+            ctx = _contexts.setdefault(fp, ctx)
+    return ctx
+
+
+def _build_client(opts: TLSOptions) -> ssl.SSLContext:
+    ctx = _base(ssl.PROTOCOL_TLS_CLIENT, opts)
+    if opts.verify:
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        _load_trust(ctx, opts)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _build_server(opts: TLSOptions) -> ssl.SSLContext:
+    if opts.cert is None:
+        raise ValueError("cert: a TLS server needs cert and key")
+    ctx = _base(ssl.PROTOCOL_TLS_SERVER, opts)
+    if opts.ca is not None and opts.verify:
+        ctx.verify_mode = ssl.CERT_REQUIRED  # mutual TLS
+        _load_trust(ctx, opts)
+    return ctx
+
+
+def client_context(opts: TLSOptions) -> ssl.SSLContext:
+    """A cached client context: TLS 1.2+, verification on unless ``verify=False``."""
+    if opts.server_side:
+        raise ValueError("server_side: client_context() needs client options")
+    return _cached(opts, _build_client)
+
+
+def server_context(opts: TLSOptions) -> ssl.SSLContext:
+    """A cached server context: TLS 1.2+, client certificates required when ``ca`` is set."""
+    if not opts.server_side:
+        raise ValueError("server_side: server_context() needs server options")
+    return _cached(opts, _build_server)
+
+
+# -- session cache -------------------------------------------------------------------------
+
+SessionKey = tuple[str, int, str | None, bytes]
+
+
+class SessionCache:
+    """A bounded LRU of client sessions by (host, port, servername, options fingerprint)."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[SessionKey, ssl.SSLSession] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(host: str, port: int, opts: TLSOptions) -> SessionKey:
+        return (host, port, opts.servername, opts.fingerprint)
+
+    def get(self, key: SessionKey) -> ssl.SSLSession | None:
+        with self._lock:
+            session = self._items.get(key)
+            if session is not None:
+                self._items.move_to_end(key)
+            return session
+
+    def put(self, key: SessionKey, session: ssl.SSLSession) -> None:
+        with self._lock:
+            self._items[key] = session
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def discard(self, key: SessionKey) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+session_cache = SessionCache()
+"""The per-process cache that ``allow_pooling`` TLS clients resume from."""
+
+
+# -- info ----------------------------------------------------------------------------------
+
+_cipher_codes: dict[str, int] = {}
+
+
+def _cipher_code(ctx: ssl.SSLContext, name: str) -> int | None:
+    code = _cipher_codes.get(name)
+    if code is None:
+        for c in ctx.get_ciphers():
+            _cipher_codes[c["name"]] = c["id"] & 0xFFFF
+        code = _cipher_codes.get(name)
+    return code
+
+
+def tls_info(
+    sslobj: ssl.SSLObject,
+    opts: TLSOptions,
+    observer: HandshakeObserver | None = None,
+) -> dict[str, Any]:
+    """The TLSSocketInfo fields (API.md) of a finished handshake, plus ``session_reused``."""
+    server = sslobj.server_side
+    reused = sslobj.session_reused
+    cipher = None
+    raw = sslobj.cipher()
+    if raw is not None:
+        name, version, _bits = raw
+        code = observer.cipher_code if observer is not None else None
+        if code is None:
+            code = _cipher_code(sslobj.context, name)
+        standard = CIPHER_IANA.get(code) if code is not None else None
+        if standard is None and name.startswith("TLS_"):
+            standard = name
+        cipher = CipherInfo(name, standard, sslobj.version() or version)
+    peer = sslobj.getpeercert(binary_form=True)
+    if server:
+        servername = observer.servername if observer is not None else None
+        verified = sslobj.context.verify_mode == ssl.CERT_REQUIRED
+    else:
+        servername = sslobj.server_hostname
+        verified = opts.verify
+    status = "ok" if verified and peer is not None else None
+    own = None
+    if opts.cert is not None:
+        if server:
+            own = opts.cert[0]
+        elif observer is not None and observer.client_sent_certificate is not None:
+            own = opts.cert[0] if observer.client_sent_certificate else None
+        elif sslobj.version() == "TLSv1.3" and not reused:
+            own = opts.cert[0]  # TLS 1.3 encrypts the CertificateRequest: configured leaf
+    ephemeral = None
+    ticket = None
+    sigalgs = None
+    if observer is not None:
+        if observer.group is not None:
+            ephemeral = EphemeralKeyInfo(*observer.group)
+        ticket = observer.ticket
+        sigalgs = list(observer.sigalgs) if observer.sigalgs is not None else None
+    return {
+        "type": sslobj.selected_alpn_protocol() or "tls",
+        "servername": servername,
+        "certificate": own,
+        "peer_certificate": peer,
+        "verification_status": status,
+        "cipher": cipher,
+        "ephemeral_key": ephemeral,
+        "session": None if server else sslobj.session,
+        "ticket": ticket,
+        "signature_algorithms": sigalgs,
+        "session_reused": reused,
+    }

@@ -1,0 +1,317 @@
+"""IANA names for what the TLS wire carries, and a reader of the handshake's plaintext part.
+
+Why: Python's ``ssl`` tells the negotiated cipher only by its OpenSSL name, and nothing of the
+key exchange group, the offered signature algorithms, the SNI a server received or a TLS 1.2
+ticket.  The transport owns both memory BIOs, so it sees every record; the messages that are
+sent in the clear (ClientHello, ServerHello, and in TLS 1.2 also ServerKeyExchange,
+CertificateRequest, Certificate and NewSessionTicket) tell those facts without any private
+hook into OpenSSL.  Observation stops at each direction's first encrypted record, so bulk data
+never passes through here.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CIPHER_IANA", "GROUPS", "SIGALGS", "HandshakeObserver", "sigalg_name"]
+
+# TLS cipher suite code point -> IANA name (every suite OpenSSL 3 can negotiate with a
+# certificate; the PSK, SRP, anonymous and NULL suites are left out).
+CIPHER_IANA: dict[int, str] = {
+    0x002F: "TLS_RSA_WITH_AES_128_CBC_SHA",
+    0x0032: "TLS_DHE_DSS_WITH_AES_128_CBC_SHA",
+    0x0033: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
+    0x0035: "TLS_RSA_WITH_AES_256_CBC_SHA",
+    0x0038: "TLS_DHE_DSS_WITH_AES_256_CBC_SHA",
+    0x0039: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
+    0x003C: "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    0x003D: "TLS_RSA_WITH_AES_256_CBC_SHA256",
+    0x0040: "TLS_DHE_DSS_WITH_AES_128_CBC_SHA256",
+    0x0041: "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA",
+    0x0044: "TLS_DHE_DSS_WITH_CAMELLIA_128_CBC_SHA",
+    0x0045: "TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA",
+    0x0067: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256",
+    0x006A: "TLS_DHE_DSS_WITH_AES_256_CBC_SHA256",
+    0x006B: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
+    0x0084: "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA",
+    0x0087: "TLS_DHE_DSS_WITH_CAMELLIA_256_CBC_SHA",
+    0x0088: "TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA",
+    0x009C: "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    0x009D: "TLS_RSA_WITH_AES_256_GCM_SHA384",
+    0x009E: "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    0x009F: "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+    0x00A2: "TLS_DHE_DSS_WITH_AES_128_GCM_SHA256",
+    0x00A3: "TLS_DHE_DSS_WITH_AES_256_GCM_SHA384",
+    0x00BA: "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA256",
+    0x00BD: "TLS_DHE_DSS_WITH_CAMELLIA_128_CBC_SHA256",
+    0x00BE: "TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA256",
+    0x00C0: "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA256",
+    0x00C3: "TLS_DHE_DSS_WITH_CAMELLIA_256_CBC_SHA256",
+    0x00C4: "TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA256",
+    0x1301: "TLS_AES_128_GCM_SHA256",
+    0x1302: "TLS_AES_256_GCM_SHA384",
+    0x1303: "TLS_CHACHA20_POLY1305_SHA256",
+    0xC009: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    0xC00A: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    0xC013: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    0xC014: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    0xC023: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    0xC024: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+    0xC027: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    0xC028: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+    0xC02B: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    0xC02C: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    0xC02F: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    0xC030: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    0xC050: "TLS_RSA_WITH_ARIA_128_GCM_SHA256",
+    0xC051: "TLS_RSA_WITH_ARIA_256_GCM_SHA384",
+    0xC052: "TLS_DHE_RSA_WITH_ARIA_128_GCM_SHA256",
+    0xC053: "TLS_DHE_RSA_WITH_ARIA_256_GCM_SHA384",
+    0xC056: "TLS_DHE_DSS_WITH_ARIA_128_GCM_SHA256",
+    0xC057: "TLS_DHE_DSS_WITH_ARIA_256_GCM_SHA384",
+    0xC05C: "TLS_ECDHE_ECDSA_WITH_ARIA_128_GCM_SHA256",
+    0xC05D: "TLS_ECDHE_ECDSA_WITH_ARIA_256_GCM_SHA384",
+    0xC060: "TLS_ECDHE_RSA_WITH_ARIA_128_GCM_SHA256",
+    0xC061: "TLS_ECDHE_RSA_WITH_ARIA_256_GCM_SHA384",
+    0xC072: "TLS_ECDHE_ECDSA_WITH_CAMELLIA_128_CBC_SHA256",
+    0xC073: "TLS_ECDHE_ECDSA_WITH_CAMELLIA_256_CBC_SHA384",
+    0xC076: "TLS_ECDHE_RSA_WITH_CAMELLIA_128_CBC_SHA256",
+    0xC077: "TLS_ECDHE_RSA_WITH_CAMELLIA_256_CBC_SHA384",
+    0xC09C: "TLS_RSA_WITH_AES_128_CCM",
+    0xC09D: "TLS_RSA_WITH_AES_256_CCM",
+    0xC09E: "TLS_DHE_RSA_WITH_AES_128_CCM",
+    0xC09F: "TLS_DHE_RSA_WITH_AES_256_CCM",
+    0xC0A0: "TLS_RSA_WITH_AES_128_CCM_8",
+    0xC0A1: "TLS_RSA_WITH_AES_256_CCM_8",
+    0xC0A2: "TLS_DHE_RSA_WITH_AES_128_CCM_8",
+    0xC0A3: "TLS_DHE_RSA_WITH_AES_256_CCM_8",
+    0xC0AC: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
+    0xC0AD: "TLS_ECDHE_ECDSA_WITH_AES_256_CCM",
+    0xC0AE: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8",
+    0xC0AF: "TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8",
+    0xCCA8: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    0xCCA9: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    0xCCAA: "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+}
+
+# SignatureScheme code point -> IANA name (RFC 8446 section 4.2.3 and its registry).
+SIGALGS: dict[int, str] = {
+    0x0201: "rsa_pkcs1_sha1",
+    0x0203: "ecdsa_sha1",
+    0x0401: "rsa_pkcs1_sha256",
+    0x0501: "rsa_pkcs1_sha384",
+    0x0601: "rsa_pkcs1_sha512",
+    0x0403: "ecdsa_secp256r1_sha256",
+    0x0503: "ecdsa_secp384r1_sha384",
+    0x0603: "ecdsa_secp521r1_sha512",
+    0x0804: "rsa_pss_rsae_sha256",
+    0x0805: "rsa_pss_rsae_sha384",
+    0x0806: "rsa_pss_rsae_sha512",
+    0x0807: "ed25519",
+    0x0808: "ed448",
+    0x0809: "rsa_pss_pss_sha256",
+    0x080A: "rsa_pss_pss_sha384",
+    0x080B: "rsa_pss_pss_sha512",
+    0x081A: "ecdsa_brainpoolP256r1tls13_sha256",
+    0x081B: "ecdsa_brainpoolP384r1tls13_sha384",
+    0x081C: "ecdsa_brainpoolP512r1tls13_sha512",
+}
+
+# TLS 1.2 (hash, signature) pairs outside the registry above, named as "hash+signature".
+_HASHES = {1: "md5", 2: "sha1", 3: "sha224", 4: "sha256", 5: "sha384", 6: "sha512"}
+_SIGS = {1: "rsa", 2: "dsa", 3: "ecdsa"}
+
+# NamedGroup code point -> (type, name, size in bits), spelled as OpenSSL and Node.js do.
+GROUPS: dict[int, tuple[str, str, int]] = {
+    0x0017: ("ECDH", "prime256v1", 256),
+    0x0018: ("ECDH", "secp384r1", 384),
+    0x0019: ("ECDH", "secp521r1", 521),
+    0x001A: ("ECDH", "brainpoolP256r1", 256),
+    0x001B: ("ECDH", "brainpoolP384r1", 384),
+    0x001C: ("ECDH", "brainpoolP512r1", 512),
+    0x001D: ("ECDH", "X25519", 253),
+    0x001E: ("ECDH", "X448", 448),
+    0x0100: ("DH", "ffdhe2048", 2048),
+    0x0101: ("DH", "ffdhe3072", 3072),
+    0x0102: ("DH", "ffdhe4096", 4096),
+    0x0103: ("DH", "ffdhe6144", 6144),
+    0x0104: ("DH", "ffdhe8192", 8192),
+}
+
+
+def sigalg_name(code: int) -> str:
+    """The IANA name of a SignatureScheme, else "hash+signature", else its hex code point."""
+    name = SIGALGS.get(code)
+    if name is not None:
+        return name
+    h, s = _HASHES.get(code >> 8), _SIGS.get(code & 0xFF)
+    return f"{h}+{s}" if h and s else f"0x{code:04x}"
+
+
+_HANDSHAKE = 22
+_CHANGE_CIPHER_SPEC = 20
+_ALERT = 21
+
+
+class _Direction:
+    """Reassembles records, then handshake messages, of one direction until it is encrypted."""
+
+    __slots__ = ("done", "handshake", "raw")
+
+    def __init__(self) -> None:
+        self.raw = bytearray()
+        self.handshake = bytearray()
+        self.done = False
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
+        """Return the complete plaintext handshake messages (type, body) that ``data`` ends."""
+        self.raw += data
+        raw = self.raw
+        pos = 0
+        while not self.done and len(raw) - pos >= 5:
+            ctype = raw[pos]
+            length = (raw[pos + 3] << 8) | raw[pos + 4]
+            if len(raw) - pos < 5 + length:
+                break
+            if ctype == _HANDSHAKE:
+                self.handshake += raw[pos + 5 : pos + 5 + length]
+            elif ctype != _ALERT:
+                # ChangeCipherSpec or application data: the rest of this direction is
+                # encrypted (TLS 1.3 sends its handshake as application-data records).
+                self.done = True
+            pos += 5 + length
+        del raw[:pos]
+        if self.done:
+            self.raw = bytearray()
+        messages: list[tuple[int, bytes]] = []
+        hs = self.handshake
+        hpos = 0
+        while len(hs) - hpos >= 4:
+            mlen = (hs[hpos + 1] << 16) | (hs[hpos + 2] << 8) | hs[hpos + 3]
+            if len(hs) - hpos < 4 + mlen:
+                break
+            messages.append((hs[hpos], bytes(hs[hpos + 4 : hpos + 4 + mlen])))
+            hpos += 4 + mlen
+        del hs[:hpos]
+        return messages
+
+
+class _Reader:
+    """Bounds-checked big-endian reads over one handshake message body."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ValueError("short handshake message")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def uint(self, n: int) -> int:
+        return int.from_bytes(self.take(n), "big")
+
+    def vector(self, len_bytes: int) -> bytes:
+        return self.take(self.uint(len_bytes))
+
+    def extensions(self) -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        if self.pos >= len(self.data):
+            return out
+        block = _Reader(self.vector(2))
+        while block.pos < len(block.data):
+            etype = block.uint(2)
+            out[etype] = block.vector(2)
+        return out
+
+
+class HandshakeObserver:
+    """Collects the facts the plaintext handshake reveals, from both directions of one side.
+
+    ``feed(data, outgoing=...)`` is called with the raw TLS bytes the transport reads from the
+    network or writes to it, during the handshake only.  Malformed input is ignored: OpenSSL
+    is the judge of validity, this is only a witness.
+    """
+
+    __slots__ = (
+        "_client",
+        "_server",
+        "_server_side",
+        "cipher_code",
+        "client_cert_requested",
+        "client_sent_certificate",
+        "group",
+        "servername",
+        "sigalgs",
+        "ticket",
+    )
+
+    def __init__(self, server_side: bool) -> None:
+        self._server_side = server_side
+        self._client = _Direction()  # what the client sends
+        self._server = _Direction()  # what the server sends
+        self.servername: str | None = None
+        self.sigalgs: tuple[str, ...] | None = None
+        self.cipher_code: int | None = None
+        self.group: tuple[str, str | None, int] | None = None
+        self.ticket: bytes | None = None
+        self.client_cert_requested = False
+        self.client_sent_certificate: bool | None = None
+
+    def feed(self, data: bytes | bytearray | memoryview, outgoing: bool) -> None:
+        from_client = outgoing != self._server_side
+        direction = self._client if from_client else self._server
+        if direction.done:
+            return
+        try:
+            for mtype, body in direction.feed(data):
+                self._message(mtype, body, from_client)
+        except (ValueError, IndexError):
+            direction.done = True
+
+    def _message(self, mtype: int, body: bytes, from_client: bool) -> None:
+        r = _Reader(body)
+        if from_client and mtype == 1:  # ClientHello
+            r.take(2 + 32)
+            r.vector(1)
+            r.vector(2)
+            r.vector(1)
+            ext = r.extensions()
+            if 0 in ext:
+                names = _Reader(ext[0])
+                names = _Reader(names.vector(2))
+                if names.uint(1) == 0:
+                    self.servername = names.vector(2).decode("ascii", "replace")
+            if 13 in ext:
+                algs = _Reader(_Reader(ext[13]).vector(2))
+                self.sigalgs = tuple(
+                    sigalg_name(algs.uint(2)) for _ in range(len(algs.data) // 2)
+                )
+        elif not from_client and mtype == 2:  # ServerHello (or HelloRetryRequest)
+            r.take(2 + 32)
+            r.vector(1)
+            self.cipher_code = r.uint(2)
+            r.take(1)
+            ext = r.extensions()
+            if 51 in ext:  # key_share: the group the key exchange really used
+                self._set_group(_Reader(ext[51]).uint(2))
+        elif not from_client and mtype == 12:  # TLS 1.2 ServerKeyExchange
+            name = CIPHER_IANA.get(self.cipher_code or 0, "")
+            if "_ECDHE_" in name and r.uint(1) == 3:
+                self._set_group(r.uint(2))
+            elif "_DHE_" in name:
+                prime = r.vector(2).lstrip(b"\0")
+                self.group = ("DH", None, len(prime) * 8 - (8 - prime[0].bit_length()))
+        elif not from_client and mtype == 13:  # TLS 1.2 CertificateRequest
+            self.client_cert_requested = True
+        elif from_client and mtype == 11:  # TLS 1.2 client Certificate
+            self.client_sent_certificate = len(body) > 3
+        elif not from_client and mtype == 4:  # TLS 1.2 NewSessionTicket
+            r.take(4)
+            self.ticket = r.vector(2) or None
+
+    def _set_group(self, code: int) -> None:
+        known = GROUPS.get(code)
+        self.group = known if known is not None else ("unknown", f"0x{code:04x}", 0)

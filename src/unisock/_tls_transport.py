@@ -1,0 +1,525 @@
+"""TLS over an already-connected asyncio transport, driven through ``ssl.SSLObject``.
+
+Theory of operation.  The TLS endpoint is OpenSSL behind two memory BIOs: ciphertext the
+lower transport receives goes into ``_incoming``, ciphertext OpenSSL produces is taken from
+``_outgoing`` and written to the lower transport.  ``TLSTransport`` becomes the lower
+transport's protocol (a ``BufferedProtocol``: the kernel copies into one reusable
+bytearray, no allocation per read) and is itself an asyncio ``Transport`` for the upper
+protocol, so the layer above cannot tell it from a plain TCP transport.
+
+Why not asyncio's own SSL protocol: it decrypts in small reads, allocates per chunk and
+cannot start on a transport that already carried plaintext without losing bytes (STARTTLS).
+Here each pass decrypts until OpenSSL wants more input, filling one reusable 256 KiB buffer
+per delivery, and flushes the outgoing BIO once per pass.  Bytes received after the upgrade
+point but before this object existed are given as ``initial_data``.
+
+Nothing the upper protocol writes leaves before the handshake (and so the certificate
+verification) succeeded: such writes are queued and flushed right after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from typing import Any, cast
+
+from ._deferred import Deferred
+from ._tls_config import (
+    SessionCache,
+    SessionKey,
+    TLSOptions,
+    client_context,
+    server_context,
+    session_cache,
+    tls_info,
+)
+from ._tls_names import HandshakeObserver
+from .errors import AbortError, NetworkError, TLSError
+
+__all__ = ["TLSTransport"]
+
+_RECV_SIZE = 256 * 1024  # ciphertext read buffer (lower transport -> incoming BIO)
+_READ_SIZE = 256 * 1024  # plaintext delivered per data_received at most
+_WRITE_SLICE = 256 * 1024  # big writes are encrypted and flushed in slices of this size
+_SESSION_WATCH_PASSES = 32  # TLS 1.3 tickets come after the handshake: look this long
+
+
+def _network_error(exc: BaseException | None, during: str) -> NetworkError:
+    if isinstance(exc, NetworkError):
+        return exc
+    if isinstance(exc, OSError):
+        return NetworkError(f"{during}: {exc.strerror or exc}", exc.errno)
+    return NetworkError(f"{during}: the peer closed the connection")
+
+
+def _verify_error(exc: ssl.SSLCertVerificationError) -> TLSError:
+    reason = exc.verify_message or exc.reason or "certificate verify failed"
+    err = TLSError(f"TLS certificate verification failed: {reason}", verification_status=reason)
+    err.__cause__ = exc
+    return err
+
+
+class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
+    """A TLS client or server endpoint layered on a connected transport (see module doc)."""
+
+    def __init__(
+        self,
+        lower: asyncio.Transport,
+        protocol: asyncio.BaseProtocol,
+        options: TLSOptions,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        host: str | None = None,
+        initial_data: bytes = b"",
+        allow_truncation: bool = False,
+        pooling: bool = True,
+        cache: SessionCache | None = None,
+        close_timeout: float = 5.0,
+        call_connection_made: bool = True,
+    ) -> None:
+        super().__init__()
+        self._loop = loop if loop is not None else asyncio.get_running_loop()
+        self._lower = lower
+        self._protocol = cast(asyncio.Protocol, protocol)
+        self._options = options
+        self._allow_truncation = allow_truncation
+        self._close_timeout = close_timeout
+        server_side = options.server_side
+        ctx = server_context(options) if server_side else client_context(options)
+        servername = options.servername or (None if server_side else host)
+        if not server_side and servername is None and options.verify:
+            raise ValueError("servername: a TLS client needs a name to verify (or verify=False)")
+
+        self._cache = cache if cache is not None else session_cache
+        self._cache_key: SessionKey | None = None
+        session = options.session
+        if not server_side and pooling:
+            peer = lower.get_extra_info("peername")
+            if peer is not None:
+                self._cache_key = SessionCache.key(host or str(peer[0]), int(peer[1]), options)
+                if session is None:
+                    session = self._cache.get(self._cache_key)
+
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        try:
+            self._sslobj = ctx.wrap_bio(
+                self._incoming, self._outgoing, server_side=server_side,
+                server_hostname=servername, session=session,
+            )
+        except ValueError:  # a session of another context: start a fresh one
+            self._sslobj = ctx.wrap_bio(
+                self._incoming, self._outgoing, server_side=server_side,
+                server_hostname=servername,
+            )
+        self._observer: HandshakeObserver | None = HandshakeObserver(server_side)
+
+        self._rxbuf = bytearray(_RECV_SIZE)
+        self._rxview = memoryview(self._rxbuf)
+        self._plainbuf = bytearray(_READ_SIZE)
+        self._plainview = memoryview(self._plainbuf)
+
+        self._handshaking = True
+        self.handshake: Deferred[dict[str, Any]] = Deferred()
+        self.info: dict[str, Any] | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._closing = False  # close() or abort() was called, or a fatal error
+        self._eof_requested = False  # write_eof() before the handshake finished
+        self._eof_written = False  # our close_notify is out
+        self._tls_eof = False  # the peer's close_notify (or an allowed truncation) arrived
+        self._lost = False
+        self._fail_exc: BaseException | None = None
+        self._reading_paused = False
+        self._lower_paused = False
+        self._upper_paused = False
+        self._process_handle: asyncio.Handle | None = None
+        self._grace_handle: asyncio.TimerHandle | None = None
+        self._session_watch = 0
+        self._high, self._low = 64 * 1024, 16 * 1024
+        self._extra: dict[str, Any] = {}
+
+        lower.set_protocol(self)
+        if call_connection_made:
+            protocol.connection_made(self)
+        if not lower.is_reading():
+            lower.resume_reading()
+        if initial_data:
+            self._incoming.write(initial_data)
+            self._observer.feed(initial_data, outgoing=False)
+        self._process()
+
+    # -- towards the lower transport (BufferedProtocol) ----------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        pass  # the lower transport is connected before we take it over
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._rxview
+
+    def buffer_updated(self, nbytes: int) -> None:
+        chunk = self._rxview[:nbytes]
+        self._incoming.write(chunk)
+        if self._observer is not None:
+            self._observer.feed(chunk, outgoing=False)
+        self._process()
+
+    def eof_received(self) -> bool:
+        self._incoming.write_eof()
+        self._process()
+        return True  # we decide when to close, after close_notify or the error
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._closing = True
+        self._cancel_timers()
+        if self._handshaking:
+            err = self._fail_exc or _network_error(exc, "TLS handshake")
+            self._handshaking = False
+            self._fail_exc = err
+            self.handshake.reject(err)
+        if self._fail_exc is not None:
+            up: Exception | None = cast(Exception, self._fail_exc)
+        elif exc is not None:
+            up = _network_error(exc, "TLS connection")
+        else:
+            up = None
+        self._pending.clear()
+        try:
+            self._protocol.connection_lost(up)
+        finally:
+            self._observer = None
+
+    def pause_writing(self) -> None:
+        self._lower_paused = True
+        self._check_pressure()
+
+    def resume_writing(self) -> None:
+        self._lower_paused = False
+        self._check_pressure()
+
+    # -- the engine ----------------------------------------------------------------------
+
+    def _process(self) -> None:
+        """One pass: advance the handshake, decrypt what arrived, flush what OpenSSL made."""
+        self._process_handle = None
+        if self._lost:
+            return
+        if self._handshaking:
+            self._do_handshake()
+            if self._handshaking or self._lost:
+                return
+        if not (self._reading_paused or self._tls_eof or self._closing):
+            self._read_pass()
+        if self._outgoing.pending:
+            self._flush()
+
+    def _read_pass(self) -> None:
+        sslobj = self._sslobj
+        read = sslobj.read
+        view = self._plainview
+        protocol = self._protocol
+        end: BaseException | None = None
+        while True:
+            pos = 0
+            try:
+                while pos < _READ_SIZE:
+                    n = cast(int, read(_READ_SIZE - pos, view[pos:]))
+                    if not n:
+                        break
+                    pos += n
+            except ssl.SSLWantReadError:
+                end = None
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError, ssl.SSLError) as exc:
+                end = exc
+            if pos:
+                protocol.data_received(bytes(view[:pos]))
+            if self._session_watch:
+                self._watch_session()
+            if end is not None:
+                self._read_ended(end)
+                return
+            if pos < _READ_SIZE or self._reading_paused or self._closing:
+                return
+
+    def _read_ended(self, exc: BaseException) -> None:
+        if isinstance(exc, ssl.SSLZeroReturnError):
+            self._peer_eof()
+        elif isinstance(exc, ssl.SSLEOFError):
+            if self._allow_truncation:
+                self._peer_eof()
+            else:
+                self._fatal(TLSError(
+                    "TLS stream truncated: the peer closed without close_notify",
+                    verification_status=None,
+                ))
+        else:
+            self._fatal(TLSError(f"TLS error: {getattr(exc, 'reason', None) or exc}"))
+
+    def _peer_eof(self) -> None:
+        self._tls_eof = True
+        if self._outgoing.pending:
+            self._flush()
+        keep_open = self._protocol.eof_received()
+        if not keep_open or self._eof_written:
+            self.close()
+
+    def _do_handshake(self) -> None:
+        try:
+            self._sslobj.do_handshake()
+        except ssl.SSLWantReadError:
+            if self._outgoing.pending:
+                self._flush()
+            return
+        except ssl.SSLCertVerificationError as exc:
+            self._handshake_failed(_verify_error(exc))
+            return
+        except ssl.SSLEOFError:
+            self._handshake_failed(_network_error(None, "TLS handshake"))
+            return
+        except ssl.SSLError as exc:
+            reason = exc.reason or exc.strerror or str(exc)
+            err = TLSError(f"TLS handshake failed: {reason}")
+            err.__cause__ = exc
+            self._handshake_failed(err)
+            return
+        except OSError as exc:  # pragma: no cover - memory BIOs raise no OS errors
+            self._handshake_failed(_network_error(exc, "TLS handshake"))
+            return
+        self._handshake_done()
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        self._handshaking = False
+        self.handshake.reject(exc)
+        self._fatal(exc)
+
+    def _handshake_done(self) -> None:
+        self._handshaking = False
+        info = tls_info(self._sslobj, self._options, self._observer)
+        self._observer = None
+        self.info = info
+        if self._cache_key is not None:
+            self._session_watch = _SESSION_WATCH_PASSES
+            self._watch_session()
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        for data in pending:
+            self._encrypt(data)
+        self._flush()
+        self._check_pressure()
+        self.handshake.resolve(info)
+        if self._eof_requested and not self._lost:
+            self.write_eof()
+        if self._closing and not self._lost and self._fail_exc is None:
+            self._finish_close()
+
+    def _watch_session(self) -> None:
+        """Cache the session once it can resume (TLS 1.3 tickets follow the handshake)."""
+        self._session_watch -= 1
+        session = self._sslobj.session
+        if session is None or self._cache_key is None:
+            return
+        if session.has_ticket or self._sslobj.version() != "TLSv1.3":
+            self._cache.put(self._cache_key, session)
+            self._session_watch = 0
+
+    def tls_info(self) -> dict[str, Any]:
+        """The info dict now (its ``session`` may have gained a ticket since the handshake)."""
+        if self.info is None:
+            raise ssl.SSLError("the TLS handshake has not finished")
+        info = dict(self.info)
+        if not self._sslobj.server_side:
+            info["session"] = self._sslobj.session
+        return info
+
+    def _encrypt(self, data: bytes | bytearray | memoryview) -> None:
+        write = self._sslobj.write
+        if len(data) <= _WRITE_SLICE:
+            write(data)
+            return
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), _WRITE_SLICE):
+            write(view[start : start + _WRITE_SLICE])
+            self._flush()
+
+    def _flush(self) -> None:
+        data = self._outgoing.read()
+        if data and not self._lost:
+            if self._observer is not None:
+                self._observer.feed(data, outgoing=True)
+            self._lower.write(data)
+
+    def _fatal(self, exc: BaseException) -> None:
+        """Fail the connection with ``exc``: flush any alert, close, abort after the grace."""
+        if self._fail_exc is None:
+            self._fail_exc = exc
+        self._closing = True
+        self._pending.clear()
+        self._pending_size = 0
+        if self._lost:
+            return
+        if self._outgoing.pending:
+            self._flush()
+        self._close_lower()
+
+    def _close_lower(self) -> None:
+        self._lower.close()
+        if self._grace_handle is None and not self._lost:
+            self._grace_handle = self._loop.call_later(self._close_timeout, self._grace_over)
+
+    def _grace_over(self) -> None:
+        self._grace_handle = None
+        if not self._lost:
+            self._lower.abort()
+
+    def _cancel_timers(self) -> None:
+        if self._grace_handle is not None:
+            self._grace_handle.cancel()
+            self._grace_handle = None
+        if self._process_handle is not None:
+            self._process_handle.cancel()
+            self._process_handle = None
+
+    def _check_pressure(self) -> None:
+        over = self._lower_paused or self._pending_size > self._high
+        if over and not self._upper_paused:
+            self._upper_paused = True
+            self._protocol.pause_writing()
+        elif not over and self._upper_paused and self._pending_size <= self._low:
+            self._upper_paused = False
+            self._protocol.resume_writing()
+
+    # -- towards the upper protocol (Transport) ------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+        if self._eof_written or self._eof_requested:
+            raise RuntimeError("cannot write() after write_eof()")
+        if not data or self._closing:
+            return
+        if self._handshaking:
+            self._pending.append(bytes(data))
+            self._pending_size += len(data)
+            if self._pending_size > self._high:
+                self._check_pressure()
+            return
+        try:
+            self._encrypt(data)
+        except ssl.SSLError as exc:
+            self._fatal(TLSError(f"TLS error while writing: {exc.reason or exc}"))
+            return
+        self._flush()
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        """Send close_notify (TLS half-close) and keep reading until the peer's."""
+        if self._eof_written or self._closing:
+            return
+        if self._handshaking:
+            self._eof_requested = True
+            return
+        self._eof_requested = False
+        self._send_close_notify()
+        if self._tls_eof:
+            self.close()
+
+    def _send_close_notify(self) -> None:
+        if self._eof_written or self._lost:
+            return
+        self._eof_written = True
+        # close_notify lands in the outgoing BIO; the peer's comes later or never.
+        with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
+            self._sslobj.unwrap()
+        self._flush()
+
+    def close(self) -> None:
+        """Flush queued data, send close_notify, close the lower transport (bounded)."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._handshaking:
+            # Finish the handshake so queued writes go out, but never past the grace period.
+            self._grace_handle = self._loop.call_later(self._close_timeout, self._grace_over)
+            return
+        self._finish_close()
+
+    def _finish_close(self) -> None:
+        if self._lost:
+            return
+        self._send_close_notify()
+        self._close_lower()
+
+    def abort(self) -> None:
+        if not self._lost:
+            self._closing = True
+            if self._handshaking and self._fail_exc is None:
+                self._fail_exc = AbortError("the TLS connection was aborted")
+            self._pending.clear()
+            self._pending_size = 0
+            self._lower.abort()
+
+    def is_closing(self) -> bool:
+        return self._closing or self._lost
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused:
+            self._reading_paused = True
+            if not self._lost:
+                self._lower.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            if not self._lost:
+                self._lower.resume_reading()
+                if self._process_handle is None:
+                    self._process_handle = self._loop.call_soon(self._process)
+
+    def is_reading(self) -> bool:
+        return not (self._reading_paused or self._closing or self._lost)
+
+    def get_write_buffer_size(self) -> int:
+        return self._lower.get_write_buffer_size() + self._pending_size + self._outgoing.pending
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._lower.get_write_buffer_limits()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._lower.set_write_buffer_limits(high, low)
+        self._low, self._high = self._lower.get_write_buffer_limits()
+        self._check_pressure()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = cast(asyncio.Protocol, protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        sslobj = self._sslobj
+        if name == "ssl_object":
+            return sslobj
+        if name == "sslcontext":
+            return sslobj.context
+        if name in ("peercert", "cipher", "compression", "tls_info"):
+            if self._handshaking or self.info is None:
+                return default
+            if name == "peercert":
+                return sslobj.getpeercert()
+            if name == "cipher":
+                return sslobj.cipher()
+            if name == "compression":
+                return sslobj.compression()
+            return self.tls_info()
+        if name in self._extra:
+            return self._extra[name]
+        return self._lower.get_extra_info(name, default)

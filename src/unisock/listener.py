@@ -1,0 +1,232 @@
+"""``SocketListener``: accepts connections and hands each over as a ready ``Socket``.
+
+Sockets are delivered to ``"socket"`` event listeners when there are any, otherwise queued
+for ``async for event in listener``.  A TLS socket is delivered only once its handshake is
+done, so a peer that stalls or sends garbage never reaches user code and never stops the
+listener from accepting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ._address import SocketAddress, from_sockaddr
+from ._deferred import Deferred
+from ._init import ListenerOptions, SocketListenerInit
+from ._socket_events import ErrorEvent, SocketEvent
+from .events import Event, EventTarget
+from .socket import Socket, _StreamProtocol
+from .streams import ReadableStream
+
+__all__ = ["SocketListener"]
+
+TLS_HANDSHAKE_TIMEOUT = 30.0
+"""Seconds an accepted TLS connection may take to finish its handshake (when
+``ready_timeout`` is not set), so stalled peers cannot pile up."""
+
+
+class _AcceptedProtocol(_StreamProtocol):
+    __slots__ = ("_listener",)
+
+    def __init__(self, sock: Socket, listener: SocketListener) -> None:
+        super().__init__(sock)
+        self._listener = listener
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = self._socket
+        sock._attach(transport)  # type: ignore[arg-type]
+        self._listener._accepted(sock, transport)
+
+
+class SocketListener(EventTarget):
+    """Listens on ``local`` (default 127.0.0.1, an ephemeral port) for ``type`` sockets."""
+
+    __slots__ = (
+        "_closed",
+        "_handle",
+        "_loop",
+        "_opts",
+        "_queue",
+        "_ready",
+        "_server",
+        "_state",
+        "local",
+    )
+
+    def __init__(self, init: Any = None, /, **kwargs: Any) -> None:
+        super().__init__()
+        opts = SocketListenerInit.parse(init, kwargs)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "SocketListener() needs a running event loop: create it inside async code"
+            ) from None
+        self._loop = loop
+        self._opts: ListenerOptions = opts
+        self._state = "opening"
+        self._server: Any = None
+        self._handle: Any = None
+        self.local: SocketAddress | None = None
+        self._ready: Deferred[SocketAddress] = Deferred()
+        self._closed: Deferred[None] = Deferred()
+        self._queue: ReadableStream[SocketEvent] = ReadableStream._create(
+            high_water_mark=float("inf")
+        )
+        if opts.signal is not None:
+            if opts.signal.aborted:
+                self._fail(_reason(opts.signal.reason))
+                return
+            opts.signal._add_algorithm(lambda: self._shutdown())
+        task = asyncio.ensure_future(self._open())
+        task.add_done_callback(self._opened)
+
+    # -- public -----------------------------------------------------------------------
+    @property
+    def ready(self) -> Deferred[SocketAddress]:
+        """Resolves to the bound ``local`` address once listening."""
+        return self._ready
+
+    @property
+    def closed(self) -> Deferred[None]:
+        return self._closed
+
+    async def close(self) -> None:
+        """Stop accepting; sockets already handed out stay open."""
+        self._shutdown()
+        with contextlib.suppress(Exception):
+            await self._closed
+
+    def __aiter__(self) -> AsyncIterator[SocketEvent]:
+        return self._queue.values()
+
+    async def __aenter__(self) -> SocketListener:
+        await self._ready
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<SocketListener {self._opts.transport} {self._state} local={self.local}>"
+
+    # -- opening ----------------------------------------------------------------------
+    async def _open(self) -> None:
+        opts = self._opts
+        if opts.transport in ("tcp", "tls"):
+            self._server = await self._loop.create_server(
+                self._make_protocol,
+                host=opts.local.address,
+                port=opts.local.port,
+                backlog=opts.backlog,
+                reuse_port=opts.reuse_port or None,
+            )
+            sockets = self._server.sockets
+            self.local = from_sockaddr(sockets[0].getsockname()) if sockets else None
+        elif opts.transport == "udp":
+            from ._udp_socket import open_udp_listener
+
+            self._handle = await open_udp_listener(self)
+        else:
+            from ._quic_socket import open_quic_listener
+
+            self._handle = await open_quic_listener(self)
+
+    def _opened(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            self._fail(asyncio.CancelledError())
+            return
+        exc = task.exception()
+        if exc is not None:
+            if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+                from .errors import NetworkError
+
+                exc = NetworkError(
+                    f"cannot listen on {self._opts.local}: {exc.strerror or exc}", exc.errno
+                )
+            self._fail(exc)
+            return
+        if self._state == "closed":
+            self._close_handles()
+            return
+        self._state = "listening"
+        assert self.local is not None
+        self._ready.resolve(self.local)
+
+    def _make_protocol(self) -> _AcceptedProtocol:
+        sock, _ = Socket._accepted(self._loop, self._opts.socket_options)
+        protocol = _AcceptedProtocol(sock, self)
+        sock._protocol = protocol
+        return protocol
+
+    def _accepted(self, sock: Socket, transport: asyncio.BaseTransport) -> None:
+        if self._opts.transport == "tls":
+            from ._tls_socket import accept_tls
+
+            accept_tls(self, sock, transport)
+            return
+        sock._open(sock._transport_info(transport))
+        self._deliver(sock)
+
+    def _deliver(self, sock: Socket) -> None:
+        """Hand an open socket to the listeners, or queue it for ``async for``."""
+        if self._state == "closed":
+            sock._abort(None)
+            return
+        event = SocketEvent(sock)
+        if self._listeners.get("socket"):
+            self.dispatch_event(event)
+        else:
+            self._queue._controller.enqueue(event)
+
+    # -- closing ----------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        self._close_handles()
+        controller = self._queue._controller
+        queued = list(controller._queue)
+        controller._queue.clear()
+        for event in queued:
+            event.socket._abort(None)
+        if controller._can_close_or_enqueue():
+            controller.close()
+        self._ready.reject(_closed_error())
+        self._closed.resolve(None)
+        self.dispatch_event(Event("close"))
+
+    def _close_handles(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        self._close_handles()
+        controller = self._queue._controller
+        if controller._can_close_or_enqueue():
+            controller._error(exc)
+        self._ready.reject(exc)
+        self._closed.reject(exc)
+        self.dispatch_event(ErrorEvent(exc))
+
+
+def _reason(reason: Any) -> BaseException:
+    from .abort import as_exception
+
+    return as_exception(reason)
+
+
+def _closed_error() -> BaseException:
+    from .errors import InvalidStateError
+
+    return InvalidStateError("the listener was closed")
