@@ -20,10 +20,9 @@ async def open_socket(sock: Socket) -> None:
         sock._open(sock._transport_info(transport))
         return
     if opts.transport == "tls":
-        transport = await open_tcp(loop, opts, lambda: sock._protocol)
-        from ._tls_socket import start_tls
+        from ._tls_socket import connect_tls
 
-        await start_tls(sock, transport, server_side=False)
+        await connect_tls(sock)
         return
     if opts.transport == "udp":
         from ._udp_socket import open_udp

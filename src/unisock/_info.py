@@ -8,26 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._address import SocketAddress
+from ._tls_config import CipherInfo, EphemeralKeyInfo
 
 __all__ = ["CipherInfo", "EphemeralKeyInfo", "SocketInfo", "SocketStats"]
-
-
-@dataclass(frozen=True, slots=True)
-class CipherInfo:
-    """The negotiated cipher suite: OpenSSL's name, the IANA name, and the protocol version."""
-
-    name: str
-    standard_name: str | None
-    version: str
-
-
-@dataclass(frozen=True, slots=True)
-class EphemeralKeyInfo:
-    """The key exchange's ephemeral key (type, curve or group name, size in bits)."""
-
-    type: str
-    name: str | None
-    size: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,12 @@ def _network_error(exc: BaseException | None, during: str) -> NetworkError:
     return NetworkError(f"{during}: the peer closed the connection")
 
 
+def _reason(exc: ssl.SSLError) -> str:
+    """OpenSSL's reason code as words ("tlsv13 alert certificate required")."""
+    reason = exc.reason or exc.strerror or str(exc)
+    return str(reason).lower().replace("_", " ")
+
+
 def _verify_error(exc: ssl.SSLCertVerificationError) -> TLSError:
     reason = exc.verify_message or exc.reason or "certificate verify failed"
     err = TLSError(f"TLS certificate verification failed: {reason}", verification_status=reason)
@@ -257,7 +263,8 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
                     verification_status=None,
                 ))
         else:
-            self._fatal(TLSError(f"TLS error: {getattr(exc, 'reason', None) or exc}"))
+            reason = _reason(exc) if isinstance(exc, ssl.SSLError) else str(exc)
+            self._fatal(TLSError(f"TLS connection failed: {reason}"))
 
     def _peer_eof(self) -> None:
         self._tls_eof = True
@@ -281,8 +288,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             self._handshake_failed(_network_error(None, "TLS handshake"))
             return
         except ssl.SSLError as exc:
-            reason = exc.reason or exc.strerror or str(exc)
-            err = TLSError(f"TLS handshake failed: {reason}")
+            err = TLSError(f"TLS handshake failed: {_reason(exc)}")
             err.__cause__ = exc
             self._handshake_failed(err)
             return
@@ -409,7 +415,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         try:
             self._encrypt(data)
         except ssl.SSLError as exc:
-            self._fatal(TLSError(f"TLS error while writing: {exc.reason or exc}"))
+            self._fatal(TLSError(f"TLS connection failed while writing: {_reason(exc)}"))
             return
         self._flush()
 
@@ -468,7 +474,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             self._lower.abort()
 
     def is_closing(self) -> bool:
-        return self._closing or self._lost
+        return self._closing or self._lost or self._lower.is_closing()
 
     def pause_reading(self) -> None:
         if not self._reading_paused:

@@ -4,9 +4,10 @@ Why not ``loop.create_datagram_endpoint``: the stock loop reads each datagram wi
 ``sock.recvfrom(256 KiB)``, which glibc serves with ``mmap``/``mremap``/``munmap``; it
 loses ~90% of a 64-byte flood.  Here a reader callback (``loop.add_reader``) drains up to
 ``_BATCH`` datagrams per wake-up with ``recvfrom_into`` (``recv_into`` when connected)
-into one preallocated buffer of 65,537 bytes, one byte more than any UDP payload, so a
-truncated datagram is detected rather than delivered short.  Each datagram reaches the
-protocol as ``bytes``; counters are summed per wake-up, not per datagram.
+into one preallocated buffer of 65,537 bytes (one per thread, shared by its endpoints),
+one byte more than any UDP payload, so a truncated datagram is detected rather than
+delivered short.  Each datagram reaches the protocol as ``bytes``; counters are summed
+per wake-up, not per datagram.
 
 Errors, as the OS reports them:
 
@@ -18,7 +19,8 @@ Errors, as the OS reports them:
   ECONNREFUSED) *raises* ``NetworkError(message, errno)`` from that very ``sendto`` call:
   the caller knows which write failed and the datagram was not sent.  A payload above
   65,507 bytes (IPv4) / 65,527 (IPv6) raises ``ValueError`` naming the size and the
-  limit before any system call; nothing is ever truncated silently.
+  limit before any system call; nothing is ever truncated silently.  On a closed
+  endpoint ``sendto`` raises ``InvalidStateError``.
 
 Addresses are what the ``socket`` module gives: ``(host, port)`` for IPv4 and
 ``(host, port, flowinfo, scope_id)`` for IPv6 (the scope matters for link-local peers).
@@ -35,6 +37,7 @@ import asyncio
 import errno as _errno
 import os
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, TypeVar
 
@@ -56,6 +59,22 @@ MAX_PAYLOAD_IPV4 = 65_507  # 65,535 - 20 (IPv4 header) - 8 (UDP header)
 MAX_PAYLOAD_IPV6 = 65_527  # 65,535 - 8 (UDP header); the IPv6 header is not counted
 _BUFFER_SIZE = 65_536 + 1  # one byte more than any payload: a full buffer means truncation
 _BATCH = range(64)  # datagrams read per wake-up at most, so one busy socket cannot starve others
+
+
+class _Scratch(threading.local):
+    """The receive buffer, one per thread and shared by every endpoint that thread's loop runs.
+
+    Safe to share: each datagram is copied out (``bytes``) before the protocol sees it, and
+    a loop runs one reader callback at a time.  So a thousand UDP sockets cost 64 KiB, not
+    64 MiB.
+    """
+
+    def __init__(self) -> None:
+        self.buf = bytearray(_BUFFER_SIZE)
+        self.view = memoryview(self.buf)
+
+
+_scratch = _Scratch()
 
 
 class DatagramProtocol(Protocol):
@@ -92,7 +111,6 @@ class DatagramEndpoint:
     """One non-blocking UDP socket read by a loop reader callback; see the module docstring."""
 
     __slots__ = (
-        "_buf",
         "_closed",
         "_fd",
         "_loop",
@@ -102,7 +120,6 @@ class DatagramEndpoint:
         "_reading",
         "_sock",
         "_sockname",
-        "_view",
         "bytes_received",
         "bytes_sent",
         "datagrams_received",
@@ -121,8 +138,6 @@ class DatagramEndpoint:
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol = protocol
-        self._buf = bytearray(_BUFFER_SIZE)
-        self._view = memoryview(self._buf)
         self._sockname: Address = sock.getsockname()
         try:
             self._peer: Address | None = sock.getpeername()
@@ -264,8 +279,9 @@ class DatagramEndpoint:
 
     def _read_bound(self) -> None:
         recvfrom_into = self._sock.recvfrom_into
-        buf = self._buf
-        view = self._view
+        scratch = _scratch
+        buf = scratch.buf
+        view = scratch.view
         deliver = self._protocol.datagram_received
         count = 0
         total = 0
@@ -291,8 +307,9 @@ class DatagramEndpoint:
 
     def _read_connected(self) -> None:
         recv_into = self._sock.recv_into
-        buf = self._buf
-        view = self._view
+        scratch = _scratch
+        buf = scratch.buf
+        view = scratch.view
         peer = self._peer
         deliver = self._protocol.datagram_received
         count = 0

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from ._udp import Address, DatagramEndpoint
+from .errors import InvalidStateError
 
 __all__ = ["DEFAULT_MAX_PEERS", "Peer", "PeerHandler", "PeerTable", "RemoveReason"]
 
@@ -80,7 +81,7 @@ class Peer(Generic[H]):
         table = self._table
         endpoint = table._endpoint
         if endpoint is None:
-            raise ConnectionError("the UDP listener's endpoint is not open")
+            raise InvalidStateError("the UDP listener's endpoint is closed")
         endpoint.sendto(data, self.address)
         peers = table._peers
         if peers.get(self.address) is self:
@@ -207,10 +208,14 @@ class PeerTable(Generic[H]):
         if addr in peers:  # the factory or an on_remove call admitted it meanwhile
             self._forget(peers.pop(addr), "capacity")
         peers[addr] = peer
+        if peer._idle_timeout is not None:  # set by the factory, before the peer was in
+            self._own_timeout.add(peer)
         return peer
 
     def _forget(self, peer: Peer[H], reason: RemoveReason | None) -> None:
-        self._own_timeout.discard(peer)
+        if peer in self._own_timeout:
+            self._own_timeout.discard(peer)
+            self._retune()
         if reason is not None and self._on_remove is not None:
             self._on_remove(peer, reason)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections import deque
 from typing import Any
 
 from ._address import SocketAddress, from_sockaddr
@@ -19,7 +19,6 @@ from ._init import ListenerOptions, SocketListenerInit
 from ._socket_events import ErrorEvent, SocketEvent
 from .events import Event, EventTarget
 from .socket import Socket, _StreamProtocol
-from .streams import ReadableStream
 
 __all__ = ["SocketListener"]
 
@@ -53,12 +52,15 @@ class SocketListener(EventTarget):
         "_ready",
         "_server",
         "_state",
+        "_tls_opts",
+        "_waiters",
         "local",
     )
 
     def __init__(self, init: Any = None, /, **kwargs: Any) -> None:
         super().__init__()
         opts = SocketListenerInit.parse(init, kwargs)
+        self._tls_opts: Any = None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -67,15 +69,16 @@ class SocketListener(EventTarget):
             ) from None
         self._loop = loop
         self._opts: ListenerOptions = opts
+        if opts.transport == "tls":
+            self._tls_server_options()  # bad key/cert/ca fail here, naming the field
         self._state = "opening"
         self._server: Any = None
         self._handle: Any = None
         self.local: SocketAddress | None = None
         self._ready: Deferred[SocketAddress] = Deferred()
         self._closed: Deferred[None] = Deferred()
-        self._queue: ReadableStream[SocketEvent] = ReadableStream._create(
-            high_water_mark=float("inf")
-        )
+        self._queue: deque[SocketEvent] = deque()
+        self._waiters: deque[Deferred[None]] = deque()
         if opts.signal is not None:
             if opts.signal.aborted:
                 self._fail(_reason(opts.signal.reason))
@@ -100,8 +103,25 @@ class SocketListener(EventTarget):
         with contextlib.suppress(Exception):
             await self._closed
 
-    def __aiter__(self) -> AsyncIterator[SocketEvent]:
-        return self._queue.values()
+    def __aiter__(self) -> SocketListener:
+        return self
+
+    async def __anext__(self) -> SocketEvent:
+        """The next accepted socket; ends when the listener closes."""
+        while not self._queue:
+            if self._state == "closed":
+                if self._closed.is_rejected():
+                    raise self._closed.exception()  # type: ignore[misc]
+                raise StopAsyncIteration
+            waiter: Deferred[None] = Deferred()
+            self._waiters.append(waiter)
+            await waiter
+        return self._queue.popleft()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            waiter.resolve(None)
 
     async def __aenter__(self) -> SocketListener:
         await self._ready
@@ -156,6 +176,14 @@ class SocketListener(EventTarget):
         assert self.local is not None
         self._ready.resolve(self.local)
 
+    def _tls_server_options(self) -> Any:
+        """The server's TLS options, validated once (at construction) and reused."""
+        if self._tls_opts is None:
+            from ._tls_socket import server_options
+
+            self._tls_opts = server_options(self._opts.socket_options)
+        return self._tls_opts
+
     def _make_protocol(self) -> _AcceptedProtocol:
         sock, _ = Socket._accepted(self._loop, self._opts.socket_options)
         protocol = _AcceptedProtocol(sock, self)
@@ -180,7 +208,9 @@ class SocketListener(EventTarget):
         if self._listeners.get("socket"):
             self.dispatch_event(event)
         else:
-            self._queue._controller.enqueue(event)
+            self._queue.append(event)
+            if self._waiters:
+                self._waiters.popleft().resolve(None)
 
     # -- closing ----------------------------------------------------------------------
     def _shutdown(self) -> None:
@@ -188,15 +218,13 @@ class SocketListener(EventTarget):
             return
         self._state = "closed"
         self._close_handles()
-        controller = self._queue._controller
-        queued = list(controller._queue)
-        controller._queue.clear()
+        queued = list(self._queue)
+        self._queue.clear()
         for event in queued:
             event.socket._abort(None)
-        if controller._can_close_or_enqueue():
-            controller.close()
         self._ready.reject(_closed_error())
         self._closed.resolve(None)
+        self._wake()
         self.dispatch_event(Event("close"))
 
     def _close_handles(self) -> None:
@@ -212,11 +240,9 @@ class SocketListener(EventTarget):
             return
         self._state = "closed"
         self._close_handles()
-        controller = self._queue._controller
-        if controller._can_close_or_enqueue():
-            controller._error(exc)
         self._ready.reject(exc)
         self._closed.reject(exc)
+        self._wake()
         self.dispatch_event(ErrorEvent(exc))
 
 

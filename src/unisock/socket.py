@@ -196,7 +196,9 @@ class Socket(EventTarget):
         "_bytes_received",
         "_bytes_written",
         "_closed",
+        "_data_backlog",
         "_data_callbacks",
+        "_direction",
         "_drain",
         "_eof",
         "_final_packets",
@@ -259,6 +261,7 @@ class Socket(EventTarget):
         self._transport: asyncio.Transport | None = None
         self._protocol = _StreamProtocol(self)
         self._tls: Any = None
+        self._direction = "both"
         self.connection: Any = None
         self._ready: Deferred[SocketInfo] = Deferred()
         self._closed: Deferred[None] = Deferred()
@@ -272,6 +275,7 @@ class Socket(EventTarget):
         self._read_done = False
         self._write_done = False
         self._data_callbacks: list[Any] | None = None
+        self._data_backlog: list[bytes] | None = None
         self._ready_timer = None
         self._idle_timer = None
         self._grace_timer = None
@@ -324,11 +328,24 @@ class Socket(EventTarget):
     # -- public surface ---------------------------------------------------------------
     @property
     def readable(self) -> ReadableStream[bytes]:
-        return self._readable
+        """The bytes received (``None`` on a send-only QUIC stream)."""
+        return None if self._direction == "send" else self._readable  # type: ignore[return-value]
 
     @property
     def writable(self) -> WritableStream[Any]:
-        return self._writable
+        """Where bytes to send go (``None`` on a receive-only QUIC stream)."""
+        return None if self._direction == "receive" else self._writable  # type: ignore[return-value]
+
+    def _set_direction(self, direction: str) -> None:
+        """Make this socket one-way (a unidirectional QUIC stream)."""
+        self._direction = direction
+        if direction == "receive":
+            self._write_done = True
+            self._writable._controller._clear_algorithms()
+            self._writable._state = "closed"
+        elif direction == "send":
+            self._read_done = True
+            self._readable._close()
 
     @property
     def ready(self) -> Deferred[SocketInfo]:
@@ -428,7 +445,10 @@ class Socket(EventTarget):
         self._bytes_received += len(data)
         callbacks = self._data_callbacks
         if callbacks is not None:
-            self._dispatch_data([data])
+            if self._data_backlog is not None:
+                self._data_backlog.append(data)
+            else:
+                self._dispatch_data([data])
             return
         readable = self._readable
         controller = self._rctrl
@@ -528,10 +548,16 @@ class Socket(EventTarget):
         lock = ReadableStreamDefaultReader(self._readable)  # holds the lock for good
         del lock
         self._data_callbacks = []
-        if queued:
-            self._loop.call_soon(self._dispatch_data, queued)
-        if controller._close_requested or self._eof:
-            self._loop.call_soon(self._data_mode_end)
+        self._data_backlog = queued
+        self._loop.call_soon(self._flush_backlog)
+
+    def _flush_backlog(self) -> None:
+        """Deliver what was queued before the first listener, then what came meanwhile."""
+        backlog, self._data_backlog = self._data_backlog, None
+        if backlog:
+            self._dispatch_data(backlog)
+        if self._eof:
+            self._data_mode_end()
 
     def _data_mode_end(self) -> None:
         self.dispatch_event(Event("end"))
@@ -545,7 +571,8 @@ class Socket(EventTarget):
         self._read_done = True
         self._rctrl._pull_algorithm = None
         if self._data_callbacks is not None:
-            self._data_mode_end()
+            if self._data_backlog is None:
+                self._data_mode_end()
         else:
             self.dispatch_event(Event("end"))
             controller = self._rctrl
@@ -583,7 +610,7 @@ class Socket(EventTarget):
     # -- sending ----------------------------------------------------------------------
     def _sink_write(self, chunk: Any) -> Deferred[None] | None:
         transport = self._transport
-        if transport is None or self._state == "connecting":
+        if transport is None:
             if self._state == "closed":
                 raise errors.InvalidStateError("the socket is closed")
             return _chain(self._ready, lambda: self._sink_write(chunk))
@@ -611,7 +638,7 @@ class Socket(EventTarget):
         return None
 
     def _sink_close(self) -> Deferred[None] | None:
-        if self._transport is None or self._state == "connecting":
+        if self._transport is None:
             return _chain(self._ready, self._sink_close)
         transport = self._transport
         self._write_done = True
@@ -791,6 +818,10 @@ class Socket(EventTarget):
         return self._bytes_written - pending
 
     def _stat_packets(self) -> tuple[int, int]:
+        connection = self.connection
+        if connection is not None:  # QUIC: the connection's packets
+            stats = connection.stats
+            return stats["packets_sent"], stats["packets_received"]
         if self._state == "closed" or self._final_packets is not None:
             return self._final_packets or (0, 0)
         transport = self._transport

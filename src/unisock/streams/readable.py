@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .._deferred import RESOLVED_NONE, Deferred
+from .._deferred import _FULFILLED, RESOLVED_NONE, Deferred
 from ..abort import as_exception
 from ._common import (
     DONE,
@@ -119,20 +119,24 @@ class _ControllerBase:
         if self._pulling:
             self._pull_again = True
             return
+        self._run_pull(self._pull_algorithm)
+
+    def _run_pull(self, pull: PullFn) -> None:
+        """Call ``pull`` (not pulling yet, and the stream wants data), again if asked to."""
         while True:
             self._pulling = True
-            d = self._pull_algorithm()
-            if d is not None and d is not RESOLVED_NONE and (
-                not d.done() or d.is_rejected()
-            ):
+            d = pull()
+            if d is not None and d is not RESOLVED_NONE and d._state != _FULFILLED:
                 d.add_done_callback(self._pull_done)
                 return
             self._pulling = False
             if not self._pull_again:
                 return
             self._pull_again = False
-            if self._pull_algorithm is None or not self._should_call_pull():
+            next_pull = self._pull_algorithm
+            if next_pull is None or not self._should_call_pull():
                 return
+            pull = next_pull
 
     def _pull_done(self, d: Deferred[Any]) -> None:
         exc = d.exception()
@@ -184,9 +188,10 @@ class ReadableStreamDefaultController(_ControllerBase):
         return self._hwm - (len(self._queue) if self._size is None else self._total)
 
     def enqueue(self, chunk: Any = None) -> None:
-        if not self._can_close_or_enqueue():
+        stream = self._stream
+        if self._close_requested or stream._state != READABLE:
             raise TypeError("cannot enqueue: the stream is closed or closing")
-        reader = self._stream._reader
+        reader = stream._reader
         if reader is not None and reader._requests:
             reader._requests.popleft().resolve(read_result(chunk, False))
         elif self._size is None:
@@ -202,7 +207,25 @@ class ReadableStreamDefaultController(_ControllerBase):
             self._queue.append(chunk)
             self._sizes.append(size)
             self._total += size
-        self._call_pull_if_needed()
+        if self._pull_algorithm is not None:
+            self._call_pull_if_needed()
+
+    def _call_pull_if_needed(self) -> None:
+        # The hot path: _should_call_pull inlined, cheapest tests first.
+        pull = self._pull_algorithm
+        if pull is None or self._close_requested or not self._started:
+            return
+        stream = self._stream
+        if stream._state != READABLE:
+            return
+        if self._hwm <= (len(self._queue) if self._size is None else self._total):
+            reader = stream._reader
+            if reader is None or not reader._requests:
+                return
+        if self._pulling:
+            self._pull_again = True
+            return
+        self._run_pull(pull)
 
     def close(self) -> None:
         if not self._can_close_or_enqueue():
@@ -236,12 +259,13 @@ class ReadableStreamDefaultController(_ControllerBase):
 
     def _take(self) -> Any:
         """Dequeue the next chunk (the queue is not empty) and do the after-read steps."""
-        chunk = self._queue.popleft()
+        queue = self._queue
+        chunk = queue.popleft()
         if self._size is not None:
             self._total -= self._sizes.popleft()
-            if not self._queue:
+            if not queue:
                 self._total = 0.0
-        if self._close_requested and not self._queue:
+        if self._close_requested and not queue:
             self._clear_algorithms()
             self._stream._close()
         elif self._pull_algorithm is not None:
@@ -456,21 +480,23 @@ class ReadableByteStreamController(_ControllerBase):
         if not self._pending:
             raise TypeError("there is no pending BYOB request")
         desc = self._pending[0]
-        if self._byob_request is not None:
-            self._byob_request._invalidate()
-            self._byob_request = None
-        if self._stream._state == CLOSED:
-            if n != 0:
-                raise TypeError(f"bytes_written must be 0 on a closed stream, got {n}")
-            while self._pending:
-                self._commit(self._pending.popleft(), True)
-            return
-        if n <= 0:
+        closed = self._stream._state == CLOSED
+        # Validate before voiding the request: a refused respond() leaves it usable.
+        if closed and n != 0:
+            raise TypeError(f"bytes_written must be 0 on a closed stream, got {n}")
+        if not closed and n <= 0:
             raise TypeError(f"bytes_written must be positive on a readable stream, got {n}")
         if desc.filled + n > len(desc.view):
             raise ValueError(
                 f"bytes_written {n} is more than the {len(desc.view) - desc.filled} bytes asked"
             )
+        if self._byob_request is not None:
+            self._byob_request._invalidate()
+            self._byob_request = None
+        if closed:
+            while self._pending:
+                self._commit(self._pending.popleft(), True)
+            return
         desc.filled += n
         if desc.filled >= desc.min_fill:
             self._pending.popleft()
@@ -843,8 +869,10 @@ class ReadableStream(Generic[T]):
                     finished = True
                     return
                 yield result[0]
+        except GeneratorExit:
+            raise  # closed early (break, or finalized): cancel unless told not to
         except BaseException:
-            finished = True
+            finished = True  # the stream errored (or the task was cancelled): no cancel
             raise
         finally:
             if not finished and not prevent_cancel and reader._stream is not None:

@@ -36,7 +36,7 @@ class TransformStreamDefaultController:
         except Exception as exc:
             stream._error_writable_and_unblock(exc)
             raise stream._readable._stored_error or exc from None
-        if not controller._should_call_pull() and not stream._backpressure:
+        if not stream._backpressure and not controller._should_call_pull():
             stream._set_backpressure(True)
 
     def error(self, reason: Any = None) -> None:
@@ -145,11 +145,17 @@ class TransformStream:
             return Deferred.rejected(exc)
         return RESOLVED_NONE
 
-    def _set_backpressure(self, value: bool) -> None:
-        if not self._backpressure_change.done():
-            self._backpressure_change.resolve(None)
-        self._backpressure_change = Deferred()
+    def _set_backpressure(self, value: bool) -> Deferred[None]:
+        """Flip backpressure; returns the new change result (settled by the next flip)."""
+        # Swap before settling: settling runs reactions synchronously (a held write goes
+        # on, enqueues and may flip backpressure again), which must see the new state; and
+        # the caller gets *this* flip's result even if a reaction already settled it.
+        old = self._backpressure_change
+        change: Deferred[None] = Deferred()
+        self._backpressure_change = change
         self._backpressure = value
+        old.resolve(None)
+        return change
 
     def _error(self, exc: BaseException) -> None:
         rc = self._readable_controller
@@ -234,8 +240,7 @@ class TransformStream:
         return RESOLVED_NONE
 
     def _source_pull(self) -> Deferred[Any]:
-        self._set_backpressure(False)
-        return self._backpressure_change
+        return self._set_backpressure(False)
 
     def _source_cancel(self, reason: Any) -> Deferred[Any]:
         exc = as_exception(reason) if reason is not None else TypeError(

@@ -156,18 +156,19 @@ class WritableStreamDefaultController:
         in_flight = stream._in_flight_write
         stream._in_flight_write = None
         assert in_flight is not None
-        in_flight.reject(exc)
+        # State first, then the reactions (they run synchronously and must see it).
         stream._deal_with_rejection(exc)
+        in_flight.reject(exc)
 
     def _write_finished(self) -> None:
         stream = self._stream
         in_flight = stream._in_flight_write
         stream._in_flight_write = None
         assert in_flight is not None
-        in_flight.resolve(None)
         self._dequeue()
         if stream._close_request is None and stream._state == WRITABLE:
             stream._update_backpressure()
+        in_flight.resolve(None)
 
     def _process_close(self) -> None:
         stream = self._stream
@@ -480,12 +481,12 @@ class WritableStream(Generic[T]):
             return Deferred.rejected(TypeError(f"cannot close a {state} stream"))
         request: Deferred[None] = Deferred()
         self._close_request = request
-        writer = self._writer
-        if writer is not None and self._backpressure and state == WRITABLE:
-            writer._ready.resolve(None)
         controller = self._controller
         controller._queue.append(_CLOSE)
         controller._sizes.append(0.0)
+        writer = self._writer
+        if writer is not None and self._backpressure and state == WRITABLE:
+            writer._ready.resolve(None)
         controller._advance()
         return request
 
@@ -580,25 +581,27 @@ class WritableStream(Generic[T]):
         request = self._in_flight_close
         self._in_flight_close = None
         assert request is not None
-        request.resolve(None)
+        pending = None
         if self._state == ERRORING:
             self._stored_error = None
-            if self._pending_abort is not None:
-                self._pending_abort[0].resolve(None)
-                self._pending_abort = None
+            pending, self._pending_abort = self._pending_abort, None
         self._state = CLOSED
+        # Settle only once the state is final: reactions run synchronously.
         if self._writer is not None:
             self._writer._closed.resolve(None)
+        request.resolve(None)
+        if pending is not None:
+            pending[0].resolve(None)
 
     def _finish_in_flight_close_with_error(self, exc: BaseException) -> None:
         request = self._in_flight_close
         self._in_flight_close = None
         assert request is not None
-        request.reject(exc)
-        if self._pending_abort is not None:
-            self._pending_abort[0].reject(exc)
-            self._pending_abort = None
+        pending, self._pending_abort = self._pending_abort, None
         self._deal_with_rejection(exc)
+        request.reject(exc)
+        if pending is not None:
+            pending[0].reject(exc)
 
     def __repr__(self) -> str:
         return f"<WritableStream {self._state}{' locked' if self._writer else ''}>"

@@ -1,0 +1,485 @@
+"""``QuicConnectionCore``: one aioquic connection driven on the loop, streams as transports.
+
+The core feeds datagrams from its endpoint into aioquic (``receive_datagram``), turns
+aioquic's events into transport and protocol calls, sends what aioquic has to send once per
+loop pass (``transmit``, called by the endpoint's flush), and keeps exactly one loop timer
+armed at ``get_timer()``.  It never sleeps and never creates a task.
+
+Ending: the core settles ``closed`` as soon as aioquic knows the connection is over (the
+close frame has been sent, or the peer's has been received, or the idle timer fired) and
+releases its endpoint at once, skipping RFC 9000's closing/draining period: the only cost is
+that a peer whose packets cross our CONNECTION_CLOSE gets no second copy of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+from collections.abc import Callable
+from typing import Any
+
+from aioquic import tls
+from aioquic.quic import events
+from aioquic.quic.connection import QuicConnectionState, stream_is_client_initiated
+from aioquic.quic.packet import QuicErrorCode
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from .._deferred import Deferred
+from ..errors import InvalidStateError, NetworkError, TLSError
+from ..events import report_exception
+from ._endpoint import Address, Endpoint
+from ._errors import termination_error
+from ._flow import CreditedConnection
+from ._options import QuicTLSOptions
+from ._stream import QuicStreamTransport
+
+__all__ = ["OnStream", "QuicConnectionCore"]
+
+OnStream = Callable[[QuicStreamTransport, bool], "asyncio.BaseProtocol | None"]
+"""``on_stream(transport, bidirectional)``: return a protocol to attach, or attach one."""
+
+_DATAGRAM_OVERHEAD = 64  # short header, packet number, AEAD tag and frame header, rounded up
+
+
+class QuicConnectionCore:
+    """A QUIC connection (client or server side) whose streams are asyncio transports."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        quic: CreditedConnection,
+        endpoint: Endpoint,
+        *,
+        peer: Address,
+        options: QuicTLSOptions,
+        streams: dict[int, QuicStreamTransport],
+        client_ca: bytes | None = None,
+    ) -> None:
+        self.loop = loop
+        self.quic = quic
+        self.endpoint = endpoint
+        self.peer = peer
+        self.local = endpoint.local
+        self.options = options
+        self.is_client = quic.configuration.is_client
+        self.handshake: Deferred[dict[str, Any]] = Deferred()
+        self.closed: Deferred[None] = Deferred()
+        self.on_datagram: Callable[[bytes], object] | None = None
+        self.on_ready: Callable[[QuicConnectionCore], None] | None = None
+        self.on_end: list[Callable[[QuicConnectionCore], None]] = []
+        self.streams = streams
+        self.packets_sent = 0
+        self.packets_received = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.datagrams_dropped = 0
+        self.flush_pending = False
+        self.closed_by_us = False
+        self.write_paused: set[QuicStreamTransport] = set()
+        self.closing_streams: set[QuicStreamTransport] = set()
+        self._on_stream: OnStream | None = None
+        self._unclaimed: list[tuple[QuicStreamTransport, bool]] = []
+        self._retiring: list[int] = []
+        self._open_waiters: list[asyncio.Future[None]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._heard_from_peer = False
+        self._ready_announced = False
+        self._client_ca = client_ca
+        self._finished = False
+        self._error: Exception | None = None
+
+    # -- public surface ----------------------------------------------------------------
+    @property
+    def on_stream(self) -> OnStream | None:
+        return self._on_stream
+
+    @on_stream.setter
+    def on_stream(self, callback: OnStream | None) -> None:
+        self._on_stream = callback
+        if callback is not None and self._unclaimed:
+            unclaimed, self._unclaimed = self._unclaimed, []
+            for transport, bidirectional in unclaimed:
+                self._offer_stream(transport, bidirectional)
+
+    @property
+    def is_closing(self) -> bool:
+        """True once closing started; a pool must not hand this connection out again."""
+        return self._finished or self.quic._close_event is not None
+
+    async def open_stream(
+        self, bidirectional: bool = True, protocol: asyncio.BaseProtocol | None = None
+    ) -> QuicStreamTransport:
+        """Open a stream, waiting for stream credit if the peer's limit is reached."""
+        quic = self.quic
+        while True:
+            if self._finished:
+                raise self._error or InvalidStateError("the QUIC connection is closed")
+            if quic._close_event is not None:
+                raise InvalidStateError("the QUIC connection is closing")
+            if self._has_stream_credit(bidirectional):
+                break
+            waiter = self.loop.create_future()
+            self._open_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._open_waiters:
+                    self._open_waiters.remove(waiter)
+        stream_id = quic.get_next_available_stream_id(is_unidirectional=not bidirectional)
+        quic.send_stream_data(stream_id, b"")  # creates aioquic's stream object
+        transport = QuicStreamTransport(
+            self, quic._streams[stream_id], "bidirectional" if bidirectional else "send"
+        )
+        self.streams[stream_id] = transport
+        if protocol is not None:
+            transport.attach(protocol)
+        return transport
+
+    def send_datagram(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one RFC 9221 datagram (unreliable); ``ValueError`` if it cannot fit."""
+        if self.is_closing:
+            raise InvalidStateError("the QUIC connection is closed")
+        limit = self.max_datagram_size
+        if limit is None:
+            raise InvalidStateError("the QUIC peer does not accept datagrams")
+        if len(data) > limit:
+            raise ValueError(f"a QUIC datagram holds at most {limit} bytes, not {len(data)}")
+        self.quic.send_datagram_frame(bytes(data))
+        self.schedule_flush()
+
+    @property
+    def max_datagram_size(self) -> int | None:
+        """Largest datagram payload that fits one packet, or None if the peer takes none."""
+        quic = self.quic
+        remote = quic._remote_max_datagram_frame_size
+        if remote is None:
+            if quic._handshake_complete:
+                return None
+            return quic._max_datagram_size - _DATAGRAM_OVERHEAD
+        return min(remote, quic._max_datagram_size) - _DATAGRAM_OVERHEAD
+
+    def close(self, code: int = 0, reason: str = "") -> None:
+        """Close the whole connection (CONNECTION_CLOSE with ``code``); ``closed`` resolves."""
+        if self._finished or self.quic._close_event is not None:
+            return
+        self.closed_by_us = True
+        self.quic.close(error_code=code, reason_phrase=reason)
+        self.schedule_flush()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """UDP datagrams and bytes; each datagram after the handshake carries one packet."""
+        return {
+            "packets_sent": self.packets_sent,
+            "packets_received": self.packets_received,
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+        }
+
+    # -- driven by the endpoint --------------------------------------------------------
+    def schedule_flush(self) -> None:
+        if not self.flush_pending and not self._finished:
+            self.flush_pending = True
+            self.endpoint.mark_dirty(self)
+
+    def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
+        if self._finished:
+            return
+        self.packets_received += 1
+        self.bytes_received += len(data)
+        try:
+            self.quic.receive_datagram(data, addr, now)
+        except Exception as exc:  # aioquic must never take the loop down
+            self._fail(exc)
+            return
+        self._heard_from_peer = True
+        self._process_events()
+        self._after_input()
+        self.schedule_flush()
+
+    def transmit(self, now: float) -> None:
+        """Send everything aioquic has ready, then re-arm the timer."""
+        self.flush_pending = False
+        if self._finished:
+            return
+        quic = self.quic
+        send = self.endpoint.send
+        try:
+            datagrams = quic.datagrams_to_send(now)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        for data, addr in datagrams:
+            self.packets_sent += 1
+            self.bytes_sent += len(data)
+            send(data, addr)
+            if self._finished:
+                return
+        event = quic._close_event
+        if event is not None and not quic._close_pending:
+            self._finish(event)
+            return
+        if self._retiring:
+            self._sweep_retired()
+        timer_at = quic.get_timer()
+        if timer_at != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None if timer_at is None else self.loop.call_at(timer_at, self._on_timer)
+            self._timer_at = timer_at
+
+    def network_failed(self, exc: OSError) -> None:
+        """The UDP socket reported an error (ICMP port or host unreachable)."""
+        if self._finished:
+            return
+        self._error = NetworkError(f"QUIC peer unreachable: {exc.strerror or exc}", exc.errno)
+        self._finish(None)
+
+    # -- internals ---------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        timer_at = self._timer_at
+        self._timer = None
+        self._timer_at = None
+        if self._finished:
+            return
+        now = self.loop.time()
+        try:
+            self.quic.handle_timer(max(now, timer_at or now))
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._process_events()
+        self._after_input()
+        self.transmit(now)
+
+    def _has_stream_credit(self, bidirectional: bool) -> bool:
+        quic = self.quic
+        if not quic._handshake_complete:
+            return True  # aioquic queues streams until the peer's limits are known
+        next_id = quic.get_next_available_stream_id(is_unidirectional=not bidirectional)
+        limit = quic._remote_max_streams_bidi if bidirectional else quic._remote_max_streams_uni
+        return next_id // 4 < limit
+
+    def _process_events(self) -> None:
+        quic = self.quic
+        streams = self.streams
+        stream_data = events.StreamDataReceived
+        while (event := quic.next_event()) is not None:
+            kind = type(event)
+            if kind is stream_data:
+                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                if transport is None:
+                    transport = self._peer_stream(event.stream_id)  # type: ignore[attr-defined]
+                    if transport is None:
+                        continue
+                transport.data_arrived(event.data, event.end_stream)  # type: ignore[attr-defined]
+            elif kind is events.DatagramFrameReceived:
+                self._datagram_arrived(event.data)  # type: ignore[attr-defined]
+            elif kind is events.StreamReset:
+                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                if transport is not None:
+                    transport.peer_reset(event.error_code)  # type: ignore[attr-defined]
+            elif kind is events.StopSendingReceived:
+                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                if transport is not None:
+                    transport.peer_stopped(event.error_code)  # type: ignore[attr-defined]
+            elif kind is events.ProtocolNegotiated:
+                if self._client_ca is None:
+                    self._announce_ready()
+            elif kind is events.HandshakeCompleted:
+                self._handshake_completed(event)  # type: ignore[arg-type]
+            elif kind is events.ConnectionTerminated:
+                self._finish(event)  # type: ignore[arg-type]
+                return
+            elif kind is events.ConnectionIdIssued or kind is events.ConnectionIdRetired:
+                self._connection_id_changed(event)
+
+    def _connection_id_changed(self, event: events.QuicEvent) -> None:
+        """Overridden by server connections, which route datagrams by connection ID."""
+
+    def _datagram_arrived(self, data: bytes) -> None:
+        callback = self.on_datagram
+        if callback is None:
+            self.datagrams_dropped += 1
+            return
+        try:
+            callback(data)
+        except Exception as exc:
+            report_exception(exc, "QUIC on_datagram callback raised")
+
+    def _peer_stream(self, stream_id: int) -> QuicStreamTransport | None:
+        if stream_is_client_initiated(stream_id) == self.is_client:
+            return None  # one of ours that was already closed
+        stream = self.quic._streams.get(stream_id)
+        if stream is None:
+            return None
+        bidirectional = not stream_id & 2
+        transport = QuicStreamTransport(
+            self, stream, "bidirectional" if bidirectional else "receive"
+        )
+        self.streams[stream_id] = transport
+        if self._on_stream is None:
+            self._unclaimed.append((transport, bidirectional))
+        else:
+            self._offer_stream(transport, bidirectional)
+        return transport
+
+    def _offer_stream(self, transport: QuicStreamTransport, bidirectional: bool) -> None:
+        assert self._on_stream is not None
+        try:
+            protocol = self._on_stream(transport, bidirectional)
+        except Exception as exc:
+            report_exception(exc, "QUIC on_stream callback raised")
+            transport.abort(0x0101)
+            return
+        if protocol is not None:
+            transport.attach(protocol)
+
+    def _after_input(self) -> None:
+        """ACKs and MAX_STREAMS may have arrived: wake writers, closers and openers."""
+        if self.write_paused:
+            for transport in list(self.write_paused):
+                transport.resume_writing_if_drained()
+        if self.closing_streams:
+            for transport in list(self.closing_streams):
+                transport.sender_progress()
+        if self._open_waiters:
+            for waiter in self._open_waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def stream_gone(self, transport: QuicStreamTransport) -> None:
+        """A transport reported connection_lost; forget it once aioquic has too."""
+        self._retiring.append(transport.stream_id)
+        self.schedule_flush()
+
+    def _sweep_retired(self) -> None:
+        quic_streams = self.quic._streams
+        keep = []
+        for stream_id in self._retiring:
+            if stream_id in quic_streams:
+                keep.append(stream_id)
+            else:
+                self.streams.pop(stream_id, None)
+        self._retiring = keep
+
+    def _handshake_completed(self, event: events.HandshakeCompleted) -> None:
+        context = self.quic.tls
+        certificate = context._peer_certificate
+        if self._client_ca is not None and not self._client_certificate_ok(context):
+            return
+        verified = self.is_client and self.quic.configuration.verify_mode != 0
+        if not self.is_client:
+            verified = self._client_ca is not None
+        cipher = context.key_schedule.cipher_suite if context.key_schedule else None
+        self.handshake.resolve(
+            {
+                "type": event.alpn_protocol,
+                "servername": self.quic.configuration.server_name,
+                "peer_certificate": (
+                    certificate.public_bytes(Encoding.DER) if certificate is not None else None
+                ),
+                "cipher": cipher.name if cipher is not None else None,
+                "verification_status": "ok" if verified else None,
+                "session_resumed": event.session_resumed,
+                "early_data_accepted": event.early_data_accepted,
+                "remote": self.peer,
+                "local": self.local,
+            }
+        )
+        self._announce_ready()
+
+    def _client_certificate_ok(self, context: tls.Context) -> bool:
+        certificate = context._peer_certificate
+        alert: int = tls.AlertDescription.certificate_required
+        reason = "a client certificate is required"
+        if certificate is not None:
+            try:
+                tls.verify_certificate(
+                    certificate=certificate,
+                    chain=context._peer_certificate_chain,
+                    cadata=self._client_ca,
+                )
+                return True
+            except tls.Alert as exc:
+                alert = int(exc.description)
+                reason = str(exc)
+        self._error = TLSError(f"client certificate rejected: {reason}", reason)
+        self.quic.close(
+            error_code=QuicErrorCode.CRYPTO_ERROR + alert, frame_type=0x06, reason_phrase=reason
+        )
+        self.schedule_flush()
+        return False
+
+    def _announce_ready(self) -> None:
+        if self._ready_announced:
+            return
+        self._ready_announced = True
+        callback = self.on_ready
+        if callback is not None:
+            try:
+                callback(self)
+            except Exception as exc:
+                report_exception(exc, "QUIC on_connection callback raised")
+
+    def _fail(self, exc: Exception) -> None:
+        """aioquic raised: close this connection only, with an internal error."""
+        self._error = NetworkError(f"QUIC internal error: {exc!r}", errno.EPROTO)
+        with contextlib.suppress(Exception):
+            self.quic.close(error_code=QuicErrorCode.INTERNAL_ERROR, reason_phrase="internal")
+            for data, addr in self.quic.datagrams_to_send(self.loop.time()):
+                self.endpoint.send(data, addr)
+        self._finish(None)
+
+    def _finish(self, event: events.ConnectionTerminated | None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.flush_pending = True  # never queue this core again
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        quic = self.quic
+        err = self._error
+        if err is None and event is not None:
+            err = termination_error(
+                event,
+                by_peer=quic._state == QuicConnectionState.DRAINING,
+                by_us_on_request=self.closed_by_us,
+                handshake_done=quic._handshake_complete,
+                heard_from_peer=self._heard_from_peer,
+                idle_timeout=self.options.idle_timeout,
+            )
+        self._error = err
+        if not self.handshake.done():
+            self.handshake.reject(
+                err
+                or NetworkError(
+                    "the QUIC connection closed during the handshake", errno.ECONNABORTED
+                )
+            )
+        for transport in list(self.streams.values()):
+            transport.connection_ended(err)
+        for transport, _ in self._unclaimed:
+            transport.connection_ended(err)
+        self._unclaimed.clear()
+        for waiter in self._open_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        for callback in self.on_end:
+            try:
+                callback(self)
+            except Exception as exc:
+                report_exception(exc, "QUIC connection end callback raised")
+        self.on_end.clear()
+        if err is None:
+            self.closed.resolve(None)
+        else:
+            self.closed.reject(err)
+
+    def __repr__(self) -> str:
+        side = "client" if self.is_client else "server"
+        state = "closed" if self._finished else "open"
+        return f"<QuicConnectionCore {side} {self.peer!r} {state}>"

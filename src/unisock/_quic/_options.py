@@ -1,0 +1,81 @@
+"""The QUIC layer's own TLS options, and their translation into aioquic's configuration.
+
+Kept small and isolated on purpose: the project's general key/certificate normalizer will
+replace :func:`read_pem` later; nothing else here knows how keys and certificates arrive.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from aioquic.quic.configuration import QuicConfiguration
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+__all__ = ["DEFAULT_STREAM_WINDOW", "PemSource", "QuicTLSOptions", "make_configuration", "read_pem"]
+
+PemSource: TypeAlias = "bytes | str | os.PathLike[str]"
+"""PEM bytes, PEM text (starting with ``-----BEGIN``) or a path to a PEM file."""
+
+DEFAULT_STREAM_WINDOW = 1 << 20
+"""Receive window per stream: the most a paused reader ever buffers for one stream."""
+
+
+@dataclass(frozen=True)
+class QuicTLSOptions:
+    """TLS and transport settings of one QUIC connection; hashable, so it keys pools."""
+
+    servername: str | None = None
+    verify: bool = True
+    ca: PemSource | None = None
+    cert: PemSource | None = None
+    key: PemSource | None = None
+    alpn: tuple[str, ...] = ()
+    idle_timeout: float = 30.0
+    max_datagram_frame_size: int | None = 65536
+    stream_window: int = DEFAULT_STREAM_WINDOW
+
+
+def read_pem(source: PemSource) -> bytes:
+    """Return PEM bytes from bytes, PEM text or a file path."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if isinstance(source, str) and source.lstrip().startswith("-----BEGIN"):
+        return source.encode("ascii")
+    with open(source, "rb") as f:
+        return f.read()
+
+
+def make_configuration(options: QuicTLSOptions, *, is_client: bool) -> QuicConfiguration:
+    """Build aioquic's configuration; raises ``ValueError`` naming a bad field."""
+    if not options.alpn:
+        raise ValueError("alpn: QUIC needs at least one ALPN protocol id")
+    config = QuicConfiguration(
+        is_client=is_client,
+        alpn_protocols=list(options.alpn),
+        idle_timeout=options.idle_timeout if options.idle_timeout else 3600.0,
+        max_datagram_frame_size=options.max_datagram_frame_size,
+        max_stream_data=options.stream_window,
+        max_data=max(options.stream_window * 4, 1 << 20),
+    )
+    if is_client:
+        config.server_name = options.servername
+        if not options.verify:
+            config.verify_mode = ssl.CERT_NONE
+    if options.ca is not None:
+        config.cadata = read_pem(options.ca)
+    if options.cert is not None:
+        chain = x509.load_pem_x509_certificates(read_pem(options.cert))
+        config.certificate = chain[0]
+        config.certificate_chain = chain[1:]
+        key_pem = read_pem(options.key if options.key is not None else options.cert)
+        try:
+            config.private_key = load_pem_private_key(key_pem, password=None)
+        except ValueError as exc:
+            raise ValueError(f"key: cannot load the private key ({exc})") from None
+    elif not is_client:
+        raise ValueError("cert: a QUIC server needs a certificate and a key")
+    return config

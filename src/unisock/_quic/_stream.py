@@ -1,0 +1,408 @@
+"""One QUIC stream as an asyncio Transport, so a plain ``asyncio.Protocol`` can drive it.
+
+Sending: ``write()`` appends to aioquic's send buffer and asks the connection for one flush
+per loop pass.  aioquic keeps every byte until the peer acknowledges it and never pushes
+back (aioquic#328), so this transport counts those bytes itself (``_buffer_stop -
+_buffer_start`` of aioquic's ``QuicStreamSender``) and calls the protocol's
+``pause_writing()`` / ``resume_writing()`` around the high and low water marks.
+
+Receiving: data goes straight to ``data_received()`` and advances ``consumed``, the offset
+:mod:`._flow` grants credit from.  While reading is paused (or no protocol is attached yet)
+data waits here, and no new credit is granted, so at most one window is ever buffered and a
+slow reader slows the sender.
+
+Ending: a peer FIN calls ``eof_received()`` (a falsy answer closes the transport, as asyncio
+does); a peer RESET_STREAM or STOP_SENDING is fatal to the stream and reported to
+``connection_lost()`` as ``NetworkError``; ``abort(code)`` sends RESET_STREAM and
+STOP_SENDING for this stream only; ``close()`` sends FIN, stops reading, and reports
+``connection_lost(None)`` once the peer has acknowledged everything written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal
+
+from aioquic.quic.stream import QuicStream
+
+from ..errors import InvalidStateError, NetworkError
+from ..events import report_exception
+
+if TYPE_CHECKING:
+    from ._connection import QuicConnectionCore
+
+__all__ = ["DEFAULT_HIGH_WATER", "Direction", "QuicStreamTransport"]
+
+Direction = Literal["bidirectional", "send", "receive"]
+DEFAULT_HIGH_WATER = 1 << 20
+
+
+class QuicStreamTransport(asyncio.Transport):
+    """The Transport facade of one QUIC stream; ``direction`` says which ways it carries data."""
+
+    def __init__(self, core: QuicConnectionCore, stream: QuicStream, direction: Direction) -> None:
+        stream_id = stream.stream_id
+        assert stream_id is not None
+        super().__init__(
+            {
+                "peername": core.peer,
+                "sockname": core.local,
+                "stream_id": stream_id,
+                "direction": direction,
+                "quic_connection": core,
+            }
+        )
+        self.stream_id = stream_id
+        self.direction: Direction = direction
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        # Read by the connection's credit hook (see _flow.py).
+        self.consumed = 0
+        self.reading_paused = True  # until a protocol is attached
+        self._core = core
+        self._loop = core.loop
+        self._stream = stream
+        self._sender = stream.sender
+        self._protocol: asyncio.BaseProtocol | None = None
+        self._paused_by_protocol = False
+        self._inbox: deque[bytes] = deque()
+        self._inbox_size = 0
+        self._eof_pending = False
+        self._eof_seen = False
+        self._drain_scheduled = False
+        self._write_closed = direction == "receive"
+        self._eof_written = False
+        self._reset_sent = False
+        self._closing = False
+        self._lost = False
+        self._final_exc: Exception | None = None
+        self._lost_when_drained = False
+        self._high = DEFAULT_HIGH_WATER
+        self._low = DEFAULT_HIGH_WATER // 4
+        self._write_paused = False
+
+    # -- protocol ----------------------------------------------------------------------
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[return-value]
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+        self.reading_paused = self._paused_by_protocol
+        if self._inbox or self._eof_pending:
+            self._schedule_drain()
+
+    def attach(self, protocol: asyncio.BaseProtocol) -> None:
+        """Attach ``protocol`` and call its ``connection_made``, as a loop would."""
+        self.set_protocol(protocol)
+        try:
+            protocol.connection_made(self)
+        except Exception as exc:
+            self._protocol_failed(exc, "connection_made")
+
+    # -- writing -----------------------------------------------------------------------
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._write_closed:
+            if self._eof_written:
+                raise RuntimeError("Cannot call write() after write_eof()")
+            if self.direction == "receive":
+                raise InvalidStateError("this QUIC stream is receive-only")
+            return  # closed, aborted or reset: dropped, as asyncio does after close()
+        n = len(data)
+        if not n:
+            return
+        sender = self._sender
+        sender.write(data)  # type: ignore[arg-type]  # any bytes-like works
+        self.bytes_sent += n
+        core = self._core
+        if not core.flush_pending:
+            core.schedule_flush()
+        if not self._write_paused and sender._buffer_stop - sender._buffer_start > self._high:
+            self._pause_writing()
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def write_eof(self) -> None:
+        if self._write_closed:
+            if self.direction == "receive":
+                raise InvalidStateError("this QUIC stream is receive-only")
+            return
+        self._write_closed = True
+        self._eof_written = True
+        self._sender.write(b"", end_stream=True)
+        self._core.schedule_flush()
+
+    def can_write_eof(self) -> bool:
+        return self.direction != "receive"
+
+    def get_write_buffer_size(self) -> int:
+        if self.direction == "receive" or self._reset_sent or self._sender.is_finished:
+            return 0
+        sender = self._sender
+        return sender._buffer_stop - sender._buffer_start
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low, self._high)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = DEFAULT_HIGH_WATER if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high = high
+        self._low = low
+        size = self.get_write_buffer_size()
+        if not self._write_paused and size > high:
+            self._pause_writing()
+        elif self._write_paused and size <= low:
+            self.resume_writing_if_drained()
+
+    def _pause_writing(self) -> None:
+        self._write_paused = True
+        self._core.write_paused.add(self)
+        protocol = self._protocol
+        if protocol is not None:
+            try:
+                protocol.pause_writing()
+            except Exception as exc:
+                self._protocol_failed(exc, "pause_writing")
+
+    def resume_writing_if_drained(self) -> None:
+        """Called by the connection after ACKs arrive."""
+        if self._lost or self.get_write_buffer_size() > self._low:
+            return
+        self._write_paused = False
+        self._core.write_paused.discard(self)
+        protocol = self._protocol
+        if protocol is not None:
+            try:
+                protocol.resume_writing()
+            except Exception as exc:
+                self._protocol_failed(exc, "resume_writing")
+
+    # -- reading -----------------------------------------------------------------------
+    def is_reading(self) -> bool:
+        return not (self.reading_paused or self._closing)
+
+    def pause_reading(self) -> None:
+        if self.direction == "send" or self._closing:
+            return
+        self._paused_by_protocol = True
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        if not self._paused_by_protocol:
+            return
+        self._paused_by_protocol = False
+        self.reading_paused = self._protocol is None
+        if not self.reading_paused and (self._inbox or self._eof_pending):
+            self._schedule_drain()
+        # Re-open the window: the next flush carries MAX_STREAM_DATA.
+        self._core.schedule_flush()
+
+    def data_arrived(self, data: bytes, fin: bool) -> None:
+        """Stream data from the connection, in order; the hot path of receiving."""
+        n = len(data)
+        self.bytes_received += n
+        if self._closing:
+            self.consumed += n
+            return
+        if self.reading_paused or self._inbox:
+            if n:
+                self._inbox.append(data)
+                self._inbox_size += n
+            if fin:
+                self._eof_pending = True
+            return
+        if n:
+            self.consumed += n
+            try:
+                self._protocol.data_received(data)  # type: ignore[union-attr]
+            except Exception as exc:
+                self._protocol_failed(exc, "data_received")
+                return
+        if fin:
+            self._deliver_eof()
+
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Hand buffered data to the protocol after a resume_reading() or set_protocol()."""
+        self._drain_scheduled = False
+        inbox = self._inbox
+        protocol = self._protocol
+        while inbox and not self.reading_paused and not self._closing and protocol is not None:
+            data = inbox.popleft()
+            self._inbox_size -= len(data)
+            self.consumed += len(data)
+            try:
+                protocol.data_received(data)  # type: ignore[attr-defined]
+            except Exception as exc:
+                self._protocol_failed(exc, "data_received")
+                return
+        if inbox or self.reading_paused or self._closing:
+            return
+        if self._eof_pending:
+            self._eof_pending = False
+            self._deliver_eof()
+        if self._lost_when_drained:
+            self._connection_lost(self._final_exc)
+        else:
+            self._core.schedule_flush()  # credit for what was just consumed
+
+    def _deliver_eof(self) -> None:
+        self._eof_seen = True
+        try:
+            keep_open = self._protocol.eof_received()  # type: ignore[union-attr]
+        except Exception as exc:
+            self._protocol_failed(exc, "eof_received")
+            return
+        if self.direction == "receive" or not keep_open:
+            self.close()
+
+    @property
+    def buffered_inbound(self) -> int:
+        """Bytes received but not yet handed to the protocol (reading paused)."""
+        return self._inbox_size
+
+    # -- ending ------------------------------------------------------------------------
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        core = self._core
+        if not self._write_closed:
+            self._write_closed = True
+            self._sender.write(b"", end_stream=True)
+        self._stop_receiving(0)
+        core.schedule_flush()
+        if self.direction == "receive" or self._sender_done():
+            self._loop.call_soon(self._connection_lost, None)
+        else:
+            core.closing_streams.add(self)
+
+    def abort(self, error_code: int = 0) -> None:
+        """RESET_STREAM and STOP_SENDING with ``error_code``; sibling streams are untouched."""
+        if self._lost:
+            return
+        self._closing = True
+        self._write_closed = True
+        self._reset_sending(error_code)
+        self._stop_receiving(error_code)
+        self._core.schedule_flush()
+        self._loop.call_soon(self._connection_lost, None)
+
+    def sender_progress(self) -> None:
+        """Called by the connection after ACKs arrive, while close() waits for them."""
+        if self._sender_done():
+            self._core.closing_streams.discard(self)
+            self._connection_lost(None)
+
+    def _sender_done(self) -> bool:
+        sender = self._sender
+        return sender.is_finished or sender._reset_error_code is not None
+
+    def _reset_sending(self, error_code: int) -> None:
+        if self.direction != "receive" and not self._reset_sent and not self._sender.is_finished:
+            self._reset_sent = True
+            self._core.quic.reset_stream(self.stream_id, error_code)
+
+    def _stop_receiving(self, error_code: int) -> None:
+        self._inbox.clear()
+        self._inbox_size = 0
+        self._eof_pending = False
+        self.reading_paused = False
+        if self.direction != "send" and not self._stream.receiver.is_finished:
+            with contextlib.suppress(ValueError):  # aioquic already discarded the stream
+                self._core.quic.stop_stream(self.stream_id, error_code)
+
+    def peer_reset(self, error_code: int) -> None:
+        """The peer sent RESET_STREAM."""
+        if self._lost:
+            return
+        if self._closing:
+            if self.direction == "receive":
+                self._connection_lost(None)
+            return  # our FIN still goes out; close() waits for it
+        self._peer_killed(
+            f"QUIC stream {self.stream_id} was reset by the peer (error code {error_code})"
+        )
+
+    def peer_stopped(self, error_code: int) -> None:
+        """The peer sent STOP_SENDING (aioquic has already reset our sending side)."""
+        self._reset_sent = True
+        if self._lost:
+            return
+        if self._closing:
+            self.sender_progress()
+            return
+        self._peer_killed(
+            f"the QUIC peer stopped reading stream {self.stream_id} (error code {error_code})"
+        )
+
+    def _peer_killed(self, message: str) -> None:
+        self._closing = True
+        self._write_closed = True
+        self._stop_receiving(0)
+        self._core.schedule_flush()
+        self._connection_lost(NetworkError(message, errno.ECONNRESET))
+
+    def connection_ended(self, exc: Exception | None) -> None:
+        """The whole QUIC connection ended; ``exc`` is None for a clean end."""
+        if self._lost:
+            return
+        self._write_closed = True
+        if exc is None and not self._closing:
+            receiving_done = self.direction == "send" or self._eof_seen or self._eof_pending
+            sending_done = self.direction == "receive" or self._sender.is_finished
+            if not (receiving_done and sending_done) and not self._core.closed_by_us:
+                exc = NetworkError(
+                    f"the QUIC connection closed before stream {self.stream_id} finished",
+                    errno.ECONNABORTED,
+                )
+        if exc is None and (self._inbox or self._eof_pending) and not self._closing:
+            # Let a paused reader still read what arrived before the clean close.
+            self._final_exc = None
+            self._lost_when_drained = True
+            return
+        self._connection_lost(exc)
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._closing = True
+        self._write_closed = True
+        self._inbox.clear()
+        self._inbox_size = 0
+        core = self._core
+        core.write_paused.discard(self)
+        core.closing_streams.discard(self)
+        core.stream_gone(self)
+        protocol = self._protocol
+        if protocol is not None:
+            try:
+                protocol.connection_lost(exc)
+            except Exception as err:
+                report_exception(err, "QUIC stream protocol's connection_lost() raised")
+
+    def _protocol_failed(self, exc: Exception, where: str) -> None:
+        """A protocol callback raised: abort this stream only, as asyncio would."""
+        report_exception(exc, f"QUIC stream protocol's {where}() raised")
+        self.abort(0x0101)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._lost else "closing" if self._closing else "open"
+        return f"<QuicStreamTransport id={self.stream_id} {self.direction} {state}>"

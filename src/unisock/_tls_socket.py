@@ -1,0 +1,196 @@
+"""TLS for the Socket API: TLS sockets, TLS listeners and STARTTLS upgrades in place.
+
+The TLS endpoint is ``_tls_transport.TLSTransport``, placed between the TCP transport and
+the socket's protocol, so the socket's streams never change.  Connecting uses a holding
+protocol for the TCP connection until the TLS layer takes it over, so nothing the user
+writes can leave in plaintext.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from ._address import from_sockaddr
+from ._info import SocketInfo
+from ._init import Options, resolve_type
+from ._tcp import open_tcp
+from ._tls_config import TLSOptions
+from ._tls_transport import TLSTransport
+from .errors import TLSError
+
+if TYPE_CHECKING:
+    from .listener import SocketListener
+    from .socket import Socket
+
+__all__ = ["accept_tls", "connect_tls", "upgrade_to_tls"]
+
+TLS_HANDSHAKE_TIMEOUT = 30.0
+"""Seconds an accepted connection may take over its handshake when no ``ready_timeout``
+is set, so stalled peers cannot pile up on a listener."""
+
+
+class _Holding(asyncio.BufferedProtocol):
+    """Holds the TCP connection (and any early bytes) until the TLS layer takes it."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self._buffer = memoryview(bytearray(16384))
+        self.lost: BaseException | None = None
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data += self._buffer[:nbytes]
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = exc or ConnectionResetError("the peer closed the connection")
+
+
+def tls_info(sock: Socket, transport: asyncio.BaseTransport, info: dict[str, Any]) -> SocketInfo:
+    return SocketInfo(
+        type=info.get("type") or "tls",
+        remote=from_sockaddr(transport.get_extra_info("peername")) or sock._opts.remote,
+        local=from_sockaddr(transport.get_extra_info("sockname")),
+        servername=info.get("servername"),
+        certificate=info.get("certificate"),
+        peer_certificate=info.get("peer_certificate"),
+        verification_status=info.get("verification_status"),
+        cipher=info.get("cipher"),
+        ephemeral_key=info.get("ephemeral_key"),
+        session=info.get("session"),
+        ticket=info.get("ticket"),
+        signature_algorithms=(
+            tuple(info["signature_algorithms"]) if info.get("signature_algorithms") else None
+        ),
+        session_reused=info.get("session_reused"),
+    )
+
+
+def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]) -> TLSOptions:
+    servername = fields.get("servername", opts.servername)
+    return TLSOptions.from_init(
+        servername=servername,
+        key=fields.get("key", opts.key),
+        cert=fields.get("cert", opts.cert),
+        ca=fields.get("ca", opts.ca),
+        verify=fields.get("verify", opts.verify),
+        alpn=alpn,
+        session=fields.get("session", opts.session),
+    )
+
+
+def server_options(opts: Options) -> TLSOptions:
+    return TLSOptions.from_init(
+        key=opts.key, cert=opts.cert, ca=opts.ca, alpn=opts.alpn, server_side=True
+    )
+
+
+def _host(opts: Options) -> str | None:
+    return opts.remote.address if opts.remote is not None else None
+
+
+async def connect_tls(sock: Socket) -> None:
+    """TCP, then the TLS handshake, for a ``type="tls"`` (or TLS ALPN) socket."""
+    opts = sock._opts
+    tls_opts = _client_options(opts, {}, opts.alpn)
+    holding = _Holding()
+    transport = await open_tcp(sock._loop, opts, lambda: holding)
+    if holding.lost is not None:
+        transport.abort()
+        raise holding.lost
+    tls = TLSTransport(
+        transport,
+        sock._protocol,
+        tls_opts,
+        loop=sock._loop,
+        host=_host(opts),
+        initial_data=bytes(holding.data),
+        pooling=opts.allow_pooling,
+        call_connection_made=True,
+    )
+    sock._tls = tls
+    info = await tls.handshake
+    sock._open(tls_info(sock, transport, info))
+
+
+def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTransport) -> None:
+    """Run the server handshake on an accepted connection; deliver the socket once done."""
+    from .socket import _StreamProtocol
+
+    tls_opts = listener._tls_server_options()
+    sock._protocol = protocol = _StreamProtocol(sock)  # the accepting one has done its job
+    tls = TLSTransport(
+        transport,  # type: ignore[arg-type]
+        protocol,
+        tls_opts,
+        loop=sock._loop,
+        call_connection_made=True,
+    )
+    sock._tls = tls
+    timeout = sock._opts.ready_timeout or TLS_HANDSHAKE_TIMEOUT
+    sock._ready_timer = sock._loop.call_later(timeout, sock._ready_timed_out)
+
+    def handshaken(d: Any) -> None:
+        exc = d.exception()
+        if exc is not None:
+            sock._fail(exc)  # a failed handshake never reaches the user
+            return
+        sock._open(tls_info(sock, transport, d.result()))
+        listener._deliver(sock)
+
+    tls.handshake.add_done_callback(handshaken)
+
+
+async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
+    """STARTTLS: put TLS under the live socket's streams and run the handshake.
+
+    Bytes already received stay plaintext (they were sent before the upgrade); what is
+    written from now on is encrypted, and held until the handshake succeeds.
+    """
+    opts = sock._opts
+    transport = sock._transport
+    if transport is None or sock._state != "open" or sock._tls is not None:
+        from .errors import InvalidStateError
+
+        raise InvalidStateError("only an open plaintext TCP socket can be upgraded to TLS")
+    _, alpn = resolve_type(fields.get("type", "tls"), fields.get("alpn"))
+    server_side = opts.remote is None
+    if server_side:
+        if fields.get("cert") is None or fields.get("key") is None:
+            raise ValueError("cert and key are needed to upgrade an accepted socket to TLS")
+        tls_opts = TLSOptions.from_init(
+            key=fields["key"],
+            cert=fields["cert"],
+            ca=fields.get("ca"),
+            alpn=alpn,
+            server_side=True,
+        )
+    else:
+        tls_opts = _client_options(opts, fields, alpn)
+    tls = TLSTransport(
+        transport,
+        sock._protocol,
+        tls_opts,
+        loop=sock._loop,
+        host=_host(opts),
+        pooling=opts.allow_pooling,
+        call_connection_made=False,
+    )
+    sock._tls = tls
+    sock._transport = tls
+    high = opts.send_buffer_size or 256 * 1024
+    with contextlib.suppress(Exception):
+        tls.set_write_buffer_limits(high=high, low=high // 4)
+    if sock._read_paused:
+        tls.pause_reading()
+    opts.transport = "tls"
+    opts.type_label = "tls"
+    try:
+        info = await tls.handshake
+    except TLSError as exc:
+        sock._fail(exc)
+        raise
+    sock._info = tls_info(sock, transport, info)

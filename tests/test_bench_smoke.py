@@ -1,0 +1,86 @@
+"""The benchmark harness runs end to end: every workload, real processes, positive figures.
+
+Runs ``benchmarks/run.py --smoke`` (0.3 s measurements, the asyncio Protocol and C peers)
+in-process through its ``main()``, so a leaked pipe or process would fail under ``-W error``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+RUN_PY = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+WORKLOADS = ("upload", "download", "conns100", "pingpong_pinned", "proxy")
+PEERS = ("asyncio-protocol", "c")
+
+
+def load_run() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_run", RUN_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.timeout(40)
+def test_smoke_run_measures_every_workload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the C peer")
+    run = load_run()
+    out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
+    argv = ["--smoke", "--quiet", "--json", str(out_json), "--markdown", str(out_md)]
+    assert run.main(argv) == 0
+    table = capsys.readouterr().out
+
+    data = json.loads(out_json.read_text())
+    assert data["settings"]["mode"] == "smoke"
+    assert data["settings"]["duration"] == pytest.approx(0.3)
+    assert set(data["results"]) == set(WORKLOADS)
+    for workload in WORKLOADS:
+        assert set(data["results"][workload]) == set(PEERS)
+        for peer in PEERS:
+            result = data["results"][workload][peer]
+            assert result["error"] is None, (workload, peer, result["error"])
+            assert result["median"] > 0, (workload, peer)
+
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("peer "))
+    assert "bulk upload MB/s" in header and "proxy" in header
+    for peer in PEERS:
+        row = next(line for line in lines if line.startswith(peer + " "))
+        cells = row.split()[1:]
+        assert len(cells) == len(WORKLOADS)
+        assert all(float(cell.replace(",", "")) > 0 for cell in cells), row
+    assert "| asyncio-protocol |" in out_md.read_text()
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    run = load_run()
+    assert run.main(["--only", "no-such-workload"]) == 2
+    assert "unknown workload" in capsys.readouterr().err
+
+
+def test_missing_peer_reports_na(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """unisock's peer without its Socket (or any broken peer) is "n/a", never a crash."""
+    run = load_run()
+    peers_mod = sys.modules["suite.peers"]
+    broken = peers_mod.Peer("broken", "no_such_peer.py", "asyncio")
+    peers_mod.PEERS["broken"] = broken
+    try:
+        out_json = tmp_path / "bench.json"
+        argv = ["--smoke", "--quiet", "--only", "upload", "--peers", "broken"]
+        assert run.main([*argv, "--json", str(out_json)]) == 0
+    finally:
+        del peers_mod.PEERS["broken"]
+    result = json.loads(out_json.read_text())["results"]["upload"]["broken"]
+    assert result["median"] is None and "missing" in result["error"]
+    out = capsys.readouterr().out
+    assert "n/a" in out and "no_such_peer.py is missing" in out

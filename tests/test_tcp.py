@@ -1,0 +1,486 @@
+"""TCP sockets and listeners: the conformance kit, real peers, faults, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import random
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from tests import conformance
+from tests.conftest import fd_count, free_port, need, wait_port
+
+import unisock
+from unisock import errors
+from unisock.streams import ReadableStream
+
+LINGER_RST = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER on, 0 s: close sends RST
+
+
+@contextlib.asynccontextmanager
+async def tcp_pair(**client_opts: Any) -> AsyncIterator[tuple[unisock.Socket, unisock.Socket]]:
+    server_opts = {k: v for k, v in client_opts.items() if k != "idle_timeout"}
+    async with unisock.SocketListener(**server_opts) as listener:
+        client = unisock.Socket(remote=listener.local, **client_opts)
+        event = await listener.__anext__()
+        server = event.socket
+        await client.ready
+        async with conformance.settled(client, server):
+            yield client, server
+
+
+@pytest.mark.parametrize("check", conformance.CHECKS, ids=lambda c: c.__name__)
+def test_conformance(run: Any, check: Any) -> None:
+    run(lambda: check(tcp_pair))
+
+
+def test_ready_info_and_addresses(run: Any) -> None:
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            info = await client.ready
+            assert info.type == "tcp"
+            assert info.remote == server.info.local
+            assert info.local == server.info.remote
+            assert info.remote is not None and info.remote.address == "127.0.0.1"
+
+    run(main)
+
+
+def test_ipv6_and_hostname(run: Any) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(local="[::1]:0") as listener:
+            assert listener.local is not None
+            port = listener.local.port
+            s = unisock.Socket(remote=f"[::1]:{port}", body=b"six")
+            ev = await listener.__anext__()
+            assert await conformance.read_all(ev.socket) == b"six"
+            await ev.socket.close()
+            await s.closed
+        async with unisock.SocketListener() as listener4:
+            assert listener4.local is not None
+            s2 = unisock.Socket(remote=("localhost", listener4.local.port), body=b"name")
+            ev2 = await listener4.__anext__()
+            assert await conformance.read_all(ev2.socket) == b"name"
+            await ev2.socket.close()
+            await s2.closed
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["text", b"bytes", bytearray(b"ba"), memoryview(b"mv"), [b"it", b"er"], "async-iter",
+     "stream", "callable", "async-callable", "awaitable", "path", "file"],
+    ids=str,
+)
+def test_body_forms(run: Any, body: Any, tmp_path: Any) -> None:
+    payload = os.urandom(300_000)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(payload)
+
+    async def agen() -> AsyncIterator[bytes]:
+        yield b"as"
+        yield b"ync"
+
+    async def make() -> bytes:
+        return b"made"
+
+    async def main() -> None:
+        nonlocal body
+        expected: bytes
+        if body == "async-iter":
+            body, expected = agen(), b"async"
+        elif body == "stream":
+            body, expected = ReadableStream.from_([b"s", b"tream"]), b"stream"
+        elif body == "callable":
+            body, expected = (lambda: b"called"), b"called"
+        elif body == "async-callable":
+            body, expected = make, b"made"
+        elif body == "awaitable":
+            body, expected = make(), b"made"
+        elif body == "path":
+            body, expected = path, payload
+        elif body == "file":
+            body, expected = open(path, "rb"), payload  # noqa: SIM115
+        elif isinstance(body, str):
+            expected = body.encode()
+        elif isinstance(body, list):
+            expected = b"".join(body)
+        else:
+            expected = bytes(body)
+        async with unisock.SocketListener() as listener:
+            s = unisock.Socket(remote=listener.local, body=body)
+            ev = await listener.__anext__()
+            got = await conformance.read_all(ev.socket)
+            assert got == expected
+            await s.closed
+            await ev.socket.closed
+            assert s.writable.locked or s.writable._state == "closed"
+        if hasattr(body, "close"):
+            body.close()
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "words"),
+    [
+        ({"remote": ("127.0.0.1", 70000)}, ValueError, "remote.port"),
+        ({"remote": ("127.0.0.1", 0)}, ValueError, "remote.port"),
+        ({}, TypeError, "remote"),
+        ({"remote": "nohostport"}, ValueError, "remote"),
+        ({"remote": ("h", 1), "type": ""}, ValueError, "type"),
+        ({"remote": ("h", 1), "type": ["h2", "tcp"]}, ValueError, "type"),
+        ({"remote": ("h", 1), "type": 5}, TypeError, "type"),
+        ({"remote": ("h", 1), "idle_timeout": -1}, ValueError, "idle_timeout"),
+        ({"remote": ("h", 1), "ready_timeout": "1"}, TypeError, "ready_timeout"),
+        ({"remote": ("h", 1), "body": 12}, TypeError, "body"),
+        ({"remote": ("h", 1), "ttl": 0}, ValueError, "ttl"),
+        ({"remote": ("h", 1), "no_delay": 1}, TypeError, "no_delay"),
+        ({"remote": ("h", 1), "colour": "red"}, TypeError, "colour"),
+        ({"remote": ("h", 1), "send_buffer_size": -5}, ValueError, "send_buffer_size"),
+        ({"remote": ("h", 1), "type": "quic"}, ValueError, "alpn"),
+        ({"remote": ("h", 1), "servername": "x"}, ValueError, "servername"),
+    ],
+)
+def test_bad_input(kwargs: dict[str, Any], exc: type[Exception], words: str) -> None:
+    async def main() -> None:
+        with pytest.raises(exc, match=words):
+            unisock.Socket(**kwargs)
+
+    asyncio.run(main())
+
+
+def test_socket_needs_running_loop() -> None:
+    with pytest.raises(RuntimeError, match="running event loop"):
+        unisock.Socket(remote=("127.0.0.1", 1))
+
+
+def test_connection_refused(run: Any) -> None:
+    port = free_port()
+
+    async def main() -> None:
+        s = unisock.Socket(remote=("127.0.0.1", port))
+        with pytest.raises(errors.NetworkError) as info:
+            await s.ready
+        assert info.value.errno == 111
+        with pytest.raises(errors.NetworkError):
+            await s.closed
+        with pytest.raises(errors.NetworkError):
+            await s.readable.get_reader().read()
+        with pytest.raises(errors.NetworkError):
+            await s.writable.get_writer().write(b"x")
+
+    run(main)
+
+
+def test_dns_failure(run: Any) -> None:
+    async def main() -> None:
+        with pytest.raises(errors.NetworkError, match="cannot resolve"):
+            await unisock.connect(remote=("no-such-host.invalid", 80))
+
+    run(main)
+
+
+def test_ready_timeout(run: Any) -> None:
+    # A listener that never accepts, with its backlog full: the kernel drops further SYNs,
+    # so the connect hangs until ready_timeout ends it.
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(0)
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            f.connect(listening.getsockname())
+        fillers.append(f)
+
+    async def main() -> None:
+        s = unisock.Socket(remote=listening.getsockname(), ready_timeout=0.3)
+        with pytest.raises(errors.TimeoutError, match="ready_timeout"):
+            await s.ready
+        with pytest.raises(errors.TimeoutError):
+            await s.closed
+
+    try:
+        run(main)
+    finally:
+        for f in fillers:
+            f.close()
+        listening.close()
+
+
+def test_signal_aborts(run: Any) -> None:
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            controller = unisock.AbortController()
+            s = unisock.Socket(remote=server.info.local, signal=controller.signal)
+            await asyncio.sleep(0)
+            controller.abort("stop")
+            with pytest.raises(errors.AbortError):
+                await s.closed
+            s2 = unisock.Socket(remote=("127.0.0.1", 1), signal=unisock.AbortSignal.abort("x"))
+            with pytest.raises(errors.AbortError):
+                await s2.ready
+
+    run(main)
+
+
+def test_data_event_mode(run: Any) -> None:
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = client.writable.get_writer()
+            await writer.write(b"queued")
+            await asyncio.sleep(0.05)
+            got: list[bytes] = []
+            ended = asyncio.get_running_loop().create_future()
+            server.add_event_listener("data", lambda ev: got.extend(ev.buffers))
+            server.add_event_listener("end", lambda ev: ended.set_result(True))
+            with pytest.raises(TypeError, match="'data' event"):
+                server.readable.get_reader()
+            await writer.write(b" then more")
+            await writer.close()
+            await asyncio.wait_for(ended, 5)
+            assert b"".join(got) == b"queued then more"
+            await asyncio.wait_for(server.closed, 5)
+
+    run(main)
+
+
+def test_update_runtime_options(run: Any) -> None:
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            await client.update(no_delay=True, ttl=12, receive_buffer_size=100_000)
+            raw = client._transport.get_extra_info("socket")
+            assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert raw.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 12
+            with pytest.raises(TypeError, match="remote"):
+                await client.update(remote=("127.0.0.1", 9))
+            with pytest.raises(ValueError, match="ttl"):
+                await client.update(ttl=300)
+            assert raw.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 12
+
+    run(main)
+
+
+def test_peer_reset_mid_transfer(run: Any) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            assert listener.local is not None
+            raw = socket.create_connection(("127.0.0.1", listener.local.port))
+            ev = await listener.__anext__()
+            raw.sendall(b"partial")
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+            raw.close()
+            reader = ev.socket.readable.get_reader()
+            first = await reader.read()
+            assert first.value == b"partial"
+            with pytest.raises(errors.NetworkError) as info:
+                await reader.read()
+            assert info.value.errno == 104
+            with pytest.raises(errors.NetworkError):
+                await ev.socket.closed
+
+    run(main)
+
+
+def test_socat_echo_integrity(run: Any, peer: Any) -> None:
+    need("socat")
+    port = free_port()
+    peer(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "PIPE"])
+    wait_port(port)
+    rng = random.Random(7)
+    data = rng.randbytes(64 << 20)
+
+    async def main() -> None:
+        s = await unisock.connect(remote=("127.0.0.1", port))
+        writer = s.writable.get_writer()
+
+        async def send() -> None:
+            pos = 0
+            while pos < len(data):
+                n = rng.randint(1, 200_000)
+                await writer.ready
+                writer.write(data[pos : pos + n])
+                pos += n
+            await writer.close()
+
+        sender = asyncio.ensure_future(send())
+        digest = hashlib.sha256()
+        total = 0
+        async for chunk in s.readable:
+            digest.update(chunk)
+            total += len(chunk)
+        await sender
+        assert total == len(data)
+        assert digest.digest() == hashlib.sha256(data).digest()
+        await s.closed
+
+    run(main, timeout=120)
+
+
+def test_ncat_half_close(run: Any, peer: Any) -> None:
+    need("ncat")
+
+    async def main() -> None:
+        async with unisock.SocketListener(allow_half_open=True) as listener:
+            assert listener.local is not None
+            proc = await asyncio.create_subprocess_exec(
+                "ncat", "127.0.0.1", str(listener.local.port),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+            ev = await listener.__anext__()
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(b"question")
+            proc.stdin.close()  # ncat half-closes on stdin EOF
+            assert await conformance.read_all(ev.socket) == b"question"
+            writer = ev.socket.writable.get_writer()
+            await writer.write(b"answer")
+            await writer.close()
+            assert await proc.stdout.read() == b"answer"
+            await proc.wait()
+            await asyncio.wait_for(ev.socket.closed, 5)
+
+    run(main)
+
+
+def test_redis_resp(run: Any, peer: Any, tmp_path: Any) -> None:
+    need("redis-server")
+    port = free_port()
+    peer(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+          "--appendonly", "no", "--dir", str(tmp_path)])
+    wait_port(port)
+
+    async def main() -> None:
+        async with unisock.Socket(remote=("127.0.0.1", port), no_delay=True) as s:
+            writer = s.writable.get_writer()
+            reader = s.readable.get_reader()
+            writer.write(b"*3\r\n$3\r\nSET\r\n$5\r\nhello\r\n$5\r\nworld\r\n")
+            writer.write(b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n")
+            buf = b""
+            while buf.count(b"\r\n") < 3:
+                buf += (await reader.read()).value
+            assert buf == b"+OK\r\n$5\r\nworld\r\n"
+            reader.release_lock()
+
+    run(main)
+
+
+def test_peer_never_sends_idle_timeout(run: Any, peer: Any) -> None:
+    need("socat")
+    port = free_port()
+    peer(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "EXEC:sleep 30"])
+    wait_port(port)
+
+    async def main() -> None:
+        s = await unisock.connect(remote=("127.0.0.1", port), idle_timeout=0.3)
+        with pytest.raises(errors.TimeoutError):
+            await asyncio.wait_for(s.closed, 5)
+
+    run(main)
+
+
+def test_abort_during_pending_write_and_read(run: Any) -> None:
+    async def main() -> None:
+        async with tcp_pair(send_buffer_size=65536) as (client, server):
+            writer = client.writable.get_writer()
+            big = b"w" * (8 << 20)
+            write = writer.write(big)
+            read = client.readable.get_reader().read()
+            await asyncio.sleep(0.05)
+            assert not write.done()
+            await client.abort(errors.AbortError("user"))
+            for pending in (write, read):
+                with pytest.raises(errors.AbortError):
+                    await pending
+
+    run(main)
+
+
+def test_listener_survives_reset_burst(run: Any) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            assert listener.local is not None
+            port = listener.local.port
+            loop = asyncio.get_running_loop()
+            for _ in range(200):
+                raw = socket.socket()
+                raw.setblocking(False)
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+                await loop.sock_connect(raw, ("127.0.0.1", port))
+                raw.close()
+            await asyncio.sleep(0.1)
+            while listener._queue:
+                await listener._queue.popleft().socket.abort()
+            s = unisock.Socket(remote=listener.local, body=b"still here")
+            while True:
+                ev = await asyncio.wait_for(listener.__anext__(), 5)
+                got = await conformance.read_all(ev.socket)
+                if got:
+                    break
+            assert got == b"still here"
+            await s.closed
+
+    run(main)
+
+
+def test_listener_events_and_close(run: Any) -> None:
+    async def main() -> None:
+        listener = unisock.SocketListener()
+        local = await listener.ready
+        seen: list[unisock.Socket] = []
+        listener.add_event_listener("socket", lambda ev: seen.append(ev.socket))
+        s = await unisock.connect(remote=local)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert len(seen) == 1
+        await listener.close()
+        await listener.closed
+        with pytest.raises(errors.NetworkError):
+            await unisock.connect(remote=local)
+        await s.close()
+        await seen[0].close()
+
+    run(main)
+
+
+def test_no_fd_leak_connect_close_cycles(run: Any) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(backlog=512) as listener:
+
+            async def serve() -> None:
+                async for ev in listener:
+                    await ev.socket.close()
+
+            server = asyncio.ensure_future(serve())
+            before = fd_count()
+            for _ in range(10_000):
+                s = unisock.Socket(remote=listener.local)
+                await s.ready
+                await s.close()
+            await asyncio.sleep(0.2)
+            assert fd_count() <= before + 5
+            server.cancel()
+
+    run(main, timeout=120)
+
+
+def test_reuse_port_listeners_share_a_port(run: Any) -> None:
+    async def main() -> None:
+        a = unisock.SocketListener(local="127.0.0.1:0", reuse_port=True)
+        local = await a.ready
+        b = unisock.SocketListener(local=local, reuse_port=True)
+        assert await b.ready == local
+        await a.close()
+        await b.close()
+
+    run(main)
