@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from unisock.streams import (  # noqa: E402
+from unisock.streams import (
     CountQueuingStrategy,
     ReadableStream,
     TransformStream,
@@ -133,7 +133,7 @@ async def bench_pipe(total: int) -> int:
         nonlocal count
         count += 1
 
-    sink = WritableStream({"write": write})
+    sink: WritableStream[Any] = WritableStream({"write": write})
     src.start()
     transform = TransformStream(None, CountQueuingStrategy(HWM), CountQueuingStrategy(HWM))
     await stream.pipe_through(transform).pipe_to(sink)
@@ -197,7 +197,7 @@ LABELS = {
 
 async def measure(total: int, repeat: int) -> dict[str, float]:
     best: dict[str, float] = {}
-    for key, fn in VARIANTS.items():  # warm-up
+    for fn in VARIANTS.values():  # warm-up
         await fn(min(total, 5000))
     for _ in range(repeat):
         for key, fn in VARIANTS.items():

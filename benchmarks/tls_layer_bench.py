@@ -21,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import trustme  # noqa: E402
+import trustme
 
-from unisock._tls_config import TLSOptions  # noqa: E402
-from unisock._tls_transport import TLSTransport  # noqa: E402
+from unisock._tls_config import TLSOptions, server_context
+from unisock._tls_transport import TLSTransport
 
 CHUNK = b"x" * (256 * 1024)
 
@@ -73,11 +73,9 @@ def _serve(kind: str, use_uvloop: bool, sock: socket.socket, cert_pem: bytes) ->
     asyncio.set_event_loop(loop)
 
     async def main() -> None:
-        done = asyncio.Event()
+        opts = TLSOptions.from_init(cert=cert_pem, key=cert_pem, server_side=True)
         if kind == "streams":
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            opts = TLSOptions.from_init(cert=cert_pem, key=cert_pem, server_side=True)
-            ctx = _server_ctx(opts)
+            ctx = server_context(opts)  # the same settings for both
 
             async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
                 try:
@@ -88,11 +86,9 @@ def _serve(kind: str, use_uvloop: bool, sock: socket.socket, cert_pem: bytes) ->
                     pass
                 finally:
                     w.close()
-                    done.set()
 
             server = await asyncio.start_server(handle, sock=sock, ssl=ctx)
         else:
-            opts = TLSOptions.from_init(cert=cert_pem, key=cert_pem, server_side=True)
 
             class Upgrade(asyncio.Protocol):
                 def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -103,22 +99,9 @@ def _serve(kind: str, use_uvloop: bool, sock: socket.socket, cert_pem: bytes) ->
             loop_ = asyncio.get_running_loop()
             server = await loop_.create_server(Upgrade, sock=sock)
         async with server:
-            await asyncio.sleep(3600) if kind == "never" else await _wait_forever(done)
+            await asyncio.sleep(3600)  # until the parent terminates us
 
-    try:
-        loop.run_until_complete(main())
-    except KeyboardInterrupt:
-        pass
-
-
-async def _wait_forever(done: asyncio.Event) -> None:
-    await asyncio.sleep(3600)
-
-
-def _server_ctx(opts: TLSOptions) -> ssl.SSLContext:
-    from unisock._tls_config import server_context
-
-    return server_context(opts)
+    loop.run_until_complete(main())
 
 
 # -- clients -------------------------------------------------------------------------------

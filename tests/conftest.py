@@ -116,3 +116,19 @@ def peer() -> Iterator[Callable[..., Peer]]:
     yield start
     for p in started:
         p.stop()
+
+
+def wait_udp_bound(port: int, timeout: float = 10) -> None:
+    """Wait until some process has a UDP socket bound to ``port`` (from /proc/net/udp*)."""
+    needle = f":{port:04X} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for table in ("/proc/net/udp", "/proc/net/udp6"):
+            try:
+                with open(table) as f:
+                    if any(needle in line.split("\n")[0][:40] for line in f):
+                        return
+            except OSError:
+                pass
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing bound to UDP port {port} after {timeout} s")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import trustme
+from tests import conformance
 
 import unisock
-from tests import conformance
 from unisock import errors
 
 CA = trustme.CA()
@@ -75,7 +75,7 @@ def test_pooled_sockets_share_a_connection_and_server_pushes(run: Any) -> None:
             async def serve() -> None:
                 async for ev in listener:
                     s = ev.socket
-                    asyncio.ensure_future(s.readable.pipe_to(s.writable))
+                    s.readable.pipe_to(s.writable)
                     push = await s.connection.create_unidirectional_stream()
                     assert push.readable is None
                     w = push.writable.get_writer()

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from test_streams_support import both_loops, byob_reader, default_reader, rejects, settle
 
+from test_streams_support import both_loops, byob_reader, default_reader, rejects, settle
 from unisock.streams import (
     ReadableByteStreamController,
     ReadableStream,
@@ -350,7 +350,7 @@ async def test_release_lock_rejects_pending_byob_reads_and_voids_the_request() -
 @both_loops
 async def test_auto_allocate_offers_a_byob_request_to_default_reads() -> None:
     source = ByteSource(auto_allocate_chunk_size=16)
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     reader = default_reader(stream)
     pending = reader.read()
     request = source.c.byob_request

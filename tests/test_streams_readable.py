@@ -11,8 +11,8 @@ import contextlib
 from typing import Any
 
 import pytest
-from test_streams_support import both_loops, default_reader, read_all, rejects, settle
 
+from test_streams_support import both_loops, default_reader, read_all, rejects, settle
 from unisock.errors import AbortError
 from unisock.streams import (
     CountQueuingStrategy,
@@ -73,7 +73,7 @@ def test_start_throwing_propagates_from_the_constructor_as_an_errored_stream() -
     def start(controller: Any) -> None:
         raise ValueError("boom")
 
-    stream = ReadableStream({"start": start})
+    stream: ReadableStream[Any] = ReadableStream({"start": start})
     assert repr(stream) == "<ReadableStream errored>"
 
 
@@ -113,7 +113,7 @@ def test_reader_constructor_needs_a_stream() -> None:
 @both_loops
 async def test_cancel_on_a_locked_stream_rejects_with_type_error() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     default_reader(stream)
     await rejects(stream.cancel(), TypeError)
     assert source.cancelled == []
@@ -134,7 +134,7 @@ async def test_released_reader_rejects_reads_and_its_closed() -> None:
 @both_loops
 async def test_releasing_after_close_gives_a_new_rejected_closed() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     reader = default_reader(stream)
     source.c.close()
     await reader.closed
@@ -156,7 +156,7 @@ async def test_reader_context_manager_releases_the_lock() -> None:
 @both_loops
 async def test_enqueued_chunks_are_read_in_order_then_done() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue("a")
     source.c.enqueue("b")
     source.c.close()
@@ -172,7 +172,7 @@ async def test_enqueued_chunks_are_read_in_order_then_done() -> None:
 @both_loops
 async def test_a_queued_chunk_is_returned_already_settled() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     d = default_reader(stream).read()
     assert d.done() and d.result() == (1, False)
@@ -181,7 +181,7 @@ async def test_a_queued_chunk_is_returned_already_settled() -> None:
 @both_loops
 async def test_pending_reads_are_fulfilled_by_later_enqueues_in_order() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     reader = default_reader(stream)
     reads = [reader.read() for _ in range(3)]
     assert not any(r.done() for r in reads)
@@ -193,7 +193,7 @@ async def test_pending_reads_are_fulfilled_by_later_enqueues_in_order() -> None:
 @both_loops
 async def test_close_fulfils_pending_reads_with_done() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     reader = default_reader(stream)
     reads = [reader.read(), reader.read()]
     source.c.close()
@@ -204,7 +204,7 @@ async def test_close_fulfils_pending_reads_with_done() -> None:
 @both_loops
 async def test_close_waits_for_the_queue_to_drain() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue("x")
     source.c.close()
     assert repr(stream) == "<ReadableStream readable>"
@@ -221,7 +221,7 @@ async def test_close_waits_for_the_queue_to_drain() -> None:
 @both_loops
 async def test_error_rejects_pending_reads_closed_and_later_reads() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     reader = default_reader(stream)
     pending = reader.read()
     boom = ValueError("boom")
@@ -240,7 +240,7 @@ async def test_error_rejects_pending_reads_closed_and_later_reads() -> None:
 @both_loops
 async def test_error_drops_queued_chunks() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     source.c.error(KeyError("k"))
     await rejects(default_reader(stream).read(), KeyError)
@@ -249,7 +249,7 @@ async def test_error_drops_queued_chunks() -> None:
 @both_loops
 async def test_error_with_a_non_exception_reason_wraps_it() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.error("why")
     exc = await rejects(default_reader(stream).closed, AbortError)
     assert isinstance(exc, AbortError) and exc.reason == "why"
@@ -258,11 +258,11 @@ async def test_error_with_a_non_exception_reason_wraps_it() -> None:
 @both_loops
 async def test_reader_on_closed_or_errored_stream_has_settled_closed() -> None:
     s1 = Source()
-    closed_stream = ReadableStream(s1)
+    closed_stream: ReadableStream[Any] = ReadableStream(s1)
     s1.c.close()
     await default_reader(closed_stream).closed
     s2 = Source()
-    errored = ReadableStream(s2)
+    errored: ReadableStream[Any] = ReadableStream(s2)
     s2.c.error(OSError("x"))
     await rejects(default_reader(errored).closed, OSError)
 
@@ -270,7 +270,7 @@ async def test_reader_on_closed_or_errored_stream_has_settled_closed() -> None:
 @both_loops
 async def test_closed_is_awaited_by_many_tasks() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     reader = default_reader(stream)
 
     async def wait() -> str:
@@ -294,7 +294,8 @@ async def test_pull_is_not_called_before_start_settles() -> None:
     async def start(controller: Any) -> None:
         await started.wait()
 
-    stream = ReadableStream({"start": start, "pull": lambda c: pulls.append(1)})
+    source = {"start": start, "pull": lambda c: pulls.append(1)}
+    stream: ReadableStream[Any] = ReadableStream(source)
     await settle()
     assert pulls == []
     started.set()
@@ -306,7 +307,7 @@ async def test_pull_is_not_called_before_start_settles() -> None:
 @both_loops
 async def test_pull_is_called_until_the_high_water_mark_is_reached() -> None:
     source = Source(pull_enqueues=True)
-    stream = ReadableStream(source, CountQueuingStrategy(3))
+    stream: ReadableStream[Any] = ReadableStream(source, CountQueuingStrategy(3))
     await settle()
     assert source.pulls == 3
     assert source.c.desired_size == 0
@@ -319,7 +320,7 @@ async def test_pull_is_called_until_the_high_water_mark_is_reached() -> None:
 @both_loops
 async def test_pull_with_hwm_zero_waits_for_a_read() -> None:
     source = Source(pull_enqueues=True)
-    stream = ReadableStream(source, {"high_water_mark": 0})
+    stream: ReadableStream[Any] = ReadableStream(source, {"high_water_mark": 0})
     await settle()
     assert source.pulls == 0
     assert (await default_reader(stream).read()).value == 1
@@ -337,7 +338,7 @@ async def test_pull_is_not_called_again_while_its_result_is_pending() -> None:
         await gate
         controller.enqueue(calls)
 
-    stream = ReadableStream({"pull": pull}, {"high_water_mark": 0})
+    stream: ReadableStream[Any] = ReadableStream({"pull": pull}, {"high_water_mark": 0})
     reader = default_reader(stream)
     reads = [reader.read(), reader.read(), reader.read()]
     await settle()
@@ -351,7 +352,7 @@ async def test_pull_rejection_errors_the_stream() -> None:
     async def pull(controller: Any) -> None:
         raise ValueError("pull failed")
 
-    stream = ReadableStream({"pull": pull})
+    stream: ReadableStream[Any] = ReadableStream({"pull": pull})
     await rejects(default_reader(stream).closed, ValueError)
 
 
@@ -360,7 +361,7 @@ async def test_async_start_rejection_errors_the_stream() -> None:
     async def start(controller: Any) -> None:
         raise ValueError("start failed")
 
-    stream = ReadableStream({"start": start})
+    stream: ReadableStream[Any] = ReadableStream({"start": start})
     await rejects(default_reader(stream).read(), ValueError)
 
 
@@ -388,7 +389,7 @@ async def test_desired_size_is_zero_when_closed() -> None:
 @pytest.mark.parametrize("bad", [-1, float("nan"), float("inf")])
 def test_size_function_returning_bad_values_errors_the_stream(bad: float) -> None:
     source = Source()
-    stream = ReadableStream(source, {"size": lambda chunk: bad})
+    stream: ReadableStream[Any] = ReadableStream(source, {"size": lambda chunk: bad})
     with pytest.raises(ValueError):
         source.c.enqueue("x")
     assert repr(stream) == "<ReadableStream errored>"
@@ -401,7 +402,7 @@ def test_size_function_raising_errors_the_stream_with_that_error() -> None:
     def size(chunk: Any) -> float:
         raise boom
 
-    stream = ReadableStream(source, {"size": size})
+    stream: ReadableStream[Any] = ReadableStream(source, {"size": size})
     with pytest.raises(ZeroDivisionError):
         source.c.enqueue("x")
     assert stream._stored_error is boom
@@ -413,7 +414,7 @@ def test_size_function_raising_errors_the_stream_with_that_error() -> None:
 @both_loops
 async def test_cancel_drops_the_queue_tells_the_source_and_closes() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     await stream.cancel("reason")
     assert source.cancelled == ["reason"]
@@ -427,7 +428,7 @@ async def test_cancel_drops_the_queue_tells_the_source_and_closes() -> None:
 @both_loops
 async def test_reader_cancel_fulfils_pending_reads_with_done() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     reader = default_reader(stream)
     pending = reader.read()
     await reader.cancel(42)
@@ -444,7 +445,7 @@ async def test_cancel_waits_for_an_async_source_cancel_and_takes_its_error() -> 
         await gate.wait()
         raise OSError("cancel failed")
 
-    stream = ReadableStream({"cancel": cancel})
+    stream: ReadableStream[Any] = ReadableStream({"cancel": cancel})
     result = stream.cancel()
     await settle()
     assert not result.done()
@@ -455,7 +456,7 @@ async def test_cancel_waits_for_an_async_source_cancel_and_takes_its_error() -> 
 @both_loops
 async def test_cancel_on_an_errored_stream_rejects_with_the_stored_error() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.error(KeyError("x"))
     await rejects(stream.cancel(), KeyError)
 
@@ -463,7 +464,7 @@ async def test_cancel_on_an_errored_stream_rejects_with_the_stored_error() -> No
 @both_loops
 async def test_enqueue_after_cancel_is_a_type_error() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     await stream.cancel()
     with pytest.raises(TypeError):
         source.c.enqueue(1)
@@ -475,7 +476,7 @@ async def test_enqueue_after_cancel_is_a_type_error() -> None:
 @both_loops
 async def test_async_for_yields_every_chunk_then_releases() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     for i in range(5):
         source.c.enqueue(i)
 
@@ -493,7 +494,7 @@ async def test_async_for_yields_every_chunk_then_releases() -> None:
 @both_loops
 async def test_async_for_locks_the_stream() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     it = stream.__aiter__()
     assert await it.__anext__() == 1
@@ -506,7 +507,7 @@ async def test_async_for_locks_the_stream() -> None:
 @both_loops
 async def test_breaking_out_of_async_for_cancels_the_stream() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     source.c.enqueue(2)
     async for _chunk in stream:
@@ -520,7 +521,7 @@ async def test_breaking_out_of_async_for_cancels_the_stream() -> None:
 @both_loops
 async def test_values_prevent_cancel_keeps_the_stream_usable() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     source.c.enqueue(2)
     async for _chunk in stream.values(prevent_cancel=True):
@@ -533,7 +534,7 @@ async def test_values_prevent_cancel_keeps_the_stream_usable() -> None:
 @both_loops
 async def test_async_for_raises_the_stream_error() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     got: list[Any] = []
     with pytest.raises(ValueError, match="mid"):
@@ -555,7 +556,7 @@ async def test_async_for_over_a_locked_stream_is_a_type_error() -> None:
 @both_loops
 async def test_an_exception_in_the_loop_body_cancels_the_stream() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     with pytest.raises(RuntimeError):
         async for _chunk in stream:
@@ -567,7 +568,7 @@ async def test_an_exception_in_the_loop_body_cancels_the_stream() -> None:
 @both_loops
 async def test_aclosing_the_iterator_cancels_at_once() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.enqueue(1)
     async with contextlib.aclosing(stream.values()) as chunks:
         async for _chunk in chunks:
@@ -579,7 +580,7 @@ async def test_aclosing_the_iterator_cancels_at_once() -> None:
 @both_loops
 async def test_a_reader_can_follow_a_released_async_for_on_a_closed_stream() -> None:
     source = Source()
-    stream = ReadableStream(source)
+    stream: ReadableStream[Any] = ReadableStream(source)
     source.c.close()
     assert await read_all(stream) == []
     await default_reader(stream).closed
@@ -593,8 +594,8 @@ async def test_internal_create_pulls_and_cancels_through_algorithms() -> None:
     pulls: list[int] = []
     cancels: list[Any] = []
     stream = ReadableStream._create(
-        pull=lambda: pulls.append(1),  # type: ignore[func-returns-value]
-        cancel=lambda reason: cancels.append(reason),  # type: ignore[func-returns-value]
+        pull=lambda: pulls.append(1),
+        cancel=lambda reason: cancels.append(reason),
         high_water_mark=2,
     )
     controller = stream._controller

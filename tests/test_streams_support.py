@@ -28,7 +28,7 @@ def run(
     coro: Coroutine[Any, Any, Any],
     loop_name: str = "asyncio",
     *,
-    timeout: float = 10.0,
+    timeout: float = 5.0,
     reported: list[dict[str, Any]] | None = None,
 ) -> Any:
     """Run ``coro`` on a fresh loop; fail on anything the loop's handler saw."""
@@ -61,7 +61,7 @@ def both_loops(
     test.__name__ = fn.__name__
     test.__qualname__ = fn.__qualname__
     test.__doc__ = fn.__doc__
-    return pytest.mark.parametrize("loop_name", LOOPS)(test)  # type: ignore[no-any-return]
+    return pytest.mark.parametrize("loop_name", LOOPS)(test)
 
 
 def default_reader(stream: ReadableStream[Any]) -> ReadableStreamDefaultReader:

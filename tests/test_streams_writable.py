@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from test_streams_support import both_loops, rejects, settle
 
+from test_streams_support import both_loops, rejects, settle
 from unisock._deferred import RESOLVED_NONE, Deferred
 from unisock.errors import AbortError
 from unisock.streams import (
@@ -19,24 +19,22 @@ from unisock.streams import (
 
 
 class Sink:
-    """Records writes; with ``gate`` each write waits for the test to release it."""
+    """Records writes; a ``gated`` sink holds every write until ``release()``."""
 
     def __init__(self, *, gated: bool = False) -> None:
         self.written: list[Any] = []
         self.closed = 0
         self.aborted: list[Any] = []
         self.controller: WritableStreamDefaultController | None = None
-        self.gated = gated
-        self.gates: list[asyncio.Future[None]] = []
+        self.gate = asyncio.Event()
+        if not gated:
+            self.gate.set()
 
     def start(self, controller: WritableStreamDefaultController) -> None:
         self.controller = controller
 
     async def write(self, chunk: Any, controller: WritableStreamDefaultController) -> None:
-        if self.gated:
-            gate = asyncio.get_running_loop().create_future()
-            self.gates.append(gate)
-            await gate
+        await self.gate.wait()
         self.written.append(chunk)
 
     def close(self) -> None:
@@ -46,9 +44,7 @@ class Sink:
         self.aborted.append(reason)
 
     def release(self) -> None:
-        for gate in self.gates:
-            if not gate.done():
-                gate.set_result(None)
+        self.gate.set()
 
     @property
     def c(self) -> WritableStreamDefaultController:
@@ -111,7 +107,7 @@ def test_writer_constructor_needs_a_writable_stream() -> None:
 @both_loops
 async def test_abort_and_close_on_a_locked_stream_reject_with_type_error() -> None:
     sink = Sink()
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     stream.get_writer()
     await rejects(stream.abort(), TypeError)
     await rejects(stream.close(), TypeError)
@@ -147,7 +143,7 @@ async def test_writer_context_manager_releases() -> None:
 @both_loops
 async def test_writes_reach_the_sink_in_order_and_close_follows() -> None:
     sink = Sink()
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     results = [writer.write(i) for i in range(5)]
     close = writer.close()
@@ -163,7 +159,7 @@ async def test_writes_reach_the_sink_in_order_and_close_follows() -> None:
 @both_loops
 async def test_sync_sink_write_completes_without_a_future() -> None:
     written: list[Any] = []
-    stream = WritableStream({"write": lambda chunk, c: written.append(chunk)})
+    stream: WritableStream[Any] = WritableStream({"write": lambda chunk, c: written.append(chunk)})
     writer = stream.get_writer()
     await settle()  # start has settled
     d = writer.write(b"x")
@@ -173,7 +169,7 @@ async def test_sync_sink_write_completes_without_a_future() -> None:
 @both_loops
 async def test_internal_create_fast_path_returns_the_shared_settled_result() -> None:
     written: list[Any] = []
-    stream = WritableStream._create(write=lambda chunk: written.append(chunk))  # type: ignore[func-returns-value]
+    stream = WritableStream._create(write=lambda chunk: written.append(chunk))
     writer = stream.get_writer()
     assert writer.write(b"a") is RESOLVED_NONE
     assert written == [b"a"]
@@ -209,7 +205,8 @@ async def test_writes_wait_for_start() -> None:
     async def start(controller: Any) -> None:
         await gate.wait()
 
-    stream = WritableStream({"start": start, "write": lambda chunk, c: written.append(chunk)})
+    sink = {"start": start, "write": lambda chunk, c: written.append(chunk)}
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     result = writer.write("a")
     await settle()
@@ -273,7 +270,7 @@ async def test_close_rejection_rejects_close_and_closed() -> None:
 @both_loops
 async def test_write_after_close_is_a_type_error_and_close_twice_too() -> None:
     sink = Sink()
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     close = writer.close()
     await rejects(writer.write(1), TypeError)
@@ -288,13 +285,13 @@ async def test_write_after_close_is_a_type_error_and_close_twice_too() -> None:
 @both_loops
 async def test_unlocked_close_and_abort() -> None:
     sink = Sink()
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     await stream.close()
     assert sink.closed == 1
     await stream.abort("late")  # aborting a closed stream is a no-op
     assert sink.aborted == []
     sink2 = Sink()
-    stream2 = WritableStream(sink2)
+    stream2: WritableStream[Any] = WritableStream(sink2)
     await stream2.abort("why")
     assert sink2.aborted == ["why"]
 
@@ -302,7 +299,7 @@ async def test_unlocked_close_and_abort() -> None:
 @both_loops
 async def test_controller_error_errors_the_stream() -> None:
     sink = Sink()
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     await settle()
     sink.c.error(KeyError("k"))
@@ -329,7 +326,7 @@ async def test_strategy_size_raising_rejects_the_write_and_errors_the_stream() -
 @both_loops
 async def test_ready_and_desired_size_follow_the_queue() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink, CountQueuingStrategy(2))
+    stream: WritableStream[Any] = WritableStream(sink, CountQueuingStrategy(2))
     writer = stream.get_writer()
     await settle()
     assert writer.desired_size == 2 and writer.ready.done()
@@ -340,9 +337,8 @@ async def test_ready_and_desired_size_follow_the_queue() -> None:
     w3 = writer.write("c")
     assert writer.desired_size == -1
     ready = writer.ready
-    while sink.gates and not all(g.done() for g in sink.gates) or not w3.done():
-        sink.release()
-        await asyncio.sleep(0)
+    sink.release()
+    await w3
     await ready
     await w1
     await w2
@@ -353,7 +349,7 @@ async def test_ready_and_desired_size_follow_the_queue() -> None:
 @both_loops
 async def test_ready_is_awaited_by_many_tasks() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     await settle()
     writer.write(1)
@@ -372,7 +368,7 @@ async def _await(d: Deferred[None]) -> None:
 @both_loops
 async def test_byte_length_strategy_counts_bytes() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink, {"high_water_mark": 10, "size": len})
+    stream: WritableStream[Any] = WritableStream(sink, {"high_water_mark": 10, "size": len})
     writer = stream.get_writer()
     await settle()
     writer.write(b"12345678")
@@ -381,15 +377,13 @@ async def test_byte_length_strategy_counts_bytes() -> None:
     assert writer.desired_size == -1
     assert not writer.ready.done()
     sink.release()
-    await settle()
-    sink.release()
     await writer.ready
 
 
 @both_loops
 async def test_close_resolves_a_pending_ready() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     await settle()
     writer.write(1)
@@ -404,7 +398,7 @@ async def test_close_resolves_a_pending_ready() -> None:
 @both_loops
 async def test_new_writer_on_a_stream_under_backpressure_has_a_pending_ready() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     await settle()
     writer.write(1)
@@ -421,17 +415,18 @@ async def test_new_writer_on_a_stream_under_backpressure_has_a_pending_ready() -
 @both_loops
 async def test_abort_drops_queued_writes_and_tells_the_sink() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink, CountQueuingStrategy(10))
+    stream: WritableStream[Any] = WritableStream(sink, CountQueuingStrategy(10))
     writer = stream.get_writer()
     await settle()
     first = writer.write(1)
     queued = writer.write(2)
     abort = writer.abort("stop")
     assert writer.desired_size is None  # erroring
-    await rejects(queued, AbortError)
-    assert not abort.done()  # waits for the in-flight write
+    await settle()
+    assert not abort.done() and not queued.done()  # the in-flight write goes first
     sink.release()
     await first  # the in-flight write still completes
+    await rejects(queued, AbortError)
     await abort
     assert sink.written == [1] and sink.aborted == ["stop"]
     exc = await rejects(writer.closed, AbortError)
@@ -452,7 +447,7 @@ async def test_abort_with_an_exception_reason_uses_it() -> None:
 @both_loops
 async def test_abort_signals_the_controller_signal() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     await settle()
     signal = sink.c.signal
@@ -477,7 +472,7 @@ async def test_sink_abort_rejection_rejects_abort() -> None:
 @both_loops
 async def test_abort_twice_returns_the_same_pending_result() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     await settle()
     writer.write(1)
@@ -513,7 +508,7 @@ async def test_abort_during_close_waits_and_close_wins() -> None:
 @both_loops
 async def test_abort_while_a_close_is_queued_rejects_the_close() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     await settle()
     writer.write(1)
@@ -528,7 +523,7 @@ async def test_abort_while_a_close_is_queued_rejects_the_close() -> None:
 @both_loops
 async def test_releasing_the_writer_during_a_write_rejects_closed_with_type_error() -> None:
     sink = Sink(gated=True)
-    stream = WritableStream(sink)
+    stream: WritableStream[Any] = WritableStream(sink)
     writer = stream.get_writer()
     await settle()
     write = writer.write(1)

@@ -199,9 +199,10 @@ def test_connected_echo_through_socat(run: Run, host: str) -> None:
         pytest.skip("no IPv6 loopback")
     port = free_udp_port(host)
     payloads = [b"a", b"hello world", bytes(range(256)) * 5, b"z" * 9000]
+    echo = socat_echo(host, port)
 
     async def main() -> None:
-        with peer_process(socat_echo(host, port)) as proc:
+        with peer_process(echo) as proc:
             await until_answered(host, port, b"probe", proc)
             endpoint, rec = await open_datagram_endpoint(Recorder, remote=(host, port), ttl=7)
             try:
@@ -237,9 +238,10 @@ def test_connected_echo_through_socat(run: Run, host: str) -> None:
 
 def test_host_name_resolves_with_family_of_local(run: Run) -> None:
     port = free_udp_port("127.0.0.1")
+    echo = socat_echo("127.0.0.1", port)
 
     async def main() -> None:
-        with peer_process(socat_echo("127.0.0.1", port)) as proc:
+        with peer_process(echo) as proc:
             await until_answered("127.0.0.1", port, b"probe", proc)
             endpoint, rec = await open_datagram_endpoint(
                 Recorder, remote=("localhost", port), local=("127.0.0.1", 0)

@@ -78,7 +78,7 @@ def make_pki(tmp: Path) -> Pki:
 
 
 def expired(pki: Pki) -> tuple[trustme.LeafCert, Path]:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return pki.leaf(
         "expired", "localhost", "127.0.0.1",
         not_before=now - datetime.timedelta(days=30),

@@ -23,13 +23,14 @@ _REJECTED = 2
 class Deferred(Generic[T]):
     """A settle-once result that any number of tasks may await any number of times."""
 
-    __slots__ = ("_callbacks", "_state", "_value", "_waiters")
+    __slots__ = ("_callbacks", "_on_abandon", "_state", "_value", "_waiters")
 
     def __init__(self) -> None:
         self._state = _PENDING
         self._value: Any = None
         self._waiters: list[asyncio.Future[None]] | None = None
         self._callbacks: list[Callable[[Deferred[T]], object]] | None = None
+        self._on_abandon: Callable[[], object] | None = None
 
     @classmethod
     def resolved(cls, value: T) -> Deferred[T]:
@@ -115,6 +116,9 @@ class Deferred(Generic[T]):
                 self._waiters.append(fut)
             try:
                 yield from fut
+            except asyncio.CancelledError:
+                self._abandon_if_unwanted()
+                raise
             finally:
                 waiters = self._waiters
                 if waiters is not None and fut in waiters:
@@ -122,6 +126,20 @@ class Deferred(Generic[T]):
         if self._state == _FULFILLED:
             return cast(T, self._value)
         raise self._value
+
+    def _abandon_if_unwanted(self) -> None:
+        """The last waiting task was cancelled: let the producer take the request back.
+
+        A cancelled ``await reader.read()`` thus loses no chunk: the read request is
+        withdrawn and the next chunk goes to the next read.
+        """
+        if self._state != _PENDING or self._on_abandon is None or self._callbacks:
+            return
+        waiters = self._waiters
+        if waiters is not None and any(not f.done() for f in waiters if not f.cancelled()):
+            return
+        abandon, self._on_abandon = self._on_abandon, None
+        abandon()
 
     def __repr__(self) -> str:
         state = ("pending", "fulfilled", "rejected")[self._state]

@@ -147,7 +147,8 @@ def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTr
 async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
     """STARTTLS: put TLS under the live socket's streams and run the handshake.
 
-    Bytes already received stay plaintext (they were sent before the upgrade); what is
+    On a client, bytes already received stay plaintext (the server sent them before the
+    upgrade); on a server, unread bytes are the client's first handshake bytes.  What is
     written from now on is encrypted, and held until the handshake succeeds.
     """
     opts = sock._opts
@@ -170,12 +171,22 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
         )
     else:
         tls_opts = _client_options(opts, fields, alpn)
+    initial = b""
+    if server_side:
+        # TLS clients speak first: bytes queued but unread when the server upgrades came
+        # after the last thing the server read, so they are the start of the handshake.
+        controller = sock._rctrl
+        if controller._queue:
+            initial = b"".join(controller._queue)
+            controller._queue.clear()
+            controller._total = 0
     tls = TLSTransport(
         transport,
         sock._protocol,
         tls_opts,
         loop=sock._loop,
         host=_host(opts),
+        initial_data=initial,
         pooling=opts.allow_pooling,
         call_connection_made=False,
     )

@@ -43,6 +43,7 @@ _RECV_SIZE = 256 * 1024  # ciphertext read buffer (lower transport -> incoming B
 _READ_SIZE = 256 * 1024  # plaintext delivered per data_received at most
 _WRITE_SLICE = 256 * 1024  # big writes are encrypted and flushed in slices of this size
 _SESSION_WATCH_PASSES = 32  # TLS 1.3 tickets come after the handshake: look this long
+_CLOSE_NOTIFY = ssl.SSLZeroReturnError("the peer sent close_notify")
 
 
 def _network_error(exc: BaseException | None, during: str) -> NetworkError:
@@ -228,17 +229,18 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         read = sslobj.read
         view = self._plainview
         protocol = self._protocol
-        end: BaseException | None = None
         while True:
+            end: BaseException | None = None
             pos = 0
             try:
                 while pos < _READ_SIZE:
                     n = cast(int, read(_READ_SIZE - pos, view[pos:]))
-                    if not n:
+                    if not n:  # _ssl answers 0, not SSLZeroReturnError, to close_notify
+                        end = _CLOSE_NOTIFY
                         break
                     pos += n
             except ssl.SSLWantReadError:
-                end = None
+                pass
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError, ssl.SSLError) as exc:
                 end = exc
             if pos:
@@ -304,6 +306,8 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
 
     def _handshake_done(self) -> None:
         self._handshaking = False
+        if self._reading_paused:
+            self._lower.pause_reading()
         info = tls_info(self._sslobj, self._options, self._observer)
         self._observer = None
         self.info = info
@@ -467,8 +471,9 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
     def abort(self) -> None:
         if not self._lost:
             self._closing = True
-            if self._handshaking and self._fail_exc is None:
-                self._fail_exc = AbortError("the TLS connection was aborted")
+            if self._handshaking:
+                self._handshaking = False
+                self.handshake.reject(AbortError("the TLS connection was aborted"))
             self._pending.clear()
             self._pending_size = 0
             self._lower.abort()
@@ -479,14 +484,15 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
     def pause_reading(self) -> None:
         if not self._reading_paused:
             self._reading_paused = True
-            if not self._lost:
+            if not (self._lost or self._handshaking):  # the handshake must go on reading
                 self._lower.pause_reading()
 
     def resume_reading(self) -> None:
         if self._reading_paused:
             self._reading_paused = False
             if not self._lost:
-                self._lower.resume_reading()
+                if not self._lower.is_reading():
+                    self._lower.resume_reading()
                 if self._process_handle is None:
                     self._process_handle = self._loop.call_soon(self._process)
 

@@ -26,7 +26,7 @@ import pathlib
 import socket as _socket
 import struct
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from . import errors
@@ -69,9 +69,14 @@ class _SocketReadable(ReadableStream[bytes]):
 
     def get_reader(self, mode: str | None = None) -> Any:
         self._owner._check_stream_mode()
+        if mode is None:
+            return self._default_reader()
         return super().get_reader(mode)
 
-    def values(self, *, prevent_cancel: bool = False) -> AsyncIterator[bytes]:
+    def _default_reader(self) -> ReadableStreamDefaultReader:
+        return _SocketReader(self)
+
+    def values(self, *, prevent_cancel: bool = False) -> AsyncGenerator[bytes, None]:
         self._owner._check_stream_mode()
         return super().values(prevent_cancel=prevent_cancel)
 
@@ -81,6 +86,22 @@ class _SocketReadable(ReadableStream[bytes]):
 
     def _end_observed(self) -> None:
         self._owner._read_end_observed()
+
+
+class _SocketReader(ReadableStreamDefaultReader):
+    """Fails the next read with an error the OS reported meanwhile (UDP's ICMP errors)."""
+
+    __slots__ = ()
+
+    def read(self) -> Deferred[Any]:
+        stream = self._stream
+        if stream is not None:
+            owner = stream._owner  # type: ignore[attr-defined]
+            exc = owner._pending_error
+            if exc is not None:
+                owner._pending_error = None
+                return Deferred.rejected(exc)
+        return super().read()
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
@@ -200,6 +221,7 @@ class Socket(EventTarget):
         "_data_callbacks",
         "_direction",
         "_drain",
+        "_dropped",
         "_eof",
         "_final_packets",
         "_grace_timer",
@@ -208,6 +230,8 @@ class Socket(EventTarget):
         "_info",
         "_loop",
         "_opts",
+        "_peer",
+        "_pending_error",
         "_protocol",
         "_rctrl",
         "_read_done",
@@ -281,6 +305,9 @@ class Socket(EventTarget):
         self._grace_timer = None
         self._idle_mark = -1
         self._final_packets: tuple[int, int] | None = None
+        self._dropped = 0
+        self._peer: Any = None
+        self._pending_error: BaseException | None = None
         self._body_task: asyncio.Task[None] | None = None
         self._info = SocketInfo(type=opts.type_label, remote=opts.remote, local=opts.local)
         readable: Any = _SocketReadable._create(
@@ -301,6 +328,10 @@ class Socket(EventTarget):
             abort=self._sink_abort,
             high_water_mark=1,
         )
+        if opts.transport == "udp":
+            from ._udp_socket import setup_datagram_streams
+
+            setup_datagram_streams(self)
 
     @classmethod
     def _accepted(
@@ -458,7 +489,7 @@ class Socket(EventTarget):
         if (
             reader is not None
             and reader._requests
-            and type(reader) is ReadableStreamDefaultReader
+            and type(reader) is _SocketReader
         ):
             reader._requests.popleft().resolve(read_result(data, False))
             return
@@ -818,13 +849,15 @@ class Socket(EventTarget):
         return self._bytes_written - pending
 
     def _stat_packets(self) -> tuple[int, int]:
+        transport: Any = self._transport
+        if self._opts.transport == "udp":  # datagrams are the packets
+            return (transport.sent, transport.received) if transport is not None else (0, 0)
         connection = self.connection
         if connection is not None:  # QUIC: the connection's packets
             stats = connection.stats
             return stats["packets_sent"], stats["packets_received"]
         if self._state == "closed" or self._final_packets is not None:
             return self._final_packets or (0, 0)
-        transport = self._transport
         segments = tcp_segments(transport.get_extra_info("socket")) if transport else None
         return segments or (0, 0)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._deferred import _FULFILLED, RESOLVED_NONE, Deferred
@@ -633,6 +633,7 @@ class ReadableStreamDefaultReader(_ReaderBase):
             if controller._queue:
                 return Deferred.resolved(read_result(controller._take(), False))
             request: Deferred[ReadResult] = Deferred()
+            request._on_abandon = lambda: self._withdraw(request)
             if isinstance(controller, ReadableByteStreamController):
                 controller._auto_pull(request)
             else:
@@ -643,6 +644,16 @@ class ReadableStreamDefaultReader(_ReaderBase):
             stream._end_observed()
             return _DONE_D
         return Deferred.rejected(_stored(stream))
+
+
+    def _withdraw(self, request: Deferred[ReadResult]) -> None:
+        """A read nobody waits for any more (its task was cancelled) gives up its place."""
+        if request in self._requests:
+            stream = self._stream
+            controller = stream._controller if stream is not None else None
+            if isinstance(controller, ReadableByteStreamController) and controller._pending:
+                return  # a buffer was handed to the source for it: keep the order intact
+            self._requests.remove(request)
 
 
 class ReadableStreamBYOBReader(_ReaderBase):
@@ -846,15 +857,19 @@ class ReadableStream(Generic[T]):
 
         return from_iterable(source)
 
-    def values(self, *, prevent_cancel: bool = False) -> AsyncIterator[T]:
+    def _default_reader(self) -> ReadableStreamDefaultReader:
+        """The reader ``async for`` uses (a hook for socket streams)."""
+        return ReadableStreamDefaultReader(self)
+
+    def values(self, *, prevent_cancel: bool = False) -> AsyncGenerator[T, None]:
         """Iterate the chunks; leaving the loop early cancels the stream unless told not to."""
         return self._iterate(prevent_cancel)
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._iterate(False)
 
-    async def _iterate(self, prevent_cancel: bool) -> AsyncIterator[T]:
-        reader = ReadableStreamDefaultReader(self)
+    async def _iterate(self, prevent_cancel: bool) -> AsyncGenerator[T, None]:
+        reader = self._default_reader()
         controller = self._controller
         queue = controller._queue
         take = controller._take

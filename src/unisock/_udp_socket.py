@@ -1,0 +1,381 @@
+"""UDP for the Socket API: one datagram per chunk, bound mode, and a per-peer listener.
+
+A UDP socket's ``readable`` is a stream of datagrams (``bytes`` when connected,
+``Datagram(data, remote)`` when bound) holding at most its high-water mark of datagrams:
+past it, new ones are dropped and counted in ``stats.datagrams_dropped`` (UDP may lose;
+the program must not grow).  Its ``writable`` sends each chunk as one datagram at once;
+a datagram that cannot be sent (too large, refused by the kernel) fails that write only,
+and the socket stays usable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._address import SocketAddress, from_sockaddr, parse_address
+from ._deferred import RESOLVED_NONE, Deferred
+from ._info import SocketInfo
+from ._udp import DatagramEndpoint, open_datagram_endpoint
+from ._udp_demux import Peer, PeerTable
+from .errors import InvalidStateError, NetworkError, TimeoutError
+from .streams import WritableStream
+from .streams._common import read_result
+from .streams.readable import ReadableStreamDefaultController, ReadableStreamDefaultReader
+from .streams.writable import WritableStreamDefaultWriter
+
+if TYPE_CHECKING:
+    from .listener import SocketListener
+    from .socket import Socket
+
+__all__ = ["Datagram", "open_udp", "open_udp_listener", "setup_datagram_streams"]
+
+DEFAULT_DATAGRAM_QUEUE = 1024
+"""Datagrams a UDP readable holds before it drops new ones (``receive_buffer_size``
+sets the kernel buffer, not this)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """One datagram of a bound UDP socket: its payload and the peer it came from / goes to."""
+
+    data: bytes
+    remote: SocketAddress
+
+    def __init__(self, data: Any, remote: Any) -> None:
+        if isinstance(data, str):
+            raise TypeError("Datagram.data must be bytes-like, got str: encode it first")
+        try:
+            payload = bytes(data)
+        except TypeError:
+            raise TypeError(
+                f"Datagram.data must be bytes-like, got {type(data).__name__}"
+            ) from None
+        address = parse_address(remote, "Datagram.remote", allow_zero_port=False)
+        object.__setattr__(self, "data", payload)
+        object.__setattr__(self, "remote", address)
+
+
+class _Link:
+    """The socket's view of its UDP path: an endpoint of its own, or a listener's peer."""
+
+    def __init__(
+        self, endpoint: DatagramEndpoint, peer: Peer[Any] | None = None, owner: Any = None
+    ) -> None:
+        self.endpoint = endpoint
+        self.peer = peer
+        self.owner = owner
+        self.sent = 0
+        self.received = 0
+        self.closed = False
+
+    def send(self, data: Any, addr: Any = None) -> None:
+        if self.peer is not None:
+            self.peer.send(data)
+        else:
+            self.endpoint.sendto(data, addr)
+        self.sent += 1
+
+    def max_payload(self) -> int:
+        return self.endpoint.max_payload
+
+    # asyncio-transport-like surface the socket uses while closing and for stats
+    def can_write_eof(self) -> bool:
+        return False
+
+    def write_eof(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        if self.peer is None:
+            self.endpoint.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.peer is None:
+            self.endpoint.resume_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername" and self.peer is not None:
+            return self.peer.address
+        if name == "socket":
+            return None  # no TCP_INFO, no SO_LINGER: datagram counts come from here
+        return self.endpoint.get_extra_info(name, default)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.peer is not None:
+            self.peer.close()  # the shared endpoint stays: tell the socket ourselves
+            if self.owner is not None:
+                self.owner._loop.call_soon(self.owner._on_lost, None)
+        else:
+            self.endpoint.close()
+
+    abort = close
+
+
+def setup_datagram_streams(sock: Socket) -> None:
+    """Replace the byte streams made by ``Socket._setup`` with datagram streams."""
+    readable: Any = type(sock._readable)._create(
+        cancel=sock._readable_cancelled, high_water_mark=DEFAULT_DATAGRAM_QUEUE
+    )
+    readable._owner = sock
+    sock._readable = readable
+    controller = readable._controller
+    assert isinstance(controller, ReadableStreamDefaultController)
+    sock._rctrl = controller  # type: ignore[assignment]
+    writable: Any = _DatagramWritable._create(
+        write=lambda chunk: _send(sock, chunk), close=sock._sink_close, abort=sock._sink_abort
+    )
+    writable._owner = sock
+    sock._writable = writable
+
+
+class _DatagramWritable(WritableStream[Any]):
+    __slots__ = ("_owner",)
+
+    _owner: Socket
+
+    def get_writer(self) -> WritableStreamDefaultWriter[Any]:
+        return _DatagramWriter(self)
+
+
+class _DatagramWriter(WritableStreamDefaultWriter[Any]):
+    """Sends at once; a datagram that cannot go fails its own write, not the stream."""
+
+    __slots__ = ()
+
+    def write(self, chunk: Any) -> Deferred[None]:
+        stream = self._stream
+        if stream is None:
+            return Deferred.rejected(TypeError("the writer has been released"))
+        sock: Socket = stream._owner  # type: ignore[attr-defined]
+        if sock._pending_error is not None:
+            exc, sock._pending_error = sock._pending_error, None
+            return Deferred.rejected(exc)
+        try:
+            payload, addr = _prepare(sock, chunk)
+        except (TypeError, ValueError) as exc:
+            return Deferred.rejected(exc)
+        link = sock._transport
+        if (
+            isinstance(link, _Link)
+            and stream._state == "writable"
+            and not stream._controller._queue
+            and stream._in_flight_write is None
+            and stream._close_request is None
+        ):
+            try:
+                _send_prepared(sock, link, payload, addr)
+            except (NetworkError, InvalidStateError, OSError, ValueError) as exc:
+                return Deferred.rejected(exc)
+            return RESOLVED_NONE
+        return super().write(chunk)
+
+
+def _prepare(sock: Socket, chunk: Any) -> tuple[Any, Any]:
+    bound = sock._opts.remote is None and getattr(sock, "_peer", None) is None
+    if isinstance(chunk, Datagram):
+        if not bound:
+            return chunk.data, None
+        remote = chunk.remote
+        try:
+            ipaddress.ip_address(remote.address)
+        except ValueError:
+            raise ValueError(
+                f"Datagram.remote must be an IP address on a bound socket, got {remote.address!r}"
+            ) from None
+        return chunk.data, (remote.address, remote.port)
+    if bound:
+        raise TypeError("a bound UDP socket (no remote) writes Datagram(data, remote) objects")
+    if isinstance(chunk, str):
+        raise TypeError("UDP writes take bytes-like chunks, got str: encode it first")
+    if not isinstance(chunk, bytes | bytearray | memoryview):
+        try:
+            chunk = memoryview(chunk)
+        except TypeError:
+            raise TypeError(
+                f"UDP writes take bytes-like chunks, got {type(chunk).__name__}"
+            ) from None
+    return chunk, None
+
+
+def _send_prepared(sock: Socket, link: _Link, payload: Any, addr: Any) -> None:
+    size = memoryview(payload).nbytes
+    limit = link.max_payload()
+    if size > limit:
+        raise ValueError(f"a UDP datagram holds at most {limit} bytes here, got {size}")
+    link.send(payload, addr)
+    sock._bytes_written += size
+
+
+def _send(sock: Socket, chunk: Any) -> Deferred[None] | None:
+    """The sink's write (used only while connecting): sends once the socket is open."""
+    link = sock._transport
+    if not isinstance(link, _Link):
+        from .socket import _chain
+
+        return _chain(sock._ready, lambda: _send(sock, chunk))
+    payload, addr = _prepare(sock, chunk)
+    _send_prepared(sock, link, payload, addr)
+    return None
+
+
+class _UdpProtocol:
+    """Delivers datagrams to the socket's readable (or its ``"data"`` listeners)."""
+
+    def __init__(self, sock: Socket) -> None:
+        self.sock = sock
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        deliver(self.sock, data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        report_error(self.sock, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        sock = self.sock
+        if sock._state != "closed":
+            sock._on_lost(exc)
+
+
+def deliver(sock: Socket, data: bytes, addr: Any) -> None:
+    link: Any = sock._transport
+    if link is not None:
+        link.received += 1
+    sock._bytes_received += len(data)
+    if sock._opts.remote is None and link is not None and link.peer is None:
+        chunk: Any = Datagram.__new__(Datagram)
+        object.__setattr__(chunk, "data", data)
+        object.__setattr__(chunk, "remote", SocketAddress(str(addr[0]), int(addr[1])))
+    else:
+        chunk = data
+    if sock._data_callbacks is not None:
+        sock._dispatch_data([chunk])
+        return
+    readable = sock._readable
+    if readable._state != "readable":
+        return
+    controller = sock._rctrl
+    reader = readable._reader
+    if reader is not None and reader._requests and isinstance(reader, ReadableStreamDefaultReader):
+        reader._requests.popleft().resolve(read_result(chunk, False))
+    elif len(controller._queue) < controller._hwm:
+        controller.enqueue(chunk)
+    else:
+        sock._dropped += 1
+
+
+def report_error(sock: Socket, exc: Exception) -> None:
+    """An ICMP error (e.g. port unreachable): fails the pending read, or the next write."""
+    from ._socket_events import ErrorEvent
+
+    reader = sock._readable._reader
+    if reader is not None and reader._requests:
+        reader._requests.popleft().reject(exc)
+    else:
+        sock._pending_error = exc  # the next read or write fails with it
+    sock.dispatch_event(ErrorEvent(exc))
+
+
+def _info(sock: Socket, link: _Link) -> SocketInfo:
+    return SocketInfo(
+        type="udp",
+        remote=from_sockaddr(link.get_extra_info("peername")) or sock._opts.remote,
+        local=from_sockaddr(link.endpoint.get_extra_info("sockname")),
+    )
+
+
+async def open_udp(sock: Socket) -> None:
+    opts = sock._opts
+    endpoint, _ = await open_datagram_endpoint(
+        lambda: _UdpProtocol(sock),
+        remote=(opts.remote.address, opts.remote.port) if opts.remote else None,
+        local=(opts.local.address, opts.local.port) if opts.local else None,
+        ttl=opts.ttl,
+        send_buffer_size=opts.send_buffer_size,
+        receive_buffer_size=opts.receive_buffer_size,
+    )
+    link = _Link(endpoint)
+    if sock._state == "closed":
+        link.close()
+        return
+    sock._transport = link  # type: ignore[assignment]
+    sock._open(_info(sock, link))
+
+
+class _PeerHandler:
+    def __init__(self, sock: Socket) -> None:
+        self.sock = sock
+
+    def datagram_received(self, data: bytes) -> None:
+        deliver(self.sock, data, None)
+
+
+class _UdpListenerHandle:
+    def __init__(self, endpoint: DatagramEndpoint, table: PeerTable[Any]) -> None:
+        self.endpoint = endpoint
+        self.table = table
+
+    def close(self) -> None:
+        self.endpoint.close()
+
+
+async def open_udp_listener(listener: SocketListener) -> _UdpListenerHandle:
+    """A bound endpoint split by peer address; each new peer is delivered as a socket."""
+    lopts = listener._opts
+    sock_opts = lopts.socket_options
+
+    def new_peer(peer: Peer[Any]) -> _PeerHandler | None:
+        from .socket import Socket
+
+        if listener._state == "closed":
+            return None
+        sock, _ = Socket._accepted(listener._loop, sock_opts)
+        sock._peer = peer
+        link = _Link(endpoint, peer, sock)
+        sock._transport = link  # type: ignore[assignment]
+        sock._open(_info(sock, link))
+        listener._deliver(sock)
+        return _PeerHandler(sock)
+
+    def removed(peer: Peer[Any], reason: str) -> None:
+        handler = peer.handler
+        if handler is None:
+            return
+        sock = handler.sock
+        if reason == "idle":
+            sock._abort(TimeoutError(f"no datagram for idle_timeout={sock_opts.idle_timeout} s"))
+        elif reason == "closed":
+            sock._begin_close()  # the listener closed: end this peer's socket gracefully
+        else:
+            sock._abort(NetworkError(f"the listener dropped this peer ({reason})"))
+
+    table: PeerTable[Any] = PeerTable(
+        new_peer,
+        max_peers=lopts.max_peers,
+        idle_timeout=sock_opts.idle_timeout or None,
+        on_remove=removed,
+    )
+    endpoint, _ = await open_datagram_endpoint(
+        lambda: table,
+        local=(lopts.local.address, lopts.local.port),
+        ttl=sock_opts.ttl,
+        send_buffer_size=sock_opts.send_buffer_size,
+        receive_buffer_size=sock_opts.receive_buffer_size,
+        reuse_port=lopts.reuse_port,
+    )
+    listener.local = from_sockaddr(endpoint.get_extra_info("sockname"))
+    return _UdpListenerHandle(endpoint, table)
+

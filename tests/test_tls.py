@@ -1,0 +1,366 @@
+"""TLS sockets through the public API: the conformance kit, real peers (openssl, curl),
+verification failures, resumption, STARTTLS in place on both sides."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests import conformance
+from tests.tls_util import Pki, expired, make_pki, openssl_server, run_peer
+
+import unisock
+from unisock import errors
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path)
+
+
+def server_opts(pki: Pki) -> dict[str, Any]:
+    return {
+        "cert": pki.server.cert_chain_pems[0].bytes(),
+        "key": pki.server.private_key_pem.bytes(),
+    }
+
+
+def tls_pair_factory(pki: Pki) -> Any:
+    @contextlib.asynccontextmanager
+    async def tls_pair(**opts: Any) -> AsyncIterator[tuple[unisock.Socket, unisock.Socket]]:
+        sopts = {k: v for k, v in opts.items() if k != "idle_timeout"}
+        async with unisock.SocketListener(type="tls", **server_opts(pki), **sopts) as listener:
+            client = unisock.Socket(
+                type="tls", remote=listener.local, ca=pki.ca_pem, servername="localhost", **opts
+            )
+            event = await listener.__anext__()
+            await client.ready
+            async with conformance.settled(client, event.socket):
+                yield client, event.socket
+
+    return tls_pair
+
+
+@pytest.mark.parametrize("check", conformance.CHECKS, ids=lambda c: c.__name__)
+def test_conformance(run: Any, check: Any, pki: Pki) -> None:
+    run(lambda: check(tls_pair_factory(pki)), timeout=90)
+
+
+def test_info_fields(run: Any, pki: Pki) -> None:
+    async def main() -> None:
+        sopts = server_opts(pki)
+        async with unisock.SocketListener(type="tls", alpn=["h2", "x-test"], **sopts) as lst:
+            s = unisock.Socket(
+                type=["x-test"], remote=lst.local, ca=pki.ca_pem, servername="localhost"
+            )
+            info = await s.ready
+            server = (await lst.__anext__()).socket
+            assert info.type == "x-test"
+            assert info.servername == "localhost"
+            assert info.verification_status == "ok"
+            assert info.peer_certificate and info.peer_certificate[0] == 0x30  # DER
+            assert info.cipher is not None and info.cipher.version.startswith("TLSv1.")
+            assert info.cipher.standard_name and info.cipher.standard_name.startswith("TLS_")
+            assert info.ephemeral_key is not None and info.ephemeral_key.size > 0
+            assert server.info.servername == "localhost"
+            assert server.info.certificate == info.peer_certificate
+            await s.close()
+            await server.close()
+
+    run(main)
+
+
+def test_client_against_openssl_s_server_with_alpn(run: Any, pki: Pki) -> None:
+    with openssl_server("-cert", str(pki.server_pem), "-alpn", "x-echo", "-rev") as port:
+
+        async def main() -> None:
+            s = unisock.Socket(
+                type="x-echo", remote=("127.0.0.1", port), ca=pki.ca_pem, servername="localhost"
+            )
+            info = await s.ready
+            assert info.type == "x-echo"
+            writer = s.writable.get_writer()
+            await writer.write(b"hello\n")
+            reader = s.readable.get_reader()
+            data = b""
+            while b"olleh" not in data:
+                data += (await asyncio.wait_for(reader.read(), 5)).value
+            reader.release_lock()
+            await s.abort()
+
+        run(main)
+
+
+def test_mutual_tls_against_openssl_verify(run: Any, pki: Pki) -> None:
+    with openssl_server(
+        "-cert", str(pki.server_pem), "-Verify", "1", "-CAfile", str(pki.ca_pem), "-rev"
+    ) as port:
+
+        async def main() -> None:
+            s = unisock.Socket(
+                type="tls", remote=("127.0.0.1", port), ca=pki.ca_pem, servername="localhost",
+                cert=pki.client.cert_chain_pems[0].bytes(), key=pki.client.private_key_pem.bytes(),
+            )
+            await s.ready
+            writer = s.writable.get_writer()
+            await writer.write(b"abc\n")
+            reader = s.readable.get_reader()
+            data = b""
+            while b"cba" not in data:
+                data += (await asyncio.wait_for(reader.read(), 5)).value
+            reader.release_lock()
+            await s.abort()
+
+        run(main)
+
+
+def test_openssl_s_client_against_listener(run: Any, pki: Pki) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", alpn=["x-test"], **server_opts(pki)) as lst:
+            assert lst.local is not None
+
+            async def serve() -> None:
+                async for ev in lst:
+                    reader = ev.socket.readable.get_reader()
+                    line = b""
+                    while b"\n" not in line:
+                        line += (await reader.read()).value
+                    writer = ev.socket.writable.get_writer()
+                    await writer.write(b"echo " + line)
+                    await writer.close()
+
+            server = asyncio.ensure_future(serve())
+            rc, out, err = await run_peer(
+                ["openssl", "s_client", "-connect", f"127.0.0.1:{lst.local.port}",
+                 "-CAfile", str(pki.ca_pem), "-servername", "localhost", "-alpn", "x-test",
+                 "-verify_return_error", "-quiet", "-ign_eof"],
+                stdin=b"ping over tls\n",
+            )
+            assert b"ping over tls" in out, err
+            server.cancel()
+
+    run(main)
+
+
+def test_curl_fetches_from_listener(run: Any, pki: Pki) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
+            assert lst.local is not None
+
+            async def serve() -> None:
+                async for ev in lst:
+                    reader = ev.socket.readable.get_reader()
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        result = await reader.read()
+                        if result.done:
+                            return
+                        request += result.value
+                    body = b"hello curl"
+                    writer = ev.socket.writable.get_writer()
+                    await writer.write(
+                        b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+                    await writer.close()
+
+            server = asyncio.ensure_future(serve())
+            rc, out, err = await run_peer(
+                ["curl", "-sS", "--cacert", str(pki.ca_pem),
+                 f"https://localhost:{lst.local.port}/"],
+            )
+            assert rc == 0, err
+            assert out == b"hello curl"
+            server.cancel()
+
+    run(main)
+
+
+@pytest.mark.parametrize("case", ["unknown-ca", "wrong-name", "expired"])
+def test_verification_failures(run: Any, pki: Pki, case: str) -> None:
+    if case == "expired":
+        leaf, _ = expired(pki)
+        sopts = {"cert": leaf.cert_chain_pems[0].bytes(), "key": leaf.private_key_pem.bytes()}
+    else:
+        sopts = server_opts(pki)
+
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", **sopts) as lst:
+            kwargs: dict[str, Any] = {"ca": pki.ca_pem, "servername": "localhost"}
+            if case == "unknown-ca":
+                kwargs.pop("ca")
+            if case == "wrong-name":
+                kwargs["servername"] = "other.example"
+            s = unisock.Socket(type="tls", remote=lst.local, body=b"secret", **kwargs)
+            with pytest.raises(errors.TLSError) as info:
+                await s.ready
+            status = info.value.verification_status or ""
+            expected = {"unknown-ca": "issuer", "wrong-name": "mismatch", "expired": "expired"}
+            assert expected[case] in status, status
+            with pytest.raises(errors.TLSError):
+                await s.closed
+
+    run(main)
+
+
+def test_verify_false_only_when_asked(run: Any, pki: Pki) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
+            s = unisock.Socket(type="tls", remote=lst.local, verify=False, body=b"x")
+            info = await s.ready
+            assert info.verification_status is None
+            await s.close()
+
+    run(main)
+
+
+def test_starttls_with_openssl_s_client_smtp(run: Any, pki: Pki) -> None:
+    """A tiny SMTP-like responder that upgrades in place with update()."""
+
+    async def main() -> None:
+        async with unisock.SocketListener() as lst:
+            assert lst.local is not None
+            done = asyncio.get_running_loop().create_future()
+
+            async def session(sock: unisock.Socket) -> None:
+                reader = sock.readable.get_reader()
+                writer = sock.writable.get_writer()
+                buffer = b""
+
+                async def line() -> bytes:
+                    nonlocal buffer
+                    while b"\r\n" not in buffer:
+                        result = await reader.read()
+                        if result.done:
+                            raise EOFError
+                        buffer += result.value
+                    text, _, buffer = buffer.partition(b"\r\n")
+                    return text
+
+                await writer.write(b"220 unisock ESMTP\r\n")
+                assert (await line()).upper().startswith(b"EHLO")
+                await writer.write(b"250-unisock\r\n250 STARTTLS\r\n")
+                assert (await line()).upper() == b"STARTTLS"
+                await writer.write(b"220 Go ahead\r\n")
+                assert buffer == b""
+                await sock.update(type="tls", **server_opts(pki))
+                assert sock.info.cipher is not None
+                command = await line()
+                await writer.write(b"250 secure " + command + b"\r\n")
+                done.set_result(command)
+                with contextlib.suppress(Exception):
+                    await line()
+                reader.release_lock()
+                await sock.close()
+
+            async def serve() -> None:
+                async for ev in lst:
+                    asyncio.ensure_future(session(ev.socket))
+
+            server = asyncio.ensure_future(serve())
+            proc = await asyncio.create_subprocess_exec(
+                "openssl", "s_client", "-connect", f"127.0.0.1:{lst.local.port}",
+                "-starttls", "smtp", "-CAfile", str(pki.ca_pem), "-servername", "localhost",
+                "-verify_return_error", "-quiet",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(b"NOOP\r\n")
+            await proc.stdin.drain()
+            assert await asyncio.wait_for(done, 10) == b"NOOP"
+            reply = await asyncio.wait_for(proc.stdout.readline(), 5)
+            assert reply == b"250 secure NOOP\r\n"
+            proc.stdin.close()
+            proc.kill()
+            await proc.wait()
+            server.cancel()
+
+    run(main)
+
+
+def test_starttls_client_side_keeps_earlier_bytes(run: Any, pki: Pki) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener() as lst:
+
+            async def serve() -> None:
+                async for ev in lst:
+                    sock = ev.socket
+                    writer = sock.writable.get_writer()
+                    await writer.write(b"plain-1 plain-2 ")
+                    await asyncio.sleep(0.05)
+                    await sock.update(type="tls", **server_opts(pki))
+                    await writer.write(b"secret")
+                    await writer.close()
+
+            server = asyncio.ensure_future(serve())
+            s = await unisock.connect(remote=lst.local)
+            await asyncio.sleep(0.02)
+            await s.update(type="tls", ca=pki.ca_pem, servername="localhost")
+            assert s.info.verification_status == "ok"
+            data = await conformance.read_all(s)
+            assert data == b"plain-1 plain-2 secret"
+            with pytest.raises(ValueError, match="upgrade"):
+                await s.update(type="udp")
+            await s.closed
+            server.cancel()
+
+    run(main)
+
+
+def test_session_resumption_with_pooling(run: Any, pki: Pki) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
+
+            async def serve() -> None:
+                async for ev in lst:
+                    ev.socket.readable.pipe_to(ev.socket.writable)
+
+            server = asyncio.ensure_future(serve())
+            reused = []
+            for _ in range(3):
+                s = unisock.Socket(
+                    type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                    body=b"hi",
+                )
+                assert await conformance.read_all(s) == b"hi"
+                reused.append(s.info.session_reused)
+                session = s.info.session
+                await s.closed
+            assert reused[1:] == [True, True], reused
+            s = unisock.Socket(
+                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                session=session, allow_pooling=False, body=b"again",
+            )
+            assert await conformance.read_all(s) == b"again"
+            assert s.info.session_reused
+            server.cancel()
+
+    run(main)
+
+
+def test_listener_survives_garbage_and_stalled_handshakes(run: Any, pki: Pki) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", ready_timeout=0.3, **server_opts(pki)) as lst:
+            assert lst.local is not None
+            loop = asyncio.get_running_loop()
+            garbage = []
+            for payload in (b"GET / HTTP/1.0\r\n\r\n", b"\x16\x03\x01\xff\xff" + b"z" * 50, b""):
+                r, w = await asyncio.open_connection("127.0.0.1", lst.local.port)
+                w.write(payload)
+                garbage.append(w)
+            await asyncio.sleep(0.5)
+            s = unisock.Socket(
+                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost", body=b"ok"
+            )
+            ev = await asyncio.wait_for(lst.__anext__(), 5)
+            assert await conformance.read_all(ev.socket) == b"ok"
+            await s.closed
+            for w in garbage:
+                w.close()
+            del loop
+
+    run(main)
