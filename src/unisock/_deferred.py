@@ -23,7 +23,7 @@ _REJECTED = 2
 class Deferred(Generic[T]):
     """A settle-once result that any number of tasks may await any number of times."""
 
-    __slots__ = ("_callbacks", "_on_abandon", "_state", "_value", "_waiters")
+    __slots__ = ("_callbacks", "_loop", "_on_abandon", "_state", "_value", "_waiters")
 
     def __init__(self) -> None:
         self._state = _PENDING
@@ -31,6 +31,7 @@ class Deferred(Generic[T]):
         self._waiters: list[asyncio.Future[None]] | None = None
         self._callbacks: list[Callable[[Deferred[T]], object]] | None = None
         self._on_abandon: Callable[[], object] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def resolved(cls, value: T) -> Deferred[T]:
@@ -109,7 +110,8 @@ class Deferred(Generic[T]):
     # -- awaiting -----------------------------------------------------------------
     def __await__(self) -> Generator[Any, None, T]:
         if self._state == _PENDING:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            loop = self._loop or asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
             if self._waiters is None:
                 self._waiters = [fut]
             else:

@@ -33,6 +33,7 @@ from . import errors
 from ._deferred import RESOLVED_NONE, Deferred
 from ._info import SocketInfo, SocketStats, tcp_segments
 from ._init import Options, SocketInit
+from ._malloc import tune_malloc
 from ._socket_events import ErrorEvent, SocketDataEvent
 from .abort import AbortController, AbortSignal, as_exception
 from .events import Event, EventTarget, _watch, report_exception
@@ -45,7 +46,7 @@ from .streams.readable import (
 
 __all__ = ["Socket", "connect"]
 
-DEFAULT_READ_HWM = 256 * 1024
+DEFAULT_READ_HWM = 1024 * 1024
 DEFAULT_WRITE_HWM = 256 * 1024
 READ_BUFFER_SIZE = 256 * 1024
 
@@ -101,6 +102,9 @@ class _SocketReader(ReadableStreamDefaultReader):
             if exc is not None:
                 owner._pending_error = None
                 return Deferred.rejected(exc)
+            request = super().read()
+            request._loop = owner._loop  # a waiting task needs no loop look-up
+            return request
         return super().read()
 
 
@@ -278,6 +282,7 @@ class Socket(EventTarget):
 
     # -- construction ---------------------------------------------------------------
     def _setup(self, loop: asyncio.AbstractEventLoop, opts: Options) -> None:
+        tune_malloc()
         EventTarget.__init__(self)
         self._loop = loop
         self._opts = opts
@@ -508,7 +513,10 @@ class Socket(EventTarget):
                 transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        self._rctrl._pull_algorithm = None
+        controller = self._rctrl
+        if self._read_paused and controller._total > controller._hwm // 4:
+            return  # hysteresis: resume once the queue is down to a quarter
+        controller._pull_algorithm = None
         if not self._read_paused:
             return
         self._read_paused = False

@@ -1,0 +1,55 @@
+"""``unisock connect``: stdin to a socket, the socket to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from typing import Any
+
+from .. import Socket
+from .bridge import bridge
+from .describe import info_line, stats_line
+from .options import client_options, datagram, target_address
+from .run import eprint
+
+__all__ = ["connect_main", "finish"]
+
+
+async def connect_main(args: argparse.Namespace) -> int:
+    host, port = target_address(args.target)
+    init = client_options(args)
+    udp = datagram(args)
+    sock = Socket(remote=(host, port), allow_half_open=True, **init)
+    ok = False
+    try:
+        info = await sock.ready
+        if args.verbose:
+            eprint(f"unisock: connected to {info.remote} from {info.local} ({info_line(info)})")
+        await bridge(sock, datagram=udp, half_close=not args.no_half_close, wait=args.wait)
+        ok = True
+    finally:
+        await finish(sock, ok)
+    if args.verbose:
+        eprint(f"unisock: {stats_line(sock.stats)}")
+    return 0
+
+
+async def finish(sock: Socket, graceful: bool) -> None:
+    """Close (or, after a failure, abort) the socket and its QUIC connection."""
+    if graceful:
+        await sock.close()
+    else:
+        await sock.abort()
+    connection = getattr(sock, "connection", None)
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.close()
+            await asyncio.wait_for(_settled(connection.closed), 2)
+    with contextlib.suppress(Exception):
+        await sock.closed
+
+
+async def _settled(awaitable: Any) -> None:
+    with contextlib.suppress(Exception):
+        await awaitable
