@@ -484,3 +484,34 @@ def test_reuse_port_listeners_share_a_port(run: Any) -> None:
         await b.close()
 
     run(main)
+
+
+def test_pipe_through_transform_echo_finishes_before_auto_close(run: Any) -> None:
+    """allow_half_open=False must not close a writable that a pipe is still feeding."""
+    from unisock.streams import TransformStream
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+
+            async def serve() -> None:
+                async for ev in listener:
+                    upper = TransformStream({"transform": lambda c, ctl: ctl.enqueue(c.upper())})
+                    await ev.socket.readable.pipe_through(upper).pipe_to(ev.socket.writable)
+
+            server = asyncio.ensure_future(serve())
+            s = unisock.Socket(remote=listener.local, body=b"shout")
+            assert await asyncio.wait_for(conformance.read_all(s), 5) == b"SHOUT"
+            await s.closed
+            server.cancel()
+
+    run(main)
+
+
+def test_refused_message_is_readable(run: Any) -> None:
+    port = free_port()
+
+    async def main() -> None:
+        with pytest.raises(errors.NetworkError, match="Connection refused"):
+            await unisock.connect(remote=("127.0.0.1", port))
+
+    run(main)

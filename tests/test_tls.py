@@ -364,3 +364,30 @@ def test_listener_survives_garbage_and_stalled_handshakes(run: Any, pki: Pki) ->
             del loop
 
     run(main)
+
+
+def test_info_session_resumes_after_tls13_ticket(run: Any, pki: Pki) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
+
+            async def serve() -> None:
+                async for ev in lst:
+                    ev.socket.readable.pipe_to(ev.socket.writable)
+
+            server = asyncio.ensure_future(serve())
+            s = unisock.Socket(
+                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                body=b"hi", allow_pooling=False,
+            )
+            assert await conformance.read_all(s) == b"hi"
+            session = s.info.session
+            assert session is not None and session.has_ticket
+            s2 = unisock.Socket(
+                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                body=b"again", allow_pooling=False, session=session,
+            )
+            assert await conformance.read_all(s2) == b"again"
+            assert s2.info.session_reused
+            server.cancel()
+
+    run(main)

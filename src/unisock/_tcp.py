@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno as errno_mod
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -137,7 +137,7 @@ def _network_error(errors: list[OSError], opts: Options) -> NetworkError:
     if isinstance(exc, NetworkError):
         return exc
     code = exc.errno
-    reason = exc.strerror or errno_mod.errorcode.get(code or 0, str(exc))
+    reason = os.strerror(code) if code else (exc.strerror or str(exc))
     return NetworkError(f"cannot connect to {opts.remote}: {reason}", code)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import pathlib
 import socket as _socket
@@ -404,7 +405,20 @@ class Socket(EventTarget):
 
     @property
     def info(self) -> SocketInfo:
-        return self._info
+        """What the socket is connected to and how (a snapshot, refreshed on access)."""
+        info = self._info
+        tls = self._tls
+        if tls is not None and info.session is not None or (
+            tls is not None and info.cipher is not None and not tls._sslobj.server_side
+        ):
+            # TLS 1.3 tickets arrive after the handshake: hand out the resumable session.
+            session = tls._sslobj.session
+            old = info.session
+            if session is not None and (
+                old is None or session.id != old.id or session.has_ticket != old.has_ticket
+            ):
+                info = self._info = dataclasses.replace(info, session=session)
+        return info
 
     def stream(self) -> AsyncIterator[bytes]:
         """Iterate the received chunks (the draft's ``socket.stream()``)."""
@@ -628,6 +642,8 @@ class Socket(EventTarget):
 
     def _close_writable_after_queued(self) -> None:
         writable = self._writable
+        if writable._in_pipe:
+            return  # a pipe in flight finishes first and closes it itself
         if (
             writable._state == "writable"
             and writable._close_request is None

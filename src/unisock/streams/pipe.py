@@ -54,6 +54,7 @@ class _Pipe:
         self.signal = signal
         self.reader = ReadableStreamDefaultReader(source)
         self.writer: WritableStreamDefaultWriter[Any] = WritableStreamDefaultWriter(dest)
+        dest._in_pipe = True
         source._disturbed = True
         self.result: Deferred[None] = Deferred()
         self.shutting_down = False
@@ -231,6 +232,7 @@ class _Pipe:
         self._wait_for_writes(lambda: self._finalize(error))
 
     def _finalize(self, error: BaseException | None) -> None:
+        self.dest._in_pipe = False
         self.writer.release_lock()
         self.reader.release_lock()
         if self.remove_signal is not None:

@@ -370,6 +370,7 @@ class WritableStream(Generic[T]):
         "_controller",
         "_in_flight_close",
         "_in_flight_write",
+        "_in_pipe",
         "_pending_abort",
         "_state",
         "_stored_error",
@@ -418,6 +419,7 @@ class WritableStream(Generic[T]):
         self._pending_abort: tuple[Deferred[None], Any, bool] | None = None
         self._write_requests: deque[Deferred[None]] = deque()
         self._backpressure = False
+        self._in_pipe = False  # a pipe_to holds the writer (it decides when to close)
         self._controller = WritableStreamDefaultController(self, hwm, size)
 
     @classmethod
