@@ -4,15 +4,32 @@ Streams by default: ``async for chunk in sock.readable``, a writer that writes w
 awaiting while ``desired_size > 0``, and ``readable.pipe_to(writable)`` for the proxy.
 ``--data`` uses the ``"data"`` event instead for both sides of ping-pong: a sync listener
 that writes each buffer back (the fast echo path of API.md).
+
+Modes of the other kinds (certificates from ``UNISOCK_BENCH_CERTS``, see peers/_tls.py):
+
+* TLS: ``server tls-source|tls-hs``, ``client tls-download|tls-handshakes PORT``; the
+  handshake client uses ``allow_pooling=False`` so no session is resumed.
+* UDP: ``server udp-sink|udp-echo`` speaks the protocol of benchmarks/udp_bench.py's
+  receivers (``READY <port>`` on start, ``received N BYTES CPU_SECONDS`` on SIGTERM); a
+  bound socket read with ``async for datagram in sock.readable``.
+* QUIC: ``server quic-server`` answers each stream's request (an ASCII byte count, then
+  FIN) with that many bytes and FIN; ``client quic-bulk1|quic-bulk8|quic-opens PORT``
+  repeats 4 MiB requests on 1 or 8 concurrent streams, or 1-byte requests one at a time;
+  every request is a new ``Socket`` (``allow_pooling=True``: a stream of one connection).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
+import time
 from typing import Any
 
 import _common as c
+import _tls
 
 import unisock as _unisock_module
 
@@ -69,6 +86,12 @@ async def handle(args: c.Args, sock: Any) -> None:
     try:
         if args.role == "proxy":
             await proxy(args, sock)
+        elif args.mode == "quic-server":
+            await answer(sock)
+        elif args.mode == "tls-hs":
+            async for _ in sock.readable:
+                pass
+            await sock.close()
         elif args.mode == "sink":
             async for _ in sock.readable:
                 pass
@@ -85,15 +108,69 @@ async def handle(args: c.Args, sock: Any) -> None:
             await sock.abort()
 
 
+async def answer(sock: Any) -> None:
+    """QUIC server: read the request to its end, send that many bytes, then FIN."""
+    request = b"".join([bytes(chunk) async for chunk in sock.readable])
+    left = int(request or b"0")
+    writer = sock.writable.get_writer()
+    chunk, size = c.CHUNK, len(c.CHUNK)
+    while left > 0:
+        if (writer.desired_size or 0) <= 0:
+            await writer.ready
+        writer.write(chunk if left >= size else chunk[:left])
+        left -= size
+    await writer.close()
+
+
+def listener_options(args: c.Args) -> dict[str, Any]:
+    if args.mode.startswith("tls-"):
+        return {"type": "tls", "cert": _tls.pem("chain"), "key": _tls.pem("key")}
+    if args.mode.startswith("quic-"):
+        return {"type": "quic", "alpn": [_tls.ALPN], "cert": _tls.pem("chain"),
+                "key": _tls.pem("key")}  # fmt: skip
+    return {}
+
+
 async def serve(args: c.Args) -> None:
+    if args.mode.startswith("udp-"):
+        return await serve_udp(args)
     handlers: set[asyncio.Task[None]] = set()
-    async with unisock.SocketListener(local=("127.0.0.1", 0), no_delay=True) as listener:
+    opts = listener_options(args)
+    async with unisock.SocketListener(local=("127.0.0.1", 0), no_delay=True, **opts) as listener:
         await listener.ready
         c.announce_port(listener.local.port)
         async for event in listener:
             task = asyncio.create_task(handle(args, event.socket))
             handlers.add(task)
             task.add_done_callback(handlers.discard)
+
+
+async def serve_udp(args: c.Args) -> None:
+    """A bound UDP socket counting (and, for udp-echo, echoing) datagrams until SIGTERM."""
+    loop = asyncio.get_running_loop()
+    sock = unisock.Socket(type="udp", local=("127.0.0.1", 0))
+    info = await sock.ready
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    counts = [0, 0]
+
+    async def receive() -> None:
+        writer = sock.writable.get_writer() if args.mode == "udp-echo" else None
+        async for datagram in sock.readable:
+            counts[0] += 1
+            counts[1] += len(datagram.data)
+            if writer is not None:
+                writer.write(unisock.Datagram(datagram.data, datagram.remote))
+
+    task = asyncio.create_task(receive())
+    cpu = time.process_time()
+    print(f"READY {info.local.port}", flush=True)
+    await stop.wait()
+    cpu = time.process_time() - cpu
+    task.cancel()
+    sys.stdout.write(f"received {counts[0]} {counts[1]} {cpu:.6f}\n")
+    sys.stdout.flush()
+    os._exit(0)
 
 
 async def ping_streams(sock: Any, meter: c.Meter) -> None:
@@ -140,10 +217,60 @@ async def connect(port: int) -> Any:
     return sock
 
 
+async def tls_download(args: c.Args, meter: c.Meter) -> None:
+    sock = unisock.Socket(type="tls", remote=(_tls.HOST, args.port), ca=_tls.pem("ca"))
+    await count(sock, meter)
+    c.fail("unisock: the server closed the connection")
+
+
+async def tls_handshakes(args: c.Args, meter: c.Meter) -> None:
+    ca, remote = _tls.pem("ca"), (_tls.HOST, args.port)
+    while True:
+        sock = unisock.Socket(type="tls", remote=remote, ca=ca, allow_pooling=False)
+        await sock.ready
+        await sock.close()
+        meter.count += 1
+
+
+QUIC_REQUEST = 4 << 20
+"""Bytes per bulk request: bounded, so a server without backpressure stays bounded too."""
+
+
+async def quic_requests(args: c.Args, meter: c.Meter, size: int, bulk: bool) -> None:
+    """Request ``size`` bytes on a new stream of the pooled connection, over and over."""
+    opts = {"type": "quic", "alpn": [_tls.ALPN], "ca": _tls.pem("ca")}
+    remote, body = (_tls.HOST, args.port), b"%d" % size
+    while True:
+        sock = unisock.Socket(remote=remote, body=body, **opts)
+        got = 0
+        async for chunk in sock.readable:
+            got += len(chunk)
+            if bulk:
+                meter.count += len(chunk)
+        if got != size:
+            c.fail(f"unisock: a QUIC answer had {got} bytes, not {size}")
+        if not bulk:
+            meter.count += 1
+
+
+def client_tasks(args: c.Args, meter: c.Meter) -> list[Any]:
+    """The coroutines of a TLS or QUIC client mode."""
+    if args.mode == "tls-download":
+        return [tls_download(args, meter)]
+    if args.mode == "tls-handshakes":
+        return [tls_handshakes(args, meter)]
+    if args.mode == "quic-opens":
+        return [quic_requests(args, meter, 1, False)]
+    streams = 8 if args.mode == "quic-bulk8" else 1
+    return [quic_requests(args, meter, QUIC_REQUEST, True) for _ in range(streams)]
+
+
 async def client(args: c.Args) -> None:
     meter = c.Meter()
     tasks: list[asyncio.Task[None]] = []
-    if args.mode == "pingpong":
+    if args.mode.startswith(("tls-", "quic-")):
+        tasks = [asyncio.create_task(coro) for coro in client_tasks(args, meter)]
+    elif args.mode == "pingpong":
         socks = [await connect(args.port) for _ in range(args.conns)]
         for sock in socks:
             if args.data:
@@ -168,6 +295,8 @@ def check(args: c.Args) -> None:
         c.fail(f"unisock.{', unisock.'.join(missing)} not available yet")
     if args.loop == "uvloop":
         import uvloop  # noqa: F401
+    if args.role == "check" and (args.mode or "").startswith(("tls", "quic")):
+        _tls.cert_dir()
 
 
 def main() -> None:

@@ -408,9 +408,7 @@ class Socket(EventTarget):
         """What the socket is connected to and how (a snapshot, refreshed on access)."""
         info = self._info
         tls = self._tls
-        if tls is not None and info.session is not None or (
-            tls is not None and info.cipher is not None and not tls._sslobj.server_side
-        ):
+        if tls is not None and info.cipher is not None and not tls._sslobj.server_side:
             # TLS 1.3 tickets arrive after the handshake: hand out the resumable session.
             session = tls._sslobj.session
             old = info.session

@@ -70,6 +70,7 @@ class _ControllerBase:
         "_hwm",
         "_pull_again",
         "_pull_algorithm",
+        "_pull_soon",
         "_pulling",
         "_queue",
         "_started",
@@ -82,6 +83,7 @@ class _ControllerBase:
         self._queue: deque[Any] = deque()
         self._started = False
         self._pulling = False
+        self._pull_soon = False  # pulling only until the next loop pass (a sync pull)
         self._pull_again = False
         self._close_requested = False
         self._pull_algorithm: PullFn | None = None
@@ -116,27 +118,47 @@ class _ControllerBase:
     def _call_pull_if_needed(self) -> None:
         if self._pull_algorithm is None or not self._should_call_pull():
             return
-        if self._pulling:
+        if self._pulling and not self._pull_now():
             self._pull_again = True
             return
         self._run_pull(self._pull_algorithm)
 
+    def _pull_now(self) -> bool:
+        """While a sync pull counts as running, pull again only for a starving reader."""
+        if not self._pull_soon or self._queue:
+            return False
+        reader = self._stream._reader
+        return reader is not None and bool(reader._requests)
+
     def _run_pull(self, pull: PullFn) -> None:
-        """Call ``pull`` (not pulling yet, and the stream wants data), again if asked to."""
-        while True:
-            self._pulling = True
-            d = pull()
-            if d is not None and d is not RESOLVED_NONE and d._state != _FULFILLED:
-                d.add_done_callback(self._pull_done)
+        """Call ``pull`` (not pulling yet, and the stream wants data).
+
+        The standard settles even a synchronous pull in a microtask, so a burst of reads
+        and enqueues calls ``pull`` once.  Python has no microtasks: a pull that returns
+        at once counts as running until the next loop pass, except that a reader left
+        waiting with nothing queued gets another pull at once (``_pull_now``).
+        """
+        self._pulling = True
+        self._pull_again = False
+        d = pull()
+        if d is not None and d is not RESOLVED_NONE and d._state != _FULFILLED:
+            self._pull_soon = False
+            d.add_done_callback(self._pull_done)
+            return
+        if not self._pull_soon:
+            try:
+                asyncio.get_running_loop().call_soon(self._pull_settled)
+            except RuntimeError:  # no loop: settle now
+                self._pulling = False
                 return
-            self._pulling = False
-            if not self._pull_again:
-                return
+            self._pull_soon = True
+
+    def _pull_settled(self) -> None:
+        self._pull_soon = False
+        self._pulling = False
+        if self._pull_again:
             self._pull_again = False
-            next_pull = self._pull_algorithm
-            if next_pull is None or not self._should_call_pull():
-                return
-            pull = next_pull
+            self._call_pull_if_needed()
 
     def _pull_done(self, d: Deferred[Any]) -> None:
         exc = d.exception()
@@ -181,11 +203,9 @@ class ReadableStreamDefaultController(_ControllerBase):
     @property
     def desired_size(self) -> float | None:
         state = self._stream._state
-        if state == ERRORED:
-            return None
-        if state == CLOSED:
-            return 0
-        return self._hwm - (len(self._queue) if self._size is None else self._total)
+        if state == READABLE:
+            return self._hwm - (len(self._queue) if self._size is None else self._total)
+        return None if state == ERRORED else 0
 
     def enqueue(self, chunk: Any = None) -> None:
         stream = self._stream
@@ -207,7 +227,9 @@ class ReadableStreamDefaultController(_ControllerBase):
             self._queue.append(chunk)
             self._sizes.append(size)
             self._total += size
-        if self._pull_algorithm is not None:
+        if self._pulling:
+            self._pull_again = True  # checked again when the pull settles
+        elif self._pull_algorithm is not None:
             self._call_pull_if_needed()
 
     def _call_pull_if_needed(self) -> None:
@@ -222,7 +244,7 @@ class ReadableStreamDefaultController(_ControllerBase):
             reader = stream._reader
             if reader is None or not reader._requests:
                 return
-        if self._pulling:
+        if self._pulling and not self._pull_now():
             self._pull_again = True
             return
         self._run_pull(pull)
@@ -268,6 +290,8 @@ class ReadableStreamDefaultController(_ControllerBase):
         if self._close_requested and not queue:
             self._clear_algorithms()
             self._stream._close()
+        elif self._pulling:
+            self._pull_again = True  # checked again when the pull settles
         elif self._pull_algorithm is not None:
             self._call_pull_if_needed()
         return chunk

@@ -1,0 +1,59 @@
+"""QUIC workloads and peers (issue 6): bulk on 1 and 8 streams, pooled stream opens.
+
+unisock's ``Socket(type="quic")`` / ``SocketListener(type="quic")`` against plain aioquic's
+asyncio API (``aioquic.asyncio.serve`` / ``connect``), each on the stock loop and on
+uvloop; server and client are separate processes.  Every request is a new stream of one
+pooled connection carrying an ASCII byte count then FIN; the server answers with that many
+bytes then FIN (peers/quic_aioquic.py).
+
+* ``quic_bulk1`` / ``quic_bulk8``: 4 MiB requests, one at a time on 1 stream or on 8
+  concurrent streams; MB/s read by the client.
+* ``quic_opens``: 1-byte requests one after another: a stream opened, a round trip, the
+  stream closed; per second.  Its ratio to ``tls_handshakes`` (new TCP+TLS connections)
+  is a target in suite/targets.py.
+"""
+
+from __future__ import annotations
+
+from .kinds import KindPeer
+from .peers import PEERS
+from .workloads import MB, Workload, client_server, register
+
+KIND = "quic"
+
+register(
+    Workload(
+        "quic_bulk1",
+        "QUIC 1 stream MB/s",
+        "MB/s",
+        client_server("quic-server", "quic-bulk1", scale=MB),
+        kind=KIND,
+    )
+)
+register(
+    Workload(
+        "quic_bulk8",
+        "QUIC 8 streams MB/s",
+        "MB/s",
+        client_server("quic-server", "quic-bulk8", scale=MB),
+        kind=KIND,
+    )
+)
+register(
+    Workload(
+        "quic_opens",
+        "QUIC stream opens/s",
+        "opens/s",
+        client_server("quic-server", "quic-opens"),
+        kind=KIND,
+    )
+)
+
+UVLOOP = ("--loop", "uvloop")
+for _peer in [
+    KindPeer("quic-aioquic", "quic_aioquic.py", "asyncio", kind=KIND),
+    KindPeer("quic-aioquic-uvloop", "quic_aioquic.py", "uvloop", UVLOOP, kind=KIND),
+    KindPeer("unisock-quic", "unisock_peer.py", "asyncio", kind=KIND, subject=True),
+    KindPeer("unisock-quic-uvloop", "unisock_peer.py", "uvloop", UVLOOP, kind=KIND, subject=True),
+]:
+    PEERS[_peer.name] = _peer
