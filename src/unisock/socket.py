@@ -78,6 +78,11 @@ class _SocketReadable(ReadableStream[bytes]):
     def _default_reader(self) -> ReadableStreamDefaultReader:
         return _SocketReader(self)
 
+    def _pipe_class(self, dest: Any) -> Any:
+        from ._socket_pipe import pipe_class_for
+
+        return pipe_class_for(self._owner, dest)
+
     def values(self, *, prevent_cancel: bool = False) -> AsyncGenerator[bytes, None]:
         self._owner._check_stream_mode()
         return super().values(prevent_cancel=prevent_cancel)
@@ -237,6 +242,7 @@ class Socket(EventTarget):
         "_opts",
         "_peer",
         "_pending_error",
+        "_pipe",
         "_protocol",
         "_rctrl",
         "_read_done",
@@ -314,6 +320,7 @@ class Socket(EventTarget):
         self._dropped = 0
         self._peer: Any = None
         self._pending_error: BaseException | None = None
+        self._pipe: Any = None
         self._body_task: asyncio.Task[None] | None = None
         self._info = SocketInfo(type=opts.type_label, remote=opts.remote, local=opts.local)
         readable: Any = _SocketReadable._create(
@@ -491,6 +498,10 @@ class Socket(EventTarget):
     # -- receiving (hot path) ---------------------------------------------------------
     def _on_data(self, data: bytes) -> None:
         self._bytes_received += len(data)
+        pipe = self._pipe
+        if pipe is not None:
+            pipe.push(data)
+            return
         callbacks = self._data_callbacks
         if callbacks is not None:
             if self._data_backlog is not None:

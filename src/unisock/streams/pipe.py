@@ -89,6 +89,10 @@ class _Pipe:
             return
         self.reader.closed.add_done_callback(self._on_reader_closed)
         self.writer.closed.add_done_callback(self._on_writer_closed)
+        self._begin_transfer()
+
+    def _begin_transfer(self) -> None:
+        """Start moving chunks: one task per pipe (sockets override this with a push path)."""
         task = asyncio.ensure_future(self._run())
         _tasks.add(task)
         task.add_done_callback(_tasks.discard)
@@ -282,12 +286,8 @@ def pipe_to(
         return Deferred.rejected(TypeError("cannot pipe a locked ReadableStream"))
     if dest.locked:
         return Deferred.rejected(TypeError("cannot pipe into a locked WritableStream"))
-    splice = getattr(dest, "_pipe_hook", None)
-    if splice is not None:
-        hooked = splice(source, prevent_close, prevent_abort, prevent_cancel, signal)
-        if hooked is not None:
-            return hooked  # type: ignore[no-any-return]
-    pipe = _Pipe(
+    pipe_class = source._pipe_class(dest)
+    pipe: _Pipe = pipe_class(
         source, dest, bool(prevent_close), bool(prevent_abort), bool(prevent_cancel), signal
     )
     pipe.start()

@@ -881,6 +881,12 @@ class ReadableStream(Generic[T]):
 
         return from_iterable(source)
 
+    def _pipe_class(self, dest: Any) -> Any:
+        """The pipe implementation for ``pipe_to(dest)`` (a hook for socket streams)."""
+        from .pipe import _Pipe
+
+        return _Pipe
+
     def _default_reader(self) -> ReadableStreamDefaultReader:
         """The reader ``async for`` uses (a hook for socket streams)."""
         return ReadableStreamDefaultReader(self)
