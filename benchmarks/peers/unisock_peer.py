@@ -54,12 +54,8 @@ async def write_all(writer: Any, chunk: bytes, meter: c.Meter | None) -> None:
 
 
 async def echo_streams(sock: Any) -> None:
-    writer = sock.writable.get_writer()
-    async for chunk in sock.readable:
-        size = writer.desired_size
-        if size is None or size <= 0:
-            await writer.ready
-        writer.write(chunk)
+    """The draft's echo server: ``socket.readable.pipeTo(socket.writable)``."""
+    await sock.readable.pipe_to(sock.writable)
 
 
 def echo_data(sock: Any) -> None:
@@ -126,8 +122,9 @@ def listener_options(args: c.Args) -> dict[str, Any]:
     if args.mode.startswith("tls-"):
         return {"type": "tls", "cert": _tls.pem("chain"), "key": _tls.pem("key")}
     if args.mode.startswith("quic-"):
+        # allow_half_open: the request's FIN must leave the answer's direction open
         return {"type": "quic", "alpn": [_tls.ALPN], "cert": _tls.pem("chain"),
-                "key": _tls.pem("key")}  # fmt: skip
+                "key": _tls.pem("key"), "allow_half_open": True}  # fmt: skip
     return {}
 
 
@@ -238,7 +235,7 @@ QUIC_REQUEST = 4 << 20
 
 async def quic_requests(args: c.Args, meter: c.Meter, size: int, bulk: bool) -> None:
     """Request ``size`` bytes on a new stream of the pooled connection, over and over."""
-    opts = {"type": "quic", "alpn": [_tls.ALPN], "ca": _tls.pem("ca")}
+    opts = {"type": "quic", "alpn": [_tls.ALPN], "ca": _tls.pem("ca"), "servername": "localhost"}
     remote, body = (_tls.HOST, args.port), b"%d" % size
     while True:
         sock = unisock.Socket(remote=remote, body=body, **opts)
