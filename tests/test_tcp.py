@@ -515,3 +515,17 @@ def test_refused_message_is_readable(run: Any) -> None:
             await unisock.connect(remote=("127.0.0.1", port))
 
     run(main)
+
+
+def test_listener_applies_options_to_accepted_sockets(run: Any) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(no_delay=True, ttl=33) as listener:
+            s = await unisock.connect(remote=listener.local)
+            ev = await listener.__anext__()
+            raw = ev.socket._transport.get_extra_info("socket")
+            assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert raw.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 33
+            await s.close()
+            await ev.socket.close()
+
+    run(main)

@@ -109,6 +109,19 @@ def _signal(value: Any) -> AbortSignal | None:
     return value
 
 
+def _tuning(get: Any) -> dict[str, Any]:
+    """The options a socket and a listener's accepted sockets share, validated."""
+    return {
+        "no_delay": _bool(get("no_delay", False), "no_delay"),
+        "ready_timeout": seconds(get("ready_timeout"), "ready_timeout"),
+        "idle_timeout": seconds(get("idle_timeout"), "idle_timeout"),
+        "send_buffer_size": _size(get("send_buffer_size"), "send_buffer_size"),
+        "receive_buffer_size": _size(get("receive_buffer_size"), "receive_buffer_size"),
+        "ttl": _ttl(get("ttl")),
+        "allow_half_open": _bool(get("allow_half_open", False), "allow_half_open"),
+    }
+
+
 def merge(init: Any, kwargs: dict[str, Any], cls: type[Any]) -> dict[str, Any]:
     """One dict of options from a positional dict/dataclass and keyword arguments."""
     if init is None:
@@ -211,19 +224,13 @@ class Options:
             body=get("body"),
             signal=_signal(get("signal")),
             allow_pooling=_bool(get("allow_pooling", True), "allow_pooling"),
-            no_delay=_bool(get("no_delay", False), "no_delay"),
-            ready_timeout=seconds(get("ready_timeout"), "ready_timeout"),
-            idle_timeout=seconds(get("idle_timeout"), "idle_timeout"),
-            send_buffer_size=_size(get("send_buffer_size"), "send_buffer_size"),
-            receive_buffer_size=_size(get("receive_buffer_size"), "receive_buffer_size"),
-            ttl=_ttl(get("ttl")),
             servername=servername,
             key=get("key"),
             cert=get("cert"),
             ca=get("ca"),
             session=get("session"),
             verify=_bool(get("verify", True), "verify"),
-            allow_half_open=_bool(get("allow_half_open", False), "allow_half_open"),
+            **_tuning(get),
         )
         opts.type_label = transport
         if (get("cert") is None) != (get("key") is None):
@@ -302,19 +309,13 @@ class ListenerOptions:
             body=None,
             signal=None,
             allow_pooling=False,
-            no_delay=_bool(get("no_delay", False), "no_delay"),
-            ready_timeout=seconds(get("ready_timeout"), "ready_timeout"),
-            idle_timeout=seconds(get("idle_timeout"), "idle_timeout"),
-            send_buffer_size=_size(get("send_buffer_size"), "send_buffer_size"),
-            receive_buffer_size=_size(get("receive_buffer_size"), "receive_buffer_size"),
-            ttl=_ttl(get("ttl")),
             servername=None,
             key=get("key"),
             cert=get("cert"),
             ca=get("ca"),
             session=None,
             verify=True,
-            allow_half_open=_bool(get("allow_half_open", False), "allow_half_open"),
+            **_tuning(get),
         )
         sock_opts.type_label = transport
         return cls(

@@ -17,6 +17,8 @@ from ._address import SocketAddress, from_sockaddr
 from ._deferred import Deferred
 from ._init import ListenerOptions, SocketListenerInit
 from ._socket_events import ErrorEvent, SocketEvent
+from ._tcp import apply_socket_options, set_no_delay
+from .errors import NetworkError
 from .events import Event, EventTarget
 from .socket import Socket, _StreamProtocol
 
@@ -191,6 +193,12 @@ class SocketListener(EventTarget):
         return protocol
 
     def _accepted(self, sock: Socket, transport: asyncio.BaseTransport) -> None:
+        opts = self._opts.socket_options
+        raw = transport.get_extra_info("socket")
+        if raw is not None:
+            set_no_delay(raw, opts.no_delay)
+            with contextlib.suppress(NetworkError):
+                apply_socket_options(raw, opts)
         if self._opts.transport == "tls":
             from ._tls_socket import accept_tls
 
