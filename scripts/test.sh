@@ -22,6 +22,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 bash scripts/setup.sh test
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check src tests benchmarks examples
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -1,7 +1,9 @@
 """The benchmark harness runs end to end: every workload, real processes, positive figures.
 
-Runs ``benchmarks/run.py --smoke`` (0.3 s measurements, the asyncio Protocol and C peers)
-in-process through its ``main()``, so a leaked pipe or process would fail under ``-W error``.
+Runs ``benchmarks/run.py --smoke`` (0.3 s measurements) in-process through its ``main()``,
+so a leaked pipe or process would fail under ``-W error``: every TCP workload with the
+asyncio Protocol and C peers, then one workload of each plug-in (TLS, UDP, QUIC) with
+unisock's peers for them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ import pytest
 RUN_PY = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 WORKLOADS = ("upload", "download", "conns100", "pingpong_pinned", "proxy")
 PEERS = ("asyncio-protocol", "c")
+PLUGIN_WORKLOADS = {
+    "tls_download": "unisock-tls",
+    "udp_blast": "unisock-udp",
+    "udp_delivered": "unisock-udp",
+    "quic_bulk1": "unisock-quic",
+}
 
 
 def load_run() -> ModuleType:
@@ -37,7 +45,7 @@ def test_smoke_run_measures_every_workload(
     run = load_run()
     out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
     argv = ["--smoke", "--quiet", "--json", str(out_json), "--markdown", str(out_md)]
-    assert run.main(argv) == 0
+    assert run.main([*argv, "--only", ",".join(WORKLOADS)]) == 0
     table = capsys.readouterr().out
 
     data = json.loads(out_json.read_text())
@@ -60,6 +68,35 @@ def test_smoke_run_measures_every_workload(
         assert len(cells) == len(WORKLOADS)
         assert all(float(cell.replace(",", "")) > 0 for cell in cells), row
     assert "| asyncio-protocol |" in out_md.read_text()
+
+
+@pytest.mark.timeout(40)
+def test_smoke_run_measures_tls_udp_quic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One workload per plug-in, unisock through its public API, in one run of the suite."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the UDP senders")
+    run = load_run()
+    out_json = tmp_path / "bench.json"
+    only = ",".join(PLUGIN_WORKLOADS)
+    peers = ",".join(["c", *sorted(set(PLUGIN_WORKLOADS.values()))])  # c: a TCP peer
+    argv = ["--smoke", "--quiet", "--only", only, "--peers", peers, "--json", str(out_json)]
+    assert run.main(argv) == 0
+    table = capsys.readouterr().out
+
+    data = json.loads(out_json.read_text())
+    assert set(data["results"]) == set(PLUGIN_WORKLOADS)
+    for workload, peer in PLUGIN_WORKLOADS.items():
+        assert set(data["results"][workload]) == {peer}, workload
+        result = data["results"][workload][peer]
+        assert result["error"] is None, (workload, peer, result["error"])
+        assert result["median"] > 0, (workload, peer)
+    assert 0 < data["results"]["udp_delivered"]["unisock-udp"]["median"] <= 100
+    for title in ("TLS download MB/s", "UDP blast dgram/s", "QUIC 1 stream MB/s"):
+        assert title in table
+    # a plug-in's unisock is compared only with peers of its kind (never the TCP C peer)
+    assert "unisock-tls: ratio" not in table
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -176,3 +176,31 @@ def test_quic_needs_alpn() -> None:
             unisock.SocketListener(type="quic", alpn=["x"])
 
     asyncio.run(main())
+
+
+def test_body_goes_out_as_0rtt_on_a_resumed_connection(run: Any) -> None:
+    async def main() -> None:
+        async with quic_listener() as listener:
+
+            async def serve() -> None:
+                async for ev in listener:
+                    ev.socket.readable.pipe_to(ev.socket.writable)
+
+            server = asyncio.ensure_future(serve())
+            first = unisock.Socket(
+                remote=listener.local, body=b"first", allow_pooling=False, **client_opts()
+            )
+            assert await conformance.read_all(first) == b"first"
+            assert first.info.session_reused is False
+            first.connection.close()
+            await first.connection.closed
+            second = unisock.Socket(
+                remote=listener.local, body=b"early data", allow_pooling=False, **client_opts()
+            )
+            assert await conformance.read_all(second) == b"early data"
+            assert second.info.session_reused is True
+            assert second.info.early_data_accepted is True
+            second.connection.close()
+            server.cancel()
+
+    run(main)

@@ -529,3 +529,31 @@ def test_listener_applies_options_to_accepted_sockets(run: Any) -> None:
             await ev.socket.close()
 
     run(main)
+
+
+def test_socat_peer_that_never_reads_applies_backpressure(run: Any, peer: Any) -> None:
+    """socat hands our bytes to `sleep`, which never reads: our writer must wait."""
+    need("socat")
+    port = free_port()
+    peer(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "EXEC:sleep 30"])
+    wait_port(port)
+
+    async def main() -> None:
+        s = await unisock.connect(remote=("127.0.0.1", port), send_buffer_size=131072)
+        writer = s.writable.get_writer()
+        chunk = b"n" * 65536
+        written = 0
+        while written < (256 << 20):
+            if writer.desired_size is not None and writer.desired_size <= 0:
+                try:
+                    await asyncio.wait_for(writer.ready, 0.5)
+                except TimeoutError:
+                    break
+            writer.write(chunk)
+            written += len(chunk)
+        assert written < (256 << 20), "the writer never felt backpressure"
+        assert len(s.writable._controller._queue) <= 2
+        assert s.stats.bytes_sent <= written
+        await s.abort()
+
+    run(main)
