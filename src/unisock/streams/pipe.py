@@ -103,17 +103,22 @@ class _Pipe:
         controller = self.source._controller
         queue = controller._queue
         take = controller._take
+        byob = getattr(controller, "_pending", None) is not None
+        dest = self.dest
+        dest_controller = dest._controller
         spins = 0
         try:
             while not self.shutting_down:
-                size = writer.desired_size if writer._stream is not None else None
-                if size is None:
+                if writer._stream is None:
                     return
-                if size <= 0:
-                    await writer.ready
-                    continue
+                if dest._state == "writable":  # desired_size, inlined (hot path)
+                    if dest_controller._hwm - dest_controller._total <= 0:
+                        await writer.ready
+                        continue
+                elif writer.desired_size is None:
+                    return
                 self.holding = True
-                if queue and not getattr(controller, "_pending", None):
+                if queue and not (byob and controller._pending):  # type: ignore[union-attr]
                     chunk = take()
                     spins += 1
                 else:
