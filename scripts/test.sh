@@ -11,6 +11,8 @@ missing=()
 for pair in $peers; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
+# Headers for the benchmark's C/OpenSSL peer (compiled by the benchmark smoke test).
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing peers: ${missing[*]}"

@@ -557,3 +557,35 @@ def test_socat_peer_that_never_reads_applies_backpressure(run: Any, peer: Any) -
         await s.abort()
 
     run(main)
+
+
+def test_fast_open_body(run: Any) -> None:
+    """A small body with no_delay goes out with TCP Fast Open where the kernel allows it,
+    and arrives exactly once either way (client-only kernels fall back to a handshake)."""
+    with open("/proc/sys/net/ipv4/tcp_fastopen") as f:
+        mode = int(f.read().split()[0])
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            for attempt in range(3):  # the first connect fetches the cookie
+                s = unisock.Socket(remote=listener.local, body=b"fast %d" % attempt, no_delay=True)
+                ev = await listener.__anext__()
+                assert await conformance.read_all(ev.socket) == b"fast %d" % attempt
+                await s.closed
+                assert s.stats.bytes_sent == len(b"fast 0")
+            if mode & 3 == 3:  # client and server Fast Open enabled: data rode the SYN
+                assert s._fast_open_sent == len(b"fast 2")
+
+    run(main)
+
+
+def test_fast_open_refused_rejects_ready(run: Any) -> None:
+    port = free_port()
+
+    async def main() -> None:
+        s = unisock.Socket(remote=("127.0.0.1", port), body=b"x", no_delay=True)
+        with pytest.raises(errors.NetworkError) as info:
+            await s.ready
+        assert info.value.errno == 111
+
+    run(main)

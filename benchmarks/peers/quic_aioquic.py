@@ -49,7 +49,7 @@ def on_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Non
 
 
 async def serve(args: c.Args) -> None:
-    from aioquic.asyncio import serve as quic_serve
+    from aioquic.asyncio.server import serve as quic_serve
 
     server = await quic_serve(
         _tls.HOST, 0, configuration=configuration(False), stream_handler=on_stream
@@ -77,7 +77,7 @@ async def requests(client: Any, meter: c.Meter, size: int, bulk: bool) -> None:
 
 
 async def client(args: c.Args) -> None:
-    from aioquic.asyncio import connect
+    from aioquic.asyncio.client import connect
 
     meter = c.Meter()
     async with connect(_tls.HOST, args.port, configuration=configuration(True)) as quic:

@@ -1,6 +1,6 @@
 """Peer: trio's ``SSLStream`` over TCP (``serve_ssl_over_tcp`` / ``open_ssl_over_tcp_stream``).
 
-    server tls-source | tls-hs        client tls-download | tls-handshakes PORT
+server tls-source | tls-hs        client tls-download | tls-handshakes PORT
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ async def handle(args: c.Args, stream: trio.SSLStream[trio.SocketStream]) -> Non
 async def serve(args: c.Args) -> None:
     ctx = _tls.server_context()
     listeners = await trio.open_ssl_over_tcp_listeners(0, ctx, host=_tls.HOST)
-    c.announce_port(listeners[0].transport_listener.socket.getsockname()[1])
+    tcp = listeners[0].transport_listener
+    assert isinstance(tcp, trio.SocketListener)
+    c.announce_port(tcp.socket.getsockname()[1])
     await trio.serve_listeners(partial(handle, args), listeners)
 
 

@@ -95,7 +95,7 @@ def same_kind_comparisons(subject: Peer, peers: list[Peer]) -> list[Peer]:
 
 
 _tcp_comparisons = _peers.comparisons
-if getattr(_report.comparisons, "__name__", "") != "same_kind_comparisons":
+if getattr(getattr(_report, "comparisons", None), "__name__", "") != "same_kind_comparisons":
     # report.py imported the function by name: rebind it there too.
     _peers.comparisons = same_kind_comparisons
-    _report.comparisons = same_kind_comparisons
+    setattr(_report, "comparisons", same_kind_comparisons)  # noqa: B010 (not re-exported)

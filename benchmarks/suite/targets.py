@@ -1,4 +1,4 @@
-"""The goals issue 3 sets for unisock, checked against one run's ratios."""
+"""The goals issues 3 (TCP), 4 (TLS), 5 (UDP) and 6 (QUIC) set, checked against one run."""
 
 from __future__ import annotations
 
@@ -16,18 +16,29 @@ class Target:
     peer: str
     factor: float
     strictly_above: bool = False
+    issue: int = 3
+    peer_workload: str | None = None
+    """Compare with ``peer``'s figure on this other workload (QUIC opens vs TLS handshakes)."""
 
     def describe(self) -> str:
         op = ">" if self.strictly_above else ">="
-        return f"{self.subject} {self.workload} {op} {self.factor:g}x {self.peer}"
+        other = f" {self.peer_workload}" if self.peer_workload else ""
+        tag = "" if self.issue == 3 else f" [issue {self.issue}]"
+        return f"{self.subject} {self.workload} {op} {self.factor:g}x {self.peer}{other}{tag}"
+
+    def workloads(self) -> set[str]:
+        return {self.workload, self.peer_workload or self.workload}
 
 
-def _both(subject: str, workloads: tuple[str, ...], peer: str, factor: float) -> list[Target]:
-    return [Target(subject, w, peer, factor) for w in workloads]
+def _both(
+    subject: str, workloads: tuple[str, ...], peer: str, factor: float, issue: int = 3
+) -> list[Target]:
+    return [Target(subject, w, peer, factor, issue=issue) for w in workloads]
 
 
 BULK = ("upload", "download")
 PINGPONG = ("conns100", "pingpong_pinned")
+QUIC_BULK = ("quic_bulk1", "quic_bulk8")
 
 TARGETS: list[Target] = [
     *_both("unisock", BULK, "asyncio-streams", 3.0),
@@ -40,6 +51,31 @@ TARGETS: list[Target] = [
     *_both("unisock-uvloop", BULK, "c", 0.9),
     *_both("unisock-data", PINGPONG, "asyncio-protocol", 0.95),
     *_both("unisock-data-uvloop", PINGPONG, "uvloop-protocol", 0.95),
+    # issue 4: TLS
+    Target("unisock-tls", "tls_download", "tls-asyncio-streams", 2.0, issue=4),
+    Target("unisock-tls", "tls_download", "tls-node", 1.0, strictly_above=True, issue=4),
+    Target("unisock-tls", "tls_handshakes", "tls-asyncio-streams", 1.0, issue=4),
+    Target("unisock-tls-uvloop", "tls_download", "tls-uvloop-streams", 2.0, issue=4),
+    Target("unisock-tls-uvloop", "tls_download", "tls-node", 1.0, strictly_above=True, issue=4),
+    Target("unisock-tls-uvloop", "tls_handshakes", "tls-uvloop-streams", 1.0, issue=4),
+    # issue 5: UDP
+    Target("unisock-udp", "udp_blast", "udp-asyncio-endpoint", 5.0, issue=5),
+    Target("unisock-udp-uvloop", "udp_blast", "udp-uvloop-endpoint", 0.9, issue=5),
+    Target("unisock-udp-uvloop", "udp_pingpong", "udp-uvloop-endpoint", 0.9, issue=5),
+    # issue 6: QUIC ("pooled stream opens far cheaper than new TCP+TLS connections": 2x)
+    *_both("unisock-quic", QUIC_BULK, "quic-aioquic", 0.9, issue=6),
+    *_both("unisock-quic-uvloop", QUIC_BULK, "quic-aioquic-uvloop", 0.9, issue=6),
+    Target(
+        "unisock-quic", "quic_opens", "unisock-tls", 2.0, issue=6, peer_workload="tls_handshakes"
+    ),
+    Target(
+        "unisock-quic-uvloop",
+        "quic_opens",
+        "unisock-tls-uvloop",
+        2.0,
+        issue=6,
+        peer_workload="tls_handshakes",
+    ),
 ]
 
 
@@ -58,9 +94,11 @@ class Verdict:
         return "met" if met else "NOT met"
 
 
-def ratio(results: Results, workload: str, subject: str, peer: str) -> float | None:
+def ratio(
+    results: Results, workload: str, subject: str, peer: str, peer_workload: str | None = None
+) -> float | None:
     """``subject``'s figure divided by ``peer``'s, or None if either is missing."""
-    a, b = results.figure(workload, subject), results.figure(workload, peer)
+    a, b = results.figure(workload, subject), results.figure(peer_workload or workload, peer)
     if a is None or b is None or b <= 0:
         return None
     return a / b
@@ -71,7 +109,7 @@ def evaluate(results: Results) -> list[Verdict]:
     names = {p.name for p in results.peers}
     workloads = {w.name for w in results.workloads}
     return [
-        Verdict(t, ratio(results, t.workload, t.subject, t.peer))
+        Verdict(t, ratio(results, t.workload, t.subject, t.peer, t.peer_workload))
         for t in TARGETS
-        if t.subject in names and t.peer in names and t.workload in workloads
+        if t.subject in names and t.peer in names and t.workloads() <= workloads
     ]

@@ -15,6 +15,7 @@ bytes then FIN (peers/quic_aioquic.py).
 
 from __future__ import annotations
 
+from . import workloads_tls  # noqa: F401  (TLS first: quic_opens is compared with its handshakes)
 from .kinds import KindPeer
 from .peers import PEERS
 from .workloads import MB, Workload, client_server, register

@@ -16,7 +16,11 @@ async def open_socket(sock: Socket) -> None:
     opts = sock._opts
     loop = sock._loop
     if opts.transport == "tcp":
-        transport = await open_tcp(loop, opts, lambda: sock._protocol)
+        transport, sent = await open_tcp(
+            loop, opts, lambda: sock._protocol, fast_open=sock._fast_open
+        )
+        sock._fast_open_sent = sent
+        sock._bytes_written += sent
         sock._open(sock._transport_info(transport))
         return
     if opts.transport == "tls":

@@ -97,7 +97,7 @@ async def connect_tls(sock: Socket) -> None:
     opts = sock._opts
     tls_opts = _client_options(opts, {}, opts.alpn)
     holding = _Holding()
-    transport = await open_tcp(sock._loop, opts, lambda: holding)
+    transport, _ = await open_tcp(sock._loop, opts, lambda: holding)
     if holding.lost is not None:
         transport.abort()
         raise holding.lost

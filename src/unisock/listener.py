@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections import deque
 from typing import Any
 
@@ -147,6 +148,9 @@ class SocketListener(EventTarget):
                 reuse_port=opts.reuse_port or None,
             )
             sockets = self._server.sockets
+            for listening in sockets:  # accept data on SYNs where the kernel allows it
+                with contextlib.suppress(OSError, AttributeError):
+                    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 256)
             self.local = from_sockaddr(sockets[0].getsockname()) if sockets else None
         elif opts.transport == "udp":
             from ._udp_socket import open_udp_listener

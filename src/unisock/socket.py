@@ -233,6 +233,8 @@ class Socket(EventTarget):
         "_drain",
         "_dropped",
         "_eof",
+        "_fast_open",
+        "_fast_open_sent",
         "_final_packets",
         "_grace_timer",
         "_idle_mark",
@@ -260,6 +262,7 @@ class Socket(EventTarget):
     )
 
     _ready_timer: asyncio.TimerHandle | None
+    _fast_open: bytes | None
     _idle_timer: asyncio.TimerHandle | None
     _grace_timer: asyncio.TimerHandle | None
 
@@ -283,6 +286,14 @@ class Socket(EventTarget):
             opts.signal._add_algorithm(lambda: self._abort(opts.signal.reason))  # type: ignore[union-attr]
         if opts.ready_timeout:
             self._ready_timer = loop.call_later(opts.ready_timeout, self._ready_timed_out)
+        body = opts.body
+        if opts.transport == "tcp" and opts.no_delay and isinstance(
+            body, str | bytes | bytearray | memoryview
+        ):
+            # A small fixed body can ride on the SYN (TCP Fast Open, where the kernel can).
+            payload = body.encode() if isinstance(body, str) else bytes(body)
+            if 0 < len(payload) <= 1400:
+                self._fast_open = payload
         self._start_opening()
         if opts.body is not None:
             self._start_body(opts.body)
@@ -321,6 +332,8 @@ class Socket(EventTarget):
         self._peer: Any = None
         self._pending_error: BaseException | None = None
         self._pipe: Any = None
+        self._fast_open = None
+        self._fast_open_sent = 0
         self._body_task: asyncio.Task[None] | None = None
         self._info = SocketInfo(type=opts.type_label, remote=opts.remote, local=opts.local)
         readable: Any = _SocketReadable._create(
@@ -907,6 +920,13 @@ class Socket(EventTarget):
         task.add_done_callback(done)
 
     async def _send_body(self, body: Any, writer: Any) -> None:
+        if self._fast_open is not None:
+            await self._ready  # the connect sent what the SYN could carry
+            rest = self._fast_open[self._fast_open_sent :]
+            if rest:
+                writer.write(rest)
+            await writer.close()
+            return
         for _ in range(8):
             if hasattr(body, "__await__"):
                 body = await body
