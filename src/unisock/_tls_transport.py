@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import threading
 from typing import Any, cast
 
 from ._deferred import Deferred
@@ -44,6 +45,20 @@ _READ_SIZE = 256 * 1024  # plaintext delivered per data_received at most
 _WRITE_SLICE = 256 * 1024  # big writes are encrypted and flushed in slices of this size
 _SESSION_WATCH_PASSES = 32  # TLS 1.3 tickets come after the handshake: look this long
 _CLOSE_NOTIFY = ssl.SSLZeroReturnError("the peer sent close_notify")
+
+
+_local = threading.local()
+
+
+def _thread_buffers() -> tuple[memoryview, memoryview]:
+    """This thread's ciphertext receive buffer and plaintext read buffer."""
+    buffers: tuple[memoryview, memoryview] | None = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = (
+            memoryview(bytearray(_RECV_SIZE)),
+            memoryview(bytearray(_READ_SIZE)),
+        )
+    return buffers
 
 
 def _network_error(exc: BaseException | None, during: str) -> NetworkError:
@@ -122,10 +137,9 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             )
         self._observer: HandshakeObserver | None = HandshakeObserver(server_side)
 
-        self._rxbuf = bytearray(_RECV_SIZE)
-        self._rxview = memoryview(self._rxbuf)
-        self._plainbuf = bytearray(_READ_SIZE)
-        self._plainview = memoryview(self._plainbuf)
+        # Both buffers are emptied before control leaves the call that filled them, so
+        # one pair per thread serves every transport (no 512 KiB per connection).
+        self._rxview, self._plainview = _thread_buffers()
 
         self._handshaking = True
         self.handshake: Deferred[dict[str, Any]] = Deferred()
