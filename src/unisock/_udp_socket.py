@@ -44,6 +44,10 @@ class Datagram:
     remote: SocketAddress
 
     def __init__(self, data: Any, remote: Any) -> None:
+        if type(data) is bytes and type(remote) is SocketAddress:  # already valid: reply path
+            object.__setattr__(self, "data", data)
+            object.__setattr__(self, "remote", remote)
+            return
         if isinstance(data, str):
             raise TypeError("Datagram.data must be bytes-like, got str: encode it first")
         try:
@@ -184,18 +188,26 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
         return super().write(chunk)
 
 
+_numeric_hosts: set[str] = set()
+"""Host strings already checked to be IP addresses (bounded)."""
+
+
 def _prepare(sock: Socket, chunk: Any) -> tuple[Any, Any]:
     bound = sock._opts.remote is None and getattr(sock, "_peer", None) is None
     if isinstance(chunk, Datagram):
         if not bound:
             return chunk.data, None
         remote = chunk.remote
-        try:
-            ipaddress.ip_address(remote.address)
-        except ValueError:
-            raise ValueError(
-                f"Datagram.remote must be an IP address on a bound socket, got {remote.address!r}"
-            ) from None
+        if remote.address not in _numeric_hosts:
+            try:
+                ipaddress.ip_address(remote.address)
+            except ValueError:
+                raise ValueError(
+                    "Datagram.remote must be an IP address on a bound socket, got "
+                    f"{remote.address!r}"
+                ) from None
+            if len(_numeric_hosts) < 4096:
+                _numeric_hosts.add(remote.address)
         return chunk.data, (remote.address, remote.port)
     if bound:
         raise TypeError("a bound UDP socket (no remote) writes Datagram(data, remote) objects")
