@@ -94,6 +94,12 @@ async def _race(
     loop: asyncio.AbstractEventLoop, targets: list[tuple[int, Any]], opts: Options
 ) -> socket.socket:
     """Start an attempt every 250 ms until one connects; the first to connect wins."""
+    if len(targets) == 1:  # nothing to race: no task, no wait
+        family, sockaddr = targets[0]
+        try:
+            return await _attempt(loop, family, sockaddr, opts)
+        except OSError as failure:
+            raise _network_error([failure], opts) from None
     errors: list[OSError] = []
     pending: set[asyncio.Task[socket.socket]] = set()
     winner: socket.socket | None = None

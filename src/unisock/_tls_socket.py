@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from ._address import from_sockaddr
@@ -69,17 +70,55 @@ def tls_info(sock: Socket, transport: asyncio.BaseTransport, info: dict[str, Any
     )
 
 
+_client_cache: dict[Any, TLSOptions] = {}
+_CLIENT_CACHE_SIZE = 64
+
+
+def _hashable(value: Any) -> Any:
+    """A cache key part for an option value (a path also keys on its mtime and size)."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, os.PathLike) or (
+        isinstance(value, str) and not value.lstrip().startswith("-----BEGIN")
+    ):
+        st = os.stat(value)  # OSError: no caching, from_init reports the bad path
+        return (os.fspath(value), st.st_mtime_ns, st.st_size)
+    hash(value)
+    return value
+
+
 def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]) -> TLSOptions:
-    servername = fields.get("servername", opts.servername)
-    return TLSOptions.from_init(
-        servername=servername,
-        key=fields.get("key", opts.key),
-        cert=fields.get("cert", opts.cert),
-        ca=fields.get("ca", opts.ca),
-        verify=fields.get("verify", opts.verify),
-        alpn=alpn,
-        session=fields.get("session", opts.session),
-    )
+    """The client's TLS options; validated once per distinct set of inputs.
+
+    Parsing keys and certificates (and reading them from paths) costs more than the rest
+    of a connect, so options built from the same inputs are reused.
+    """
+    values = {
+        "servername": fields.get("servername", opts.servername),
+        "key": fields.get("key", opts.key),
+        "cert": fields.get("cert", opts.cert),
+        "ca": fields.get("ca", opts.ca),
+        "verify": fields.get("verify", opts.verify),
+        "alpn": alpn,
+        "session": fields.get("session", opts.session),
+    }
+    try:
+        key: Any = tuple(
+            (k, v if k in ("servername", "verify", "alpn") else _hashable(v))
+            for k, v in values.items()
+            if k != "session"
+        )
+    except (TypeError, OSError):
+        key = None
+    if key is None or values["session"] is not None:
+        return TLSOptions.from_init(**values)  # a session, an unhashable or missing input
+    cached = _client_cache.get(key)
+    if cached is None:
+        cached = TLSOptions.from_init(**values)
+        if len(_client_cache) >= _CLIENT_CACHE_SIZE:
+            _client_cache.pop(next(iter(_client_cache)))
+        _client_cache[key] = cached
+    return cached
 
 
 def server_options(opts: Options) -> TLSOptions:
