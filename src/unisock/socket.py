@@ -102,16 +102,31 @@ class _SocketReader(ReadableStreamDefaultReader):
 
     def read(self) -> Deferred[Any]:
         stream = self._stream
-        if stream is not None:
-            owner = stream._owner  # type: ignore[attr-defined]
-            exc = owner._pending_error
-            if exc is not None:
-                owner._pending_error = None
-                return Deferred.rejected(exc)
-            request = super().read()
+        if stream is None:
+            return super().read()
+        owner = stream._owner  # type: ignore[attr-defined]
+        exc = owner._pending_error
+        if exc is not None:
+            owner._pending_error = None
+            return Deferred.rejected(exc)
+        controller = stream._controller
+        if (
+            stream._state == "readable"
+            and not controller._queue
+            and controller._pull_algorithm is None
+            and not getattr(controller, "_pending", None)
+            and getattr(controller, "_auto_allocate", None) is None
+        ):
+            # Nothing queued and the transport is reading: just wait for the next chunk.
+            stream._disturbed = True
+            request: Deferred[Any] = Deferred()
             request._loop = owner._loop  # a waiting task needs no loop look-up
+            request._on_abandon = lambda: self._withdraw(request)
+            self._requests.append(request)
             return request
-        return super().read()
+        request = super().read()
+        request._loop = owner._loop
+        return request
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
