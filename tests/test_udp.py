@@ -252,3 +252,29 @@ def test_no_fd_leak(run: Any) -> None:
         assert fd_count() <= before + 2
 
     run(main)
+
+
+def test_full_readable_drops_and_counts(run: Any) -> None:
+    """Nobody reads: the readable keeps at most its high-water mark, the rest is counted."""
+
+    async def main() -> None:
+        receiver = unisock.Socket(type="udp", local=("127.0.0.1", 0), receive_buffer_size=4 << 20)
+        local = (await receiver.ready).local
+        sender = unisock.Socket(type="udp", remote=local)
+        writer = sender.writable.get_writer()
+        for i in range(3000):
+            await writer.write(b"%d" % i)
+            if i % 200 == 0:
+                await asyncio.sleep(0)  # let the receiver drain the kernel buffer
+        for _ in range(100):
+            if receiver.stats.packets_received + receiver.stats.datagrams_dropped >= 3000:
+                break
+            await asyncio.sleep(0.01)
+        queued = len(receiver.readable._controller._queue)
+        assert queued <= 1024
+        assert receiver.stats.datagrams_dropped > 0
+        assert queued + receiver.stats.datagrams_dropped == receiver.stats.packets_received
+        await sender.close()
+        await receiver.close()
+
+    run(main)
