@@ -95,6 +95,33 @@ class _SocketReadable(ReadableStream[bytes]):
         self._owner._read_end_observed()
 
 
+class _ReadFuture(asyncio.Future[Any]):
+    """A pending socket read: a loop future that also takes the stream's resolve/reject.
+
+    Rejections are marked retrieved at once (never logged when nobody awaits), and a
+    cancelled wait withdraws the read so the next chunk goes to the next read.
+    """
+
+    _reader: Any = None
+
+    def resolve(self, value: Any) -> None:
+        if not self.done():
+            self.set_result(value)
+
+    def reject(self, exc: BaseException) -> None:
+        if not self.done():
+            self.set_exception(exc)
+            self.exception()
+
+    def cancel(self, msg: Any = None) -> bool:
+        reader = self._reader
+        if reader is not None and not self.done():
+            requests = reader._requests
+            if self in requests:
+                requests.remove(self)
+        return super().cancel(msg)
+
+
 class _SocketReader(ReadableStreamDefaultReader):
     """Fails the next read with an error the OS reported meanwhile (UDP's ICMP errors)."""
 
@@ -117,13 +144,13 @@ class _SocketReader(ReadableStreamDefaultReader):
             and not getattr(controller, "_pending", None)
             and getattr(controller, "_auto_allocate", None) is None
         ):
-            # Nothing queued and the transport is reading: just wait for the next chunk.
+            # Nothing queued and the transport is reading: wait for the next chunk on a
+            # plain loop future (the cheapest thing a task can wait on).
             stream._disturbed = True
-            request: Deferred[Any] = Deferred()
-            request._loop = owner._loop  # a waiting task needs no loop look-up
-            request._on_abandon = lambda: self._withdraw(request)
-            self._requests.append(request)
-            return request
+            waiting = _ReadFuture(loop=owner._loop)
+            waiting._reader = self
+            self._requests.append(waiting)  # type: ignore[arg-type]
+            return waiting  # type: ignore[return-value]
         request = super().read()
         request._loop = owner._loop
         return request
