@@ -86,7 +86,8 @@ class SocketListener(EventTarget):
             if opts.signal.aborted:
                 self._fail(_reason(opts.signal.reason))
                 return
-            opts.signal._add_algorithm(lambda: self._shutdown())
+            remove = opts.signal._add_algorithm(self._shutdown)
+            self._closed.add_done_callback(lambda _: remove())
         task = asyncio.ensure_future(self._open())
         task.add_done_callback(self._opened)
 

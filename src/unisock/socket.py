@@ -325,7 +325,9 @@ class Socket(EventTarget):
             if opts.signal.aborted:
                 self._abort(opts.signal.reason)
                 return
-            opts.signal._add_algorithm(lambda: self._abort(opts.signal.reason))  # type: ignore[union-attr]
+            signal = opts.signal
+            remove = signal._add_algorithm(lambda: self._abort(signal.reason))
+            self._closed.add_done_callback(lambda _: remove())  # no reference once closed
         if opts.ready_timeout:
             self._ready_timer = loop.call_later(opts.ready_timeout, self._ready_timed_out)
         body = opts.body
