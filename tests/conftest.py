@@ -132,3 +132,19 @@ def wait_udp_bound(port: int, timeout: float = 10) -> None:
                 pass
         time.sleep(0.02)
     raise TimeoutError(f"nothing bound to UDP port {port} after {timeout} s")
+
+
+def free_tcp_udp_port(host: str = "127.0.0.1") -> int:
+    """A port free for both TCP and UDP (dnsmasq binds both on its --port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no port free for both TCP and UDP")

@@ -8,7 +8,7 @@ import struct
 from typing import Any
 
 import pytest
-from tests.conftest import fd_count, free_port, need, wait_udp_bound
+from tests.conftest import fd_count, free_port, free_tcp_udp_port, need, wait_udp_bound
 
 import unisock
 from unisock import Datagram, errors
@@ -158,7 +158,7 @@ def _dns_answer_a(reply: bytes, qid: int = 0x1234) -> str:
 
 def test_dnsmasq_answers_hand_built_query(run: Any, peer: Any, tmp_path: Any) -> None:
     need("dnsmasq")
-    port = free_port(kind=2)
+    port = free_tcp_udp_port()
     peer([
         "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
         f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import free_tcp_udp_port
 
 from unisock._udp import (
     MAX_PAYLOAD_IPV4,
@@ -297,7 +298,7 @@ def parse_a_answers(msg: bytes, qid: int) -> list[str]:
 
 def test_dns_query_to_dnsmasq_in_bound_mode(run: Run, tmp_path: Path) -> None:
     dnsmasq = need("dnsmasq")
-    port = free_udp_port("127.0.0.1")
+    port = free_tcp_udp_port()
     argv = [
         dnsmasq,
         "--keep-in-foreground",
