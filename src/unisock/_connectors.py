@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from ._tcp import open_tcp
@@ -41,4 +40,4 @@ async def open_socket(sock: Socket) -> None:
     raise AssertionError(opts.transport)
 
 
-__all__ = ["asyncio", "open_socket"]
+__all__ = ["open_socket"]

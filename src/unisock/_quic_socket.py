@@ -8,7 +8,6 @@ streams, the peer's streams, datagrams, and closing.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -81,9 +80,10 @@ def _info(handshake: dict[str, Any], opts: Options) -> SocketInfo:
 class QuicDatagrams:
     """RFC 9221 datagrams of a connection: ``readable`` and ``writable``, one chunk each."""
 
-    __slots__ = ("_dropped", "readable", "writable")
+    __slots__ = ("_core", "_dropped", "readable", "writable")
 
     def __init__(self, core: QuicConnectionCore) -> None:
+        self._core = core
         self._dropped = 0
         self.readable: ReadableStream[bytes] = ReadableStream._create(
             high_water_mark=DATAGRAM_QUEUE
@@ -114,7 +114,8 @@ class QuicDatagrams:
 
     @property
     def max_datagram_size(self) -> int | None:
-        return None
+        """The largest datagram payload the peer takes now (``None``: it takes none)."""
+        return self._core.max_datagram_size
 
 
 class QuicConnection:
@@ -267,7 +268,6 @@ class _QuicListenerHandle:
 async def open_quic_listener(listener: SocketListener) -> _QuicListenerHandle:
     lopts = listener._opts
     opts = dataclasses.replace(lopts.socket_options)
-    loop = asyncio.get_running_loop()
 
     def on_connection(core: QuicConnectionCore) -> None:
         QuicConnection.of(core, opts, listener)
@@ -276,5 +276,4 @@ async def open_quic_listener(listener: SocketListener) -> _QuicListenerHandle:
         (lopts.local.address, lopts.local.port), quic_options(opts, server=True), on_connection
     )
     listener.local = SocketAddress(str(server.local[0]), int(server.local[1]))
-    del loop
     return _QuicListenerHandle(server)
