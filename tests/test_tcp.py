@@ -589,3 +589,28 @@ def test_fast_open_refused_rejects_ready(run: Any) -> None:
         assert info.value.errno == 111
 
     run(main)
+
+
+def test_byob_reads_fill_the_callers_buffer(run: Any) -> None:
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = client.writable.get_writer()
+            reader = server.readable.get_reader(mode="byob")
+            buffer = bytearray(10)
+            pending = reader.read(memoryview(buffer), min=10)
+            await writer.write(b"0123")
+            await asyncio.sleep(0.02)
+            await writer.write(b"456789ABC")
+            result = await pending
+            assert bytes(result.value) == b"0123456789"
+            assert buffer == bytearray(b"0123456789")
+            assert result.value.obj is buffer  # the view is over the caller's own buffer
+            rest = await reader.read(bytearray(8))
+            assert bytes(rest.value) == b"ABC"
+            assert server.stats.bytes_received == 13
+            await writer.close()
+            end = await reader.read(bytearray(8))
+            assert end.done and len(end.value) == 0
+            reader.release_lock()
+
+    run(main)

@@ -157,21 +157,42 @@ class _SocketReader(ReadableStreamDefaultReader):
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
-    """Bridges a transport to its socket; the per-chunk receive path starts here."""
+    """Bridges a transport to its socket; the per-chunk receive path starts here.
 
-    __slots__ = ("_buffer", "_socket")
+    When a BYOB read is waiting and nothing is queued, the kernel copies straight into the
+    reader's buffer (zero-copy); otherwise into one reusable buffer, copied out once.
+    """
+
+    __slots__ = ("_buffer", "_direct", "_socket")
 
     def __init__(self, sock: Socket) -> None:
         self._socket = sock
         self._buffer = _read_buffer()
+        self._direct = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._socket._attach(transport)  # type: ignore[arg-type]
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        controller = self._socket._rctrl
+        pending = controller._pending
+        if pending and not controller._queue and pending[0].kind == "byob":
+            desc = pending[0]
+            view = desc.view[desc.filled :]
+            if len(view) and self._socket._pipe is None:
+                self._direct = True
+                return view
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._direct:  # the bytes are already in the BYOB reader's buffer
+            self._direct = False
+            sock = self._socket
+            sock._bytes_received += nbytes
+            controller = sock._rctrl
+            if sock._readable._state == "readable" and controller._pending:
+                controller._respond(nbytes)
+            return
         self._socket._on_data(bytes(self._buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
