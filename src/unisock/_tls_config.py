@@ -434,6 +434,8 @@ def tls_info(
     sslobj: ssl.SSLObject,
     opts: TLSOptions,
     observer: HandshakeObserver | None = None,
+    *,
+    with_session: bool = True,
 ) -> dict[str, Any]:
     """The TLSSocketInfo fields (API.md) of a finished handshake, plus ``session_reused``."""
     server = sslobj.server_side
@@ -481,7 +483,9 @@ def tls_info(
         "verification_status": status,
         "cipher": cipher,
         "ephemeral_key": ephemeral,
-        "session": None if server else sslobj.session,
+        # Fetching the session costs ~0.1 ms (OpenSSL copies it): callers that can look
+        # it up later (the Socket's info does, on access) skip it here.
+        "session": None if server or not with_session else sslobj.session,
         "ticket": ticket,
         "signature_algorithms": sigalgs,
         "session_reused": reused,

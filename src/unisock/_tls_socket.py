@@ -149,6 +149,7 @@ async def connect_tls(sock: Socket) -> None:
         initial_data=bytes(holding.data),
         pooling=opts.allow_pooling,
         call_connection_made=True,
+        session_in_info=False,  # Socket.info fetches it on access
     )
     sock._tls = tls
     info = await tls.handshake
@@ -228,6 +229,7 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
         initial_data=initial,
         pooling=opts.allow_pooling,
         call_connection_made=False,
+        session_in_info=False,
     )
     sock._tls = tls
     sock._transport = tls

@@ -99,6 +99,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         cache: SessionCache | None = None,
         close_timeout: float = 5.0,
         call_connection_made: bool = True,
+        session_in_info: bool = True,
     ) -> None:
         super().__init__()
         self._loop = loop if loop is not None else asyncio.get_running_loop()
@@ -107,6 +108,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._options = options
         self._allow_truncation = allow_truncation
         self._close_timeout = close_timeout
+        self._session_in_info = session_in_info
         server_side = options.server_side
         ctx = server_context(options) if server_side else client_context(options)
         servername = options.servername or (None if server_side else host)
@@ -322,7 +324,9 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._handshaking = False
         if self._reading_paused:
             self._lower.pause_reading()
-        info = tls_info(self._sslobj, self._options, self._observer)
+        info = tls_info(
+            self._sslobj, self._options, self._observer, with_session=self._session_in_info
+        )
         self._observer = None
         self.info = info
         if self._cache_key is not None:
