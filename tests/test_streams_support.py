@@ -18,6 +18,7 @@ import uvloop
 from unisock.streams import (
     ReadableStream,
     ReadableStreamBYOBReader,
+    ReadableStreamDefaultController,
     ReadableStreamDefaultReader,
 )
 
@@ -92,3 +93,21 @@ async def settle() -> None:
 async def read_all(stream: ReadableStream[Any]) -> list[Any]:
     return [chunk async for chunk in stream]
 
+
+class Source:
+    """An underlying source that keeps its controller and records cancel reasons."""
+
+    def __init__(self) -> None:
+        self.controller: ReadableStreamDefaultController | None = None
+        self.cancelled: list[Any] = []
+
+    def start(self, controller: ReadableStreamDefaultController) -> None:
+        self.controller = controller
+
+    def cancel(self, reason: Any) -> None:
+        self.cancelled.append(reason)
+
+    @property
+    def c(self) -> ReadableStreamDefaultController:
+        assert self.controller is not None
+        return self.controller

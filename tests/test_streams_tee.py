@@ -8,29 +8,11 @@ from typing import Any
 
 import pytest
 
-from test_streams_support import both_loops, default_reader, read_all, rejects, settle
+from test_streams_support import Source, both_loops, default_reader, read_all, rejects, settle
 from unisock.streams import (
     ReadableByteStreamController,
     ReadableStream,
-    ReadableStreamDefaultController,
 )
-
-
-class Source:
-    def __init__(self) -> None:
-        self.controller: ReadableStreamDefaultController | None = None
-        self.cancelled: list[Any] = []
-
-    def start(self, controller: ReadableStreamDefaultController) -> None:
-        self.controller = controller
-
-    def cancel(self, reason: Any) -> None:
-        self.cancelled.append(reason)
-
-    @property
-    def c(self) -> ReadableStreamDefaultController:
-        assert self.controller is not None
-        return self.controller
 
 
 @both_loops
