@@ -142,3 +142,41 @@ def fail(message: str) -> NoReturn:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
     os._exit(1)
+
+
+async def protocol_client(
+    args: Args,
+    source: Callable[[Meter], Any],
+    counter: Callable[[Meter], Any],
+    pinger: Callable[[Meter], Any],
+) -> NoReturn:
+    """The client side shared by the Protocol-based peers: upload, download or ping-pong."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    meter = Meter()
+    if args.mode == "upload":
+        await loop.create_connection(lambda: source(meter), "127.0.0.1", args.port)
+    elif args.mode == "download":
+        await loop.create_connection(lambda: counter(meter), "127.0.0.1", args.port)
+    else:
+        pingers = []
+        for _ in range(args.conns):
+            _, p = await loop.create_connection(lambda: pinger(meter), "127.0.0.1", args.port)
+            pingers.append(p)
+        for p in pingers:
+            p.start()
+    await measure_asyncio(meter, args)
+
+
+def protocol_main(
+    client: Callable[[Args], Coroutine[Any, Any, object]],
+    serve: Callable[[Args], Coroutine[Any, Any, object]],
+) -> None:
+    """Entry point shared by the Protocol-based peers."""
+    args = parse()
+    if args.role == "check":
+        if args.loop == "uvloop":
+            import uvloop  # noqa: F401
+        return
+    run_asyncio(lambda: client(args) if args.role == "client" else serve(args), args.loop)

@@ -155,29 +155,11 @@ async def serve(args: c.Args) -> None:
 
 
 async def client(args: c.Args) -> None:
-    loop = asyncio.get_running_loop()
-    meter = c.Meter()
-    if args.mode == "upload":
-        await loop.create_connection(lambda: Source(meter), "127.0.0.1", args.port)
-    elif args.mode == "download":
-        await loop.create_connection(lambda: Counter(meter), "127.0.0.1", args.port)
-    else:
-        pingers = []
-        for _ in range(args.conns):
-            _, pinger = await loop.create_connection(lambda: Pinger(meter), "127.0.0.1", args.port)
-            pingers.append(pinger)
-        for pinger in pingers:
-            pinger.start()
-    await c.measure_asyncio(meter, args)
+    await c.protocol_client(args, Source, Counter, Pinger)
 
 
 def main() -> None:
-    args = c.parse()
-    if args.role == "check":
-        if args.loop == "uvloop":
-            import uvloop  # noqa: F401
-        return
-    c.run_asyncio(lambda: client(args) if args.role == "client" else serve(args), args.loop)
+    c.protocol_main(client, serve)
 
 
 if __name__ == "__main__":
