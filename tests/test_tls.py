@@ -29,6 +29,17 @@ def server_opts(pki: Pki) -> dict[str, Any]:
     }
 
 
+async def expect_reversed(s: unisock.Socket, line: bytes) -> None:
+    """Send a line to `openssl s_server -rev` and wait for it to come back reversed."""
+    await s.writable.get_writer().write(line + b"\n")
+    reader = s.readable.get_reader()
+    data = b""
+    while line[::-1] not in data:
+        data += (await asyncio.wait_for(reader.read(), 5)).value
+    reader.release_lock()
+    await s.abort()
+
+
 def tls_pair_factory(pki: Pki) -> Any:
     @contextlib.asynccontextmanager
     async def tls_pair(**opts: Any) -> AsyncIterator[tuple[unisock.Socket, unisock.Socket]]:
@@ -83,14 +94,7 @@ def test_client_against_openssl_s_server_with_alpn(run: Any, pki: Pki) -> None:
             )
             info = await s.ready
             assert info.type == "x-echo"
-            writer = s.writable.get_writer()
-            await writer.write(b"hello\n")
-            reader = s.readable.get_reader()
-            data = b""
-            while b"olleh" not in data:
-                data += (await asyncio.wait_for(reader.read(), 5)).value
-            reader.release_lock()
-            await s.abort()
+            await expect_reversed(s, b"hello")
 
         run(main)
 
@@ -106,14 +110,7 @@ def test_mutual_tls_against_openssl_verify(run: Any, pki: Pki) -> None:
                 cert=pki.client.cert_chain_pems[0].bytes(), key=pki.client.private_key_pem.bytes(),
             )
             await s.ready
-            writer = s.writable.get_writer()
-            await writer.write(b"abc\n")
-            reader = s.readable.get_reader()
-            data = b""
-            while b"cba" not in data:
-                data += (await asyncio.wait_for(reader.read(), 5)).value
-            reader.release_lock()
-            await s.abort()
+            await expect_reversed(s, b"abc")
 
         run(main)
 
