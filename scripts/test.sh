@@ -6,10 +6,13 @@ cd "$(dirname "$0")/.."
 
 # Real peers we did not write: program -> Debian package.
 peers="socat:socat ncat:ncat openssl:openssl redis-server:redis-server dnsmasq:dnsmasq-base
-curl:curl node:nodejs gcc:gcc"
+curl:curl node:nodejs gcc:gcc
+sshd:openssh-server unbound:unbound gtlsserver:ngtcp2-server gtlsclient:ngtcp2-client"
 missing=()
 for pair in $peers; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
+  # sshd, unbound and gtlsserver live in /usr/sbin, which a non-root PATH may lack
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] \
+    || missing+=("${pair##*:}")
 done
 # Headers for the benchmark's C/OpenSSL peer (compiled by the benchmark smoke test).
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
@@ -17,7 +20,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing peers: ${missing[*]}"
     apt-get update -qq
+    # Installing a daemon (sshd, unbound) must not start it: the tests start their own.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' >"$policy"
+      chmod 755 "$policy"
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [ -n "$policy" ]; then
+      rm -f "$policy"
+      trap - EXIT
+    fi
   else
     echo "missing peers (tests needing them are skipped): ${missing[*]}" >&2
   fi
