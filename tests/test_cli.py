@@ -8,6 +8,7 @@ import pty
 import re
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -161,8 +162,17 @@ def test_top_level_help_lists_subcommands() -> None:
     [
         (["connect", "nohostport"], "bad address"),
         (["connect", "127.0.0.1:99999"], "1..65535"),
+        (["connect", "localhost:-1"], "bad address port -1: must be a number 1..65535"),
+        (["connect", "localhost:0"], "1..65535"),
         (["connect", "::1:80"], "[ADDRESS]:PORT"),
-        (["listen", "nope"], "not a number"),
+        (["listen", "nope"], "must be a number 0..65535"),
+        (["listen", "--", "-1"], "port -1: must be a number 0..65535"),
+        (["listen", "65536"], "0..65535"),
+        (["connect", "--type", "tsl", "localhost:1"], "'tsl' is not a type: did you mean 'tls'"),
+        (["info", "--type", "tsl", "localhost:1"], "'tsl' is not a type"),
+        (["listen", "--type", "tcpp", "0"], "'tcpp' is not a type"),
+        (["send", "--type", "TLS", "f", "localhost:1"], "did you mean 'tls'"),
+        (["connect", "--type", "tls", "--alpn", "a" * 300, "localhost:1"], "alpn"),
         (["connect", "--type", "quic", "127.0.0.1:443"], "--alpn"),
         (["listen", "--type", "tls", "0"], "--self-signed"),
         (["connect", "--ca", "/nonexistent.pem", "--type", "tls", "localhost:1"], "--ca"),
@@ -192,6 +202,108 @@ def test_debug_shows_the_traceback() -> None:
     result = unisock("connect", "--debug", f"127.0.0.1:{free_port()}")
     assert result.returncode == 1
     assert b"Traceback" in result.stderr
+
+
+def test_type_help_lists_the_choices() -> None:
+    for command, default in (("connect", "tcp"), ("listen", "tcp"), ("info", "tls")):
+        result = unisock(command, "--help")
+        assert result.returncode == 0
+        text = " ".join(result.stdout.decode().split())
+        assert f"{default} (default)" in text, (command, text)
+        for choice in ("udp", "quic", "h2", "http/1.1", "acme-tls/1", "h3", "doq"):
+            assert choice in text, (command, choice)
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Path]) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("bad")
+    files = {
+        "text": b"hello, not a certificate\n",
+        "empty": b"",
+        "damaged": b"-----BEGIN CERTIFICATE-----\nMIIBroken\n-----END CERTIFICATE-----\n",
+        "der": ssl.PEM_cert_to_DER_cert(trustme.CA().cert_pem.bytes().decode()),
+    }
+    paths = {name: str(tmp / name) for name in files}
+    for name, data in files.items():
+        Path(paths[name]).write_bytes(data)
+    paths["missing"] = str(tmp / "missing.pem")
+    paths["ca"] = str(pki["ca"])  # a certificate, no key
+    paths["server"] = str(pki["server"])  # key and chain
+    paths["other_key"] = str(tmp / "other_key.pem")
+    trustme.CA().issue_cert("localhost").private_key_pem.write_to_path(paths["other_key"])
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("flags", "culprit", "words"),
+    [
+        (["connect", "--type", "tls", "--ca", "{text}"], "text", "no PEM certificate"),
+        (["connect", "--type", "tls", "--ca", "{empty}"], "empty", "empty"),
+        (["connect", "--type", "tls", "--ca", "{damaged}"], "damaged", "does not parse"),
+        (["connect", "--type", "tls", "--ca", "{der}"], "der", "no PEM certificate"),
+        (["info", "--ca", "{text}"], "text", "no PEM certificate"),
+        (["send", "/dev/null", "--type", "tls", "--ca", "{text}"], "text", "no PEM"),
+        (
+            ["connect", "--type", "tls", "--cert", "{text}", "--key", "{server}"],
+            "text",
+            "--cert",
+        ),
+        (
+            ["connect", "--type", "tls", "--cert", "{server}", "--key", "{ca}"],
+            "ca",
+            "no usable PEM private key",
+        ),
+        (
+            ["connect", "--type", "tls", "--cert", "{server}", "--key", "{missing}"],
+            "missing",
+            "No such file",
+        ),
+        (
+            ["connect", "--type", "tls", "--cert", "{server}", "--key", "{other_key}"],
+            "other_key",
+            "is not the key of --cert",
+        ),
+        (["listen", "--type", "tls", "--cert", "{text}", "--key", "{server}"], "text", "--cert"),
+        (["listen", "--type", "tls", "--cert", "{server}", "--key", "{text}"], "text", "--key"),
+        (["listen", "--type", "tls", "--cert", "{missing}", "--key", "{server}"], "missing", ""),
+        (["listen", "--type", "tls", "--self-signed", "--ca", "{empty}"], "empty", "--ca"),
+        (["recv", "--type", "tls", "--self-signed", "--ca", "{der}"], "der", "--ca"),
+    ],
+)
+def test_bad_certificate_files_are_usage_errors(
+    bad_files: dict[str, str], flags: list[str], culprit: str, words: str
+) -> None:
+    """A file that is missing or no PEM certificate/key: exit 2, one line naming the file."""
+    args = [flag.format(**bad_files) for flag in flags]
+    target = "0" if flags[0] in ("listen", "recv") else "localhost:1"
+    result = unisock(*args, target)
+    line = one_clean_line(result.stderr)
+    assert result.returncode == 2, line
+    assert bad_files[culprit] in line
+    assert words in line
+    assert "ParseError" not in line and "asn1" not in line.lower()
+
+
+def test_info_defaults_to_tls_and_tells_the_ticket_truly(peer: Any, pki: dict[str, Path]) -> None:
+    tls13 = s_server(peer, pki, "-rev")
+    result = unisock("info", "--ca", str(pki["ca"]), f"localhost:{tls13}")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert "protocol         TLSv1.3" in text
+    assert "verification     ok" in text
+    assert "session reuse    yes" in text
+    assert re.search(r"session ticket   received, lifetime \d+ s", text), text
+    tls12 = s_server(peer, pki, "-rev", "-tls1_2")
+    text = unisock("info", "--ca", str(pki["ca"]), f"localhost:{tls12}").stdout.decode()
+    assert "session reuse    yes" in text
+    assert re.search(r"session ticket   \d+ bytes", text), text
+    session_id = s_server(peer, pki, "-rev", "-tls1_2", "-no_ticket")
+    text = unisock("info", "--ca", str(pki["ca"]), f"localhost:{session_id}").stdout.decode()
+    assert "session reuse    yes" in text
+    assert "session ticket   none (the server resumed by session ID)" in text, text
+    plain = unisock("info", "--type", "tcp", "--ca", str(pki["ca"]), f"localhost:{tls13}")
+    assert plain.returncode == 2
+    assert "--ca needs --type tls" in one_clean_line(plain.stderr)
 
 
 # -- TCP with socat and curl -----------------------------------------------------------
@@ -266,17 +378,48 @@ def test_echo_server_serves_many_and_sigint_is_130(bg: Any) -> None:
     assert b"Traceback" not in err
 
 
-def test_sigint_while_connected_is_130(bg: Any, peer: Any) -> None:
+def wait_listening(port: int, timeout: float = 10) -> None:
+    """Wait for a TCP listener on ``port`` without connecting to it (a one-shot peer)."""
+    needle = f":{port:04X} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if (fields[1] + " ").endswith(needle) and fields[3] == "0A":
+                        return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on port {port}")
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_sigint_while_connected_closes_gracefully(bg: Any, peer: Any, loop: str) -> None:
+    """Ctrl-C ends ``connect`` with 130 and a FIN, not a reset: the peer sees a clean EOF."""
     need("socat")
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
     port = free_port()
-    peer(["socat", f"TCP-LISTEN:{port},reuseaddr,fork", "EXEC:cat"])
-    wait_port(port)
-    client = bg("connect", "--verbose", f"127.0.0.1:{port}", stdin=subprocess.PIPE)
+    # One connection, no fork, so that socat ends with it; -d: it warns of a reset.
+    server = peer(
+        ["socat", "-d", f"TCP-LISTEN:{port},reuseaddr", "EXEC:cat"], stderr=subprocess.PIPE
+    )
+    wait_listening(port)
+    client = bg("connect", "--verbose", "--loop", loop, f"127.0.0.1:{port}", stdin=subprocess.PIPE)
     client.wait_for("connected to")
+    assert client.proc.stdin is not None
+    client.proc.stdin.write(b"ping\n")
+    client.proc.stdin.flush()
+    assert client.proc.stdout is not None
+    assert select.select([client.proc.stdout], [], [], 10)[0], "no echo"
+    assert os.read(client.proc.stdout.fileno(), 100) == b"ping\n"
     client.proc.send_signal(signal.SIGINT)
     code, _, err = client.finish()
     assert code == 130
     assert b"Traceback" not in err
+    assert server.proc.wait(10) == 0
+    warnings = server.proc.stderr.read()
+    assert b"reset" not in warnings, warnings
 
 
 # -- UDP -------------------------------------------------------------------------------
@@ -307,6 +450,18 @@ def test_udp_echo_listener_with_socat_client(bg: Any) -> None:
     )
     assert got.stdout == b"udp hello"
     server.wait_for("connection from 127.0.0.1")
+
+
+def test_udp_to_a_closed_port_reports_the_refusal() -> None:
+    """The ICMP port unreachable the OS reports fails ``connect --type udp`` (exit 1)."""
+    port = free_port(__import__("socket").SOCK_DGRAM)
+    started = time.monotonic()
+    result = unisock(
+        "connect", "--type", "udp", "--wait", "3", f"127.0.0.1:{port}", stdin=b"anyone?"
+    )
+    assert result.returncode == 1
+    assert "refused" in one_clean_line(result.stderr).lower()
+    assert time.monotonic() - started < 3, "it waited for replies instead of failing"
 
 
 # -- TLS with openssl ------------------------------------------------------------------
@@ -357,6 +512,24 @@ def test_tls_certificate_failure_gives_its_reason(peer: Any, pki: dict[str, Path
     )
     assert wrong_name.returncode == 1
     assert "example.org" in one_clean_line(wrong_name.stderr)
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "EXEC:cat",  # echoes the ClientHello back
+        "SYSTEM:echo 220 plain text banner; sleep 5",  # an SMTP-like greeting
+    ],
+)
+def test_tls_to_a_plaintext_server_hints_at_it(peer: Any, server: str) -> None:
+    need("socat")
+    port = free_port()
+    peer(["socat", f"TCP-LISTEN:{port},reuseaddr,fork", server])
+    wait_port(port)
+    result = unisock("connect", "--type", "tls", "-k", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    line = one_clean_line(result.stderr)
+    assert "TLS" in line and "may not speak TLS" in line
 
 
 def test_info_against_openssl(peer: Any, pki: dict[str, Path]) -> None:

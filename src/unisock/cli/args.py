@@ -11,13 +11,9 @@ import sys
 from typing import NoReturn
 
 from .. import __version__
+from .transports import check_type, type_help
 
 __all__ = ["build_parser"]
-
-TYPES_HELP = (
-    "transport: tcp (default), udp, tls, quic, or an ALPN id (h2, http/1.1: TLS with that "
-    "ALPN; h3, doq, hq-*: QUIC)"
-)
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,9 +34,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _transport(p: argparse.ArgumentParser, *, server: bool) -> None:
+def _transport(p: argparse.ArgumentParser, *, server: bool, default: str = "tcp") -> None:
     g = p.add_argument_group("transport")
-    g.add_argument("--type", "-t", default="tcp", metavar="T", help=TYPES_HELP)
+    g.add_argument(
+        "--type", "-t", default=default, type=check_type, metavar="T", help=type_help(default)
+    )
     g.add_argument(
         "--alpn",
         action="append",
@@ -184,12 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "info",
         help="connect, print the TLS/QUIC details, and exit",
-        description="Connect to HOST:PORT and print what the connection is: addresses, TLS "
-        "version, cipher, key exchange, ALPN, certificate (subject, issuer, names, validity), "
-        "verification status, and whether a second connection resumes the session.",
+        description="Connect to HOST:PORT (over TLS unless --type says otherwise) and print "
+        "what the connection is: addresses, TLS version, cipher, key exchange, ALPN, "
+        "certificate (subject, issuer, names, validity), verification status, whether the "
+        "server sent a session ticket, and whether a second connection resumes the session.",
     )
     p.add_argument("target", metavar="HOST:PORT", help="the server")
-    _transport(p, server=False)
+    _transport(p, server=False, default="tls")
     p.add_argument(
         "--no-resume", action="store_true", help="skip the second connection (session reuse)"
     )

@@ -10,7 +10,7 @@ from typing import Any
 from .. import Socket
 from .bridge import bridge
 from .describe import info_line, stats_line
-from .options import client_options, datagram, target_address
+from .options import client_options, datagram, open_socket, target_address
 from .run import eprint
 
 __all__ = ["connect_main", "finish"]
@@ -20,14 +20,20 @@ async def connect_main(args: argparse.Namespace) -> int:
     host, port = target_address(args.target)
     init = client_options(args)
     udp = datagram(args)
-    sock = Socket(remote=(host, port), allow_half_open=True, **init)
+    sock = open_socket(remote=(host, port), allow_half_open=True, **init)
     ok = False
     try:
         info = await sock.ready
+        ok = True  # from here on, Ctrl-C closes (FIN), it does not reset
         if args.verbose:
             eprint(f"unisock: connected to {info.remote} from {info.local} ({info_line(info)})")
-        await bridge(sock, datagram=udp, half_close=not args.no_half_close, wait=args.wait)
-        ok = True
+        try:
+            await bridge(sock, datagram=udp, half_close=not args.no_half_close, wait=args.wait)
+        except asyncio.CancelledError:
+            raise  # Ctrl-C (the runner cancels this task): still a graceful close
+        except BaseException:
+            ok = False
+            raise
     finally:
         await finish(sock, ok)
     if args.verbose:

@@ -1,4 +1,4 @@
-"""``unisock info HOST:PORT --type tls``: what a TLS or QUIC connection really is.
+"""``unisock info HOST:PORT``: what a TLS (the default) or QUIC connection really is.
 
 The certificate fields are parsed with ``cryptography`` from ``info.peer_certificate``
 (DER); a second connection offering ``info.session`` shows whether the server resumes.
@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes
 
 from .. import Socket, SocketInfo
 from .connect import finish
-from .options import client_options, target_address, transport_of
+from .options import client_options, open_socket, target_address, transport_of
 
-__all__ = ["certificate_lines", "info_main"]
+__all__ = ["certificate_lines", "info_main", "ticket_text"]
 
 TICKET_WAIT = 0.2
 """Seconds the first connection stays open so that a TLS 1.3 session ticket arrives."""
@@ -89,8 +89,30 @@ def info_rows(info: SocketInfo) -> list[tuple[str, str]]:
         rows += [(f"cert {label}", value) for label, value in cert]
     else:
         rows.append(("certificate", "(the peer sent none)"))
-    rows.append(("session ticket", f"{len(info.ticket)} bytes" if info.ticket else "none"))
     return rows
+
+
+def ticket_text(info: SocketInfo, reused: bool | None, *, quic: bool = False) -> str:
+    """What is known of the session ticket the server sent (``reused``: on a second try)."""
+    if info.ticket:
+        return f"{len(info.ticket)} bytes"
+    session = info.session
+    if getattr(session, "has_ticket", False):
+        text = "received"
+        lifetime = getattr(session, "ticket_lifetime_hint", 0)
+        if lifetime:
+            text += f", lifetime {lifetime} s"
+        if info.cipher is not None and info.cipher.version == "TLSv1.3":
+            text += " (TLS 1.3 sends it encrypted: its size is not shown)"
+        return text
+    tls13 = info.cipher is not None and info.cipher.version == "TLSv1.3"
+    if reused and not tls13:
+        return "none (the server resumed by session ID)"
+    if reused:
+        return "received (the second connection resumed with it; its details are not shown)"
+    if quic:
+        return "not shown (the QUIC stack keeps tickets to itself)"
+    return "none"
 
 
 def _print(rows: list[tuple[str, str]]) -> None:
@@ -100,7 +122,7 @@ def _print(rows: list[tuple[str, str]]) -> None:
 
 
 async def _open(remote: tuple[str, int], init: dict[str, Any]) -> tuple[Socket, SocketInfo]:
-    sock = Socket(remote=remote, **init)
+    sock = open_socket(remote=remote, **init)
     try:
         info = await sock.ready
     except BaseException:
@@ -116,19 +138,22 @@ async def info_main(args: argparse.Namespace) -> int:
     if quic:
         init["allow_pooling"] = False  # a pooled QUIC socket would share the connection
     sock, info = await _open(remote, init)
-    if info.cipher is not None and not args.no_resume:
+    if info.cipher is not None:
         await asyncio.sleep(TICKET_WAIT)  # TLS 1.3 tickets come just after the handshake
+        info = sock.info  # refreshed: its session now holds the ticket, if one came
     await finish(sock, True)
     rows = info_rows(info)
     if info.cipher is None:
         pass
     elif args.no_resume:
+        rows.append(("session ticket", ticket_text(info, None, quic=quic)))
         rows.append(("session reuse", "not tried (--no-resume)"))
     else:
         # TLS: the library's session cache (allow_pooling) offers what the first one got.
         again_init = {**init, "session": info.session} if quic and info.session else init
         again, info2 = await _open(remote, again_init)
         await finish(again, True)
+        rows.append(("session ticket", ticket_text(info, info2.session_reused, quic=quic)))
         reused = "yes" if info2.session_reused else "no"
         rows.append(("session reuse", f"{reused} (on a second connection)"))
     _print(rows)

@@ -10,7 +10,13 @@ from .. import Socket, SocketListener
 from .bridge import bridge
 from .connect import finish
 from .describe import info_line, stats_line
-from .options import datagram, listen_address, listener_options, temporary_ca_file
+from .options import (
+    datagram,
+    listen_address,
+    listener_options,
+    new_listener,
+    temporary_ca_file,
+)
 from .run import describe, eprint
 
 __all__ = ["listen_main", "open_listener"]
@@ -22,7 +28,7 @@ async def open_listener(
     """Listen as the flags say and announce the address (and a --self-signed CA) on stderr."""
     host, port = listen_address(args.target)
     init = listener_options(args, ca_file)
-    listener = SocketListener(local=(host, port), **init, **extra)
+    listener = new_listener(local=(host, port), **init, **extra)
     local = await listener.ready
     eprint(f"unisock: listening on {local} ({args.type})")
     if ca_file is not None:
@@ -64,11 +70,11 @@ async def _echo(sock: Socket, verbose: bool) -> None:
     eprint(f"unisock: connection from {peer}")
     if verbose:
         eprint(f"unisock: {peer}: {info_line(sock.info)}")
-    ok = False
+    ok = True  # also on Ctrl-C: each connection is closed (FIN), not reset
     try:
         await sock.readable.pipe_to(sock.writable)
-        ok = True
     except Exception as exc:
+        ok = False
         eprint(f"unisock: {peer}: {describe(exc)}")
     finally:
         await finish(sock, ok)
@@ -97,10 +103,14 @@ async def _serve_stdio(listener: SocketListener, args: argparse.Namespace) -> in
         task.add_done_callback(refusing.discard)
 
     listener.add_event_listener("socket", busy)
-    ok = False
+    ok = True
     try:
         await bridge(sock, datagram=datagram(args), wait=args.wait)
-        ok = True
+    except asyncio.CancelledError:
+        raise  # Ctrl-C: a graceful close (FIN), as at the end
+    except BaseException:
+        ok = False
+        raise
     finally:
         await finish(sock, ok)
     if args.verbose:

@@ -5,19 +5,31 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
+from .. import Socket, SocketListener
 from .run import UsageError
+from .transports import TRANSPORTS, is_quic_alpn
 
 __all__ = [
     "client_options",
     "datagram",
     "listen_address",
     "listener_options",
+    "new_listener",
+    "open_socket",
+    "read_cert_and_key",
+    "read_certificates",
     "read_file",
+    "read_key",
     "target_address",
     "transport_of",
 ]
@@ -26,11 +38,14 @@ _QUIC_ALPN_HINT = "QUIC always negotiates an ALPN: add --alpn ID (e.g. --alpn h3
 
 
 def _port(text: str, what: str, *, allow_zero: bool) -> int:
-    if not text.isdigit():
-        raise UsageError(f"bad {what} port {text!r}: not a number")
+    lowest = 0 if allow_zero else 1
+    expected = f"a number {lowest}..65535" + (" (0: any free port)" if allow_zero else "")
+    digits = text.removeprefix("-").removeprefix("+")
+    if not digits.isascii() or not digits.isdigit():
+        raise UsageError(f"bad {what} port {text!r}: must be {expected}")
     port = int(text)
-    if not (0 if allow_zero else 1) <= port <= 65535:
-        raise UsageError(f"bad {what} port {port}: must be 1..65535")
+    if not lowest <= port <= 65535:
+        raise UsageError(f"bad {what} port {text}: must be {expected}")
     return port
 
 
@@ -68,17 +83,65 @@ def read_file(path: str, what: str) -> bytes:
         raise UsageError(f"{what} {path}: {exc.strerror or exc}") from None
 
 
+def read_certificates(path: str, flag: str) -> bytes:
+    """A file of PEM certificates (``--ca``, ``--cert``), checked here: a usage error names it."""
+    data = read_file(path, flag)
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        certs = []
+    if not certs:
+        what = _found(data, "CERTIFICATE")
+        raise UsageError(f"{flag} {path}: no PEM certificate in this file ({what})")
+    return data
+
+
+def read_key(path: str, flag: str) -> tuple[bytes, Any]:
+    """A PEM private key (``--key``) and its public key, checked here."""
+    data = read_file(path, flag)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise UsageError(f"{flag} {path}: the key is encrypted; decrypt it first") from None
+    except (ValueError, UnsupportedAlgorithm):
+        what = _found(data, "PRIVATE KEY")
+        raise UsageError(f"{flag} {path}: no usable PEM private key in it ({what})") from None
+    return data, key.public_key()
+
+
+def read_cert_and_key(args: argparse.Namespace) -> tuple[bytes, bytes]:
+    """``--cert`` and ``--key``, checked to be a certificate chain and the key of its leaf."""
+    cert = read_certificates(args.cert, "--cert")
+    key, public = read_key(args.key, "--key")
+    leaf = x509.load_pem_x509_certificates(cert)[0]
+    if leaf.public_key() != public:
+        raise UsageError(
+            f"--key {args.key} is not the key of --cert {args.cert} (its first certificate)"
+        )
+    return cert, key
+
+
+def _found(data: bytes, wanted: str) -> str:
+    """What a file that is not what was asked for holds, in a few words."""
+    labels = re.findall(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)
+    found = list(dict.fromkeys(label.decode() for label in labels))
+    if not found:
+        return "it is not PEM" if data.strip() else "it is empty"
+    damaged = [label for label in found if wanted in label]
+    if damaged:
+        return f"its {damaged[0]} block does not parse"
+    return f"it holds only {', '.join(found)}"
+
+
 def transport_of(args: argparse.Namespace) -> str:
     """The transport a ``--type`` stands for: an ALPN id means TLS, or QUIC for QUIC's."""
     kind: str = args.type
-    if kind in ("tcp", "udp", "tls", "quic"):
+    if kind in TRANSPORTS:
         transport = kind
-    elif kind in ("h3", "doq") or kind.startswith(("h3-", "hq-")):
+    elif is_quic_alpn(kind):
         transport = "quic"
-    elif kind:
-        transport = "tls"
     else:
-        raise UsageError("--type must not be empty")
+        transport = "tls"
     if transport == "quic" and not args.alpn and kind == "quic":
         raise UsageError(f"--type quic: {_QUIC_ALPN_HINT}")
     if transport in ("tcp", "udp") and args.alpn:
@@ -116,10 +179,9 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.servername:
         init["servername"] = args.servername
     if args.ca:
-        init["ca"] = read_file(args.ca, "--ca")
+        init["ca"] = read_certificates(args.ca, "--ca")
     if args.cert:
-        init["cert"] = read_file(args.cert, "--cert")
-        init["key"] = read_file(args.key, "--key")
+        init["cert"], init["key"] = read_cert_and_key(args)
     if args.insecure:
         init["verify"] = False
     timeout = getattr(args, "timeout", 0)
@@ -149,15 +211,30 @@ def listener_options(args: argparse.Namespace, ca_file: str | None) -> dict[str,
             if ca_file is not None:
                 Path(ca_file).write_bytes(certs.ca_pem)
         elif args.cert and args.key:
-            init["cert"] = read_file(args.cert, "--cert")
-            init["key"] = read_file(args.key, "--key")
+            init["cert"], init["key"] = read_cert_and_key(args)
         else:
             raise UsageError(
                 f"a {transport} listener needs --cert FILE --key FILE or --self-signed"
             )
         if args.ca:
-            init["ca"] = read_file(args.ca, "--ca")
+            init["ca"] = read_certificates(args.ca, "--ca")
     return init
+
+
+def open_socket(**init: Any) -> Socket:
+    """``Socket(**init)``; what the library rejects in the options is a usage error."""
+    try:
+        return Socket(**init)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"bad option: {exc}") from None
+
+
+def new_listener(**init: Any) -> SocketListener:
+    """``SocketListener(**init)``; what the library rejects is a usage error."""
+    try:
+        return SocketListener(**init)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"bad option: {exc}") from None
 
 
 @contextlib.contextmanager

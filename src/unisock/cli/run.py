@@ -26,15 +26,39 @@ def eprint(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
+NOT_TLS_REASONS = (
+    "unexpected message",
+    "unexpected record",
+    "wrong version number",
+    "packet length too long",
+    "record layer failure",
+    "unknown protocol",
+)
+"""OpenSSL's words for a handshake answered with bytes that are not TLS."""
+
+NOT_TLS_HINT = "the server may not speak TLS on this port (a plaintext service?)"
+
+
+def _tls_hint(text: str) -> str:
+    lowered = text.lower().replace("_", " ")
+    if any(reason in lowered for reason in NOT_TLS_REASONS):
+        return f"{text}: {NOT_TLS_HINT}"
+    return text
+
+
 def describe(exc: BaseException) -> str:
     """One readable line for an error, without the Python plumbing."""
     if isinstance(exc, errors.TLSError):
-        text = f"TLS error: {exc}"
+        text = _tls_hint(f"TLS error: {exc}")
         status = exc.verification_status
         if status and status not in text:
             text += f" (verification: {status})"
     elif isinstance(exc, ssl.SSLError):
-        text = f"TLS error: {exc.reason or exc}"
+        text = _tls_hint(f"TLS error: {exc.reason or exc}")
+    elif isinstance(exc, errors.NetworkError) and str(exc).startswith("TLS handshake"):
+        # Closed or reset during the handshake: a server that rejects this client, or one
+        # that does not speak TLS and gave up on the ClientHello.
+        text = f"{exc}: the server may have rejected the handshake, or may not speak TLS"
     elif isinstance(exc, errors.TimeoutError | TimeoutError):
         text = f"timed out: {exc}" if str(exc) else "timed out"
     elif isinstance(exc, OSError) and exc.strerror:

@@ -12,11 +12,16 @@ import os
 import sys
 from pathlib import Path
 
-from .. import Socket
 from .connect import finish
 from .describe import size
 from .listen import open_listener
-from .options import client_options, datagram, target_address, temporary_ca_file
+from .options import (
+    client_options,
+    datagram,
+    open_socket,
+    target_address,
+    temporary_ca_file,
+)
 from .progress import Progress
 from .run import UsageError, eprint
 
@@ -45,7 +50,7 @@ async def send_main(args: argparse.Namespace) -> int:
     with file:
         total = os.fstat(file.fileno()).st_size if path.is_file() else None  # noqa: ASYNC240
         host, port = target_address(args.target)
-        sock = Socket(remote=(host, port), **client_options(args))
+        sock = open_socket(remote=(host, port), **client_options(args))
         ok = False
         progress = Progress(lambda: sock.stats.bytes_sent, total)
         try:
