@@ -69,12 +69,12 @@ def test_unknown_type_is_a_type_error() -> None:
         ReadableStream({"type": "potato"})
 
 
-def test_start_throwing_propagates_from_the_constructor_as_an_errored_stream() -> None:
+def test_start_throwing_propagates_from_the_constructor() -> None:
     def start(controller: Any) -> None:
         raise ValueError("boom")
 
-    stream: ReadableStream[Any] = ReadableStream({"start": start})
-    assert repr(stream) == "<ReadableStream errored>"
+    with pytest.raises(ValueError, match="boom"):
+        ReadableStream({"start": start})
 
 
 @pytest.mark.parametrize("mode", ["BYOB", "default", "", 1])

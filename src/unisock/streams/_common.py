@@ -107,6 +107,26 @@ def invoke(method: Callable[..., Any] | None, *args: Any) -> Deferred[Any]:
     return Deferred.resolved(result)
 
 
+def invoke_start(method: Callable[..., Any] | None, controller: Any) -> Deferred[Any]:
+    """Call a source's, sink's or transformer's optional ``start``; its outcome as a Deferred.
+
+    Unlike ``invoke``, an exception raised synchronously propagates: the standard rethrows
+    it from the stream's constructor (an ``async`` start that fails rejects instead).
+    """
+    if method is None:
+        return RESOLVED_NONE
+    result = method(controller)
+    if result is None:
+        return RESOLVED_NONE
+    if isinstance(result, Deferred):
+        return result
+    if hasattr(result, "__await__"):
+        d: Deferred[Any] = Deferred()
+        settle_from(d, result)
+        return d
+    return Deferred.resolved(result)
+
+
 def to_bytes(chunk: Any, what: str = "chunk") -> bytes:
     """A bytes-like chunk as immutable ``bytes`` (no copy when it already is)."""
     if type(chunk) is bytes:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .._deferred import _FULFILLED, RESOLVED_NONE, Deferred
+from .._deferred import _FULFILLED, _REJECTED, RESOLVED_NONE, Deferred
 from ..abort import as_exception
 from ._common import (
     DONE,
@@ -26,6 +26,7 @@ from ._common import (
     extract_strategy,
     get_member,
     invoke,
+    invoke_start,
     read_result,
     to_bytes,
 )
@@ -143,6 +144,15 @@ class _ControllerBase:
         d = pull()
         if d is not None and d is not RESOLVED_NONE and d._state != _FULFILLED:
             self._pull_soon = False
+            if d._state == _REJECTED:
+                # The standard reacts to a failed pull in a microtask: a chunk taken just
+                # before this pull (a read's after-read steps call it) reaches its reader
+                # before the stream errors.  React on the next loop pass, still pulling.
+                try:
+                    asyncio.get_running_loop().call_soon(self._pull_done, d)
+                    return
+                except RuntimeError:  # no loop: react now
+                    pass
             d.add_done_callback(self._pull_done)
             return
         if not self._pull_soon:
@@ -766,7 +776,7 @@ class ReadableStream(Generic[T]):
             controller._pull_algorithm = lambda: invoke(pull, controller)
         if cancel is not None:
             controller._cancel_algorithm = lambda reason: invoke(cancel, reason)
-        controller._begin(invoke(start, controller))
+        controller._begin(invoke_start(start, controller))  # a sync raise propagates
 
     @classmethod
     def _create(

@@ -16,6 +16,14 @@ from .readable import (
 
 
 def tee(stream: ReadableStream[Any]) -> tuple[ReadableStream[Any], ReadableStream[Any]]:
+    """ReadableStreamDefaultTee (a byte stream's branches are byte streams).
+
+    As in the standard, a default stream's branches have a high-water mark of 1 and start
+    (pull) at once, so ``tee()`` reads one chunk ahead and keeps refilling the emptiest
+    branch; a byte stream's branches have a high-water mark of 0 (ReadableByteStreamTee).
+    One read of the source is in flight at a time; a pull meanwhile asks for another read
+    once it completes (``reading``/``again``, the standard's reading/readAgain).
+    """
     reader = ReadableStreamDefaultReader(stream)
     bytes_stream = isinstance(stream._controller, ReadableByteStreamController)
     state: dict[str, Any] = {"reading": False, "again": False}
@@ -36,23 +44,26 @@ def tee(stream: ReadableStream[Any]) -> tuple[ReadableStream[Any], ReadableStrea
         return RESOLVED_NONE
 
     def on_read(d: Deferred[Any]) -> None:
-        if d.is_rejected():
+        if d.is_rejected():  # error steps; the branches error through reader.closed
             state["reading"] = False
             return
         value, done = d.result()
-        state["reading"] = False
-        if done:
+        if done:  # close steps
+            state["reading"] = False
             for i in (0, 1):
                 if live(i) and not branches[i]._controller._close_requested:
                     branches[i]._controller.close()
             if not (canceled[0] and canceled[1]):
                 cancel_done.resolve(None)
             return
+        # chunk steps: an enqueue below may pull again (a branch wants more); it only
+        # sets "again" while this read counts as in flight, and the read follows here.
+        state["again"] = False
         for i in (0, 1):
             if live(i):
                 branches[i]._controller.enqueue(value)
+        state["reading"] = False
         if state["again"]:
-            state["again"] = False
             pull()
 
     def make_cancel(i: int) -> Any:
@@ -69,10 +80,11 @@ def tee(stream: ReadableStream[Any]) -> tuple[ReadableStream[Any], ReadableStrea
 
         return cancel
 
+    hwm = 0 if bytes_stream else 1
     for i in (0, 1):
         branches.append(
             ReadableStream._create(
-                pull=pull, cancel=make_cancel(i), high_water_mark=0, bytes_stream=bytes_stream
+                pull=pull, cancel=make_cancel(i), high_water_mark=hwm, bytes_stream=bytes_stream
             )
         )
 
@@ -87,6 +99,8 @@ def tee(stream: ReadableStream[Any]) -> tuple[ReadableStream[Any], ReadableStrea
             cancel_done.resolve(None)
 
     reader.closed.add_done_callback(on_closed)
+    for branch in branches:  # the branches' start: they pull on the next loop pass
+        branch._controller._begin(RESOLVED_NONE)
     return branches[0], branches[1]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._deferred import RESOLVED_NONE, Deferred
 from ..abort import as_exception
-from ._common import extract_strategy, get_member, invoke
+from ._common import extract_strategy, get_member, invoke, invoke_start
 from .readable import READABLE, ReadableStream, ReadableStreamDefaultController
 from .writable import WRITABLE, WritableStream
 
@@ -114,7 +114,7 @@ class TransformStream:
         # Hold both sides until start() settles, as the standard does.
         self._writable._controller._started = False
         rc._started = False
-        start_result = invoke(start, controller)
+        start_result = invoke_start(start, controller)  # a sync raise propagates
 
         def started(d: Deferred[Any]) -> None:
             exc = d.exception()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._deferred import RESOLVED_NONE, Deferred
 from ..abort import AbortController, as_exception
-from ._common import SizeFn, extract_strategy, get_member, invoke
+from ._common import SizeFn, extract_strategy, get_member, invoke, invoke_start
 
 if TYPE_CHECKING:
     from ..abort import AbortSignal
@@ -397,7 +397,7 @@ class WritableStream(Generic[T]):
         if abort is not None:
             controller._abort = lambda reason: invoke(abort, reason)
         self._update_backpressure()
-        start_result = invoke(methods["start"], controller)
+        start_result = invoke_start(methods["start"], controller)  # a sync raise propagates
 
         def started(d: Deferred[Any]) -> None:
             controller._started = True
