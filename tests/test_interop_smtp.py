@@ -26,21 +26,6 @@ from unisock import errors
 Run = Callable[..., Any]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def uvloop_subprocess_warmed() -> None:
-    """Spawn one process on uvloop before any test's descriptor count is taken: libuv
-    opens a pipe pair for its signal handling the first time a process is spawned, once
-    for the whole process (not a leak of the test that happens to come first)."""
-    uvloop = pytest.importorskip("uvloop")
-
-    async def spawn() -> None:
-        proc = await asyncio.create_subprocess_exec("true")
-        await proc.wait()
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(spawn())
-
-
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path)
