@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         "close_notify, QUIC FIN); the command ends once the peer has closed its side too "
         "(or, on a terminal, as soon as the peer closes). UDP: each stdin read is one datagram, "
         "each datagram received is written to stdout; after stdin EOF the command waits "
-        "--wait seconds of silence for replies.",
+        "--wait seconds of silence for replies, and an ICMP error the OS reports (a closed "
+        "port: connection refused) ends it with status 1. Ctrl-C closes the connection "
+        "gracefully (FIN, TLS close_notify) and exits with status 130.",
     )
     p.add_argument("target", metavar="HOST:PORT", help="where to connect ([::1]:PORT for IPv6)")
     _transport(p, server=False)

@@ -32,7 +32,6 @@ ALPN_IDS = (
     "pop3",
     "managesieve",
     "coap",
-    "co",
     "xmpp-client",
     "xmpp-server",
     "acme-tls/1",
@@ -53,7 +52,8 @@ ALPN_IDS = (
     "radius/1.0",
     "radius/1.1",
 )
-"""The IANA "TLS Application-Layer Protocol Negotiation (ALPN) Protocol IDs" registry."""
+"""The IANA "TLS Application-Layer Protocol Negotiation (ALPN) Protocol IDs" registry, less
+``co`` (CoAP over DTLS, which unisock does not speak), as the library takes them."""
 
 QUIC_ALPN_IDS = ("h3", "doq")
 
@@ -65,7 +65,7 @@ def is_quic_alpn(alpn: str) -> bool:
 
 def check_type(value: str) -> str:
     """The ``--type`` converter: a transport or a registered ALPN id, else a usage error."""
-    if value in TRANSPORTS or value in ALPN_IDS:
+    if value in TRANSPORTS or value in ALPN_IDS or is_quic_alpn(value):
         return value
     close = difflib.get_close_matches(value.lower(), (*TRANSPORTS, *ALPN_IDS), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
@@ -81,6 +81,7 @@ def type_help(default: str) -> str:
     tls_ids = ", ".join(a for a in ALPN_IDS if not is_quic_alpn(a))
     return (
         f"transport: {transports}, or an ALPN id of the IANA registry, meaning TLS with that "
-        f"ALPN ({tls_ids}) or QUIC with it ({', '.join(QUIC_ALPN_IDS)}); "
+        f"ALPN ({tls_ids}) or QUIC with it ({', '.join(QUIC_ALPN_IDS)}, and the drafts' "
+        "h3-NN, hq-NAME); "
         "any other id: --type tls (or quic) --alpn ID"
     )
