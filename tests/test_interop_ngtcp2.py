@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from tests import h3_util as h3
 from tests.conftest import Peer, free_port, wait_udp_bound
 from tests.tls_util import Pki, make_pki
@@ -113,7 +115,10 @@ async def h3_get(served: Served, material: Material) -> tuple[h3.Headers, bytes,
         servername="localhost", ca=material.pki.ca_pem, allow_pooling=False,
     )
     info = await sock.ready
-    assert info.type == "h3"
+    assert info.type == "h3" and info.verification_status == "ok"
+    leaf = x509.load_pem_x509_certificate(material.cert.read_bytes())
+    assert info.peer_certificate == leaf.public_bytes(serialization.Encoding.DER)
+    assert info.ephemeral_key is not None and info.cipher is not None
     conn = sock.connection
     control = await h3.open_control_stream(conn)
     peer_settings = asyncio.ensure_future(h3.read_peer_settings(conn))
@@ -268,5 +273,7 @@ def test_gtlsclient_against_unisock_listener(
         assert len(server.client_settings) == 1
         info = server.infos[0]
         assert info.type == "h3" and info.cipher is not None
+        assert info.servername == "localhost"  # gtlsclient's --sni
+        assert info.ephemeral_key is not None
 
     run(main, timeout=60)
