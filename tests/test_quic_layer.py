@@ -194,8 +194,18 @@ def test_echo_on_a_bidirectional_stream(flavor: str, pki: dict[str, bytes]) -> N
             info = await core.handshake
             assert info["type"] == ALPN
             assert info["verification_status"] == "ok"
-            assert info["cipher"].startswith("AES") or "CHACHA" in info["cipher"]
+            cipher = info["cipher"]  # one naming with TLS over TCP: the IANA name
+            assert cipher.name == cipher.standard_name and cipher.version == "TLSv1.3"
+            assert cipher.name in (
+                "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"
+            )
             assert isinstance(info["peer_certificate"], bytes)
+            # Read from qh3's ServerHello and our ClientHello (an independent TLS stack).
+            assert info["ephemeral_key"] is not None and info["ephemeral_key"].type == "ECDH"
+            assert info["signature_algorithms"] and "ecdsa_secp256r1_sha256" in (
+                info["signature_algorithms"]
+            )
+            assert info["servername"] == "localhost" and info["certificate"] is None
             proto = Collect()
             transport = await core.open_stream(True, protocol=proto)
             assert transport.direction == "bidirectional"

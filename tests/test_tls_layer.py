@@ -766,3 +766,71 @@ def test_contexts() -> None:
     assert insecure.verify_mode == ssl.CERT_NONE and not insecure.check_hostname
     with pytest.raises(ValueError, match="server_side"):
         server_context(opts)
+
+
+def _server_hello(group: int) -> bytes:
+    """A TLS 1.3 ServerHello record whose key_share names ``group`` (as a server sends)."""
+    share = group.to_bytes(2, "big") + (4).to_bytes(2, "big") + b"\x11" * 4
+    extensions = (
+        (43).to_bytes(2, "big") + (2).to_bytes(2, "big") + b"\x03\x04"  # supported_versions
+        + (51).to_bytes(2, "big") + len(share).to_bytes(2, "big") + share  # key_share
+    )
+    body = (
+        b"\x03\x03" + b"\x00" * 32 + b"\x00"  # legacy version, random, empty session id
+        + b"\x13\x01" + b"\x00"  # TLS_AES_128_GCM_SHA256, no compression
+        + len(extensions).to_bytes(2, "big") + extensions
+    )
+    message = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + len(message).to_bytes(2, "big") + message
+
+
+@pytest.mark.parametrize(
+    ("group", "expected"),
+    [
+        (0x11EC, EphemeralKeyInfo("KEM", "X25519MLKEM768", 768)),  # OpenSSL 3.5's default
+        (0x11EB, EphemeralKeyInfo("KEM", "SecP256r1MLKEM768", 768)),
+        (0x11ED, EphemeralKeyInfo("KEM", "SecP384r1MLKEM1024", 1024)),
+        (0x0201, EphemeralKeyInfo("KEM", "MLKEM768", 768)),
+        (0x001F, EphemeralKeyInfo("ECDH", "brainpoolP256r1tls13", 256)),
+        (0x001E, EphemeralKeyInfo("ECDH", "X448", 448)),
+        (0x0101, EphemeralKeyInfo("DH", "ffdhe3072", 3072)),
+        (0xFAFA, EphemeralKeyInfo("unknown", "0xfafa", 0)),  # GREASE: not a group
+    ],
+)
+def test_ephemeral_key_names_current_groups(group: int, expected: EphemeralKeyInfo) -> None:
+    """The key exchange group is read from the ServerHello; the IANA registry's current
+    groups (post-quantum hybrids included) are named, not reported as "unknown"."""
+    from unisock._tls_names import HandshakeObserver
+
+    record = _server_hello(group)
+    for split in (len(record), 7):  # whole, and cut inside the record
+        observer = HandshakeObserver(server_side=False)
+        observer.feed(record[:split], outgoing=False)
+        observer.feed(record[split:], outgoing=False)
+        assert observer.group is not None
+        assert EphemeralKeyInfo(*observer.group) == expected
+        assert observer.cipher_code == 0x1301
+    # QUIC carries the same message without the record layer.
+    observer = HandshakeObserver(server_side=False)
+    observer.feed_messages(record[5:], outgoing=False)
+    assert observer.group is not None and EphemeralKeyInfo(*observer.group) == expected
+
+
+@pytest.mark.parametrize("groups", ["ffdhe2048", "X448"])
+def test_ephemeral_key_against_openssl_groups(groups: str, pki: Pki) -> None:
+    """A real server picking a finite-field or X448 group (after a HelloRetryRequest)."""
+
+    async def main() -> dict[str, Any]:
+        with openssl_server("-cert", str(pki.server_pem), "-www", "-groups", groups) as port:
+            t, p = await tls_connect(port, client_opts(pki), pooling=False)
+            info = await t.handshake
+            t.abort()
+            await p.lost
+            return info
+
+    info = run("asyncio", main)
+    expected = {
+        "ffdhe2048": EphemeralKeyInfo("DH", "ffdhe2048", 2048),
+        "X448": EphemeralKeyInfo("ECDH", "X448", 448),
+    }[groups]
+    assert info["ephemeral_key"] == expected

@@ -9,12 +9,13 @@ streams, the peer's streams, datagrams, and closing.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from ._address import SocketAddress
 from ._deferred import Deferred
-from ._info import CipherInfo, SocketInfo
+from ._info import SocketInfo
 from ._init import Options
 from ._pem import to_pem
 from ._quic import (
@@ -40,38 +41,75 @@ _connections: weakref.WeakKeyDictionary[QuicConnectionCore, QuicConnection] = (
 )
 
 
+_client_pems: dict[Any, tuple[bytes | None, bytes | None, bytes | None]] = {}
+_CLIENT_PEMS_SIZE = 64
+
+
+def _der_pem(ders: tuple[bytes, ...] | None) -> bytes | None:
+    if ders is None:
+        return None
+    return "".join(ssl.DER_cert_to_PEM_cert(der) for der in ders).encode("ascii")
+
+
 def quic_options(opts: Options, *, server: bool) -> QuicTLSOptions:
+    """The QUIC layer's options; for a client, from the same validated (and cached) TLS
+    options a TLS client uses, so bad material fails at ``Socket(...)`` alike."""
     remote = opts.remote
     servername = opts.servername
     if servername is None and remote is not None and not server:
         servername = remote.address
+    if server:
+        ca = to_pem(opts.ca, "ca") if opts.ca is not None else None
+        cert = to_pem(opts.cert, "cert") if opts.cert is not None else None
+        key = to_pem(opts.key, "key") if opts.key is not None else None
+    else:
+        from ._tls_socket import _client_options
+
+        if opts.session is not None:
+            raise ValueError(
+                "session: QUIC resumes from the process's own ticket store "
+                "(allow_pooling=True); it takes no session value, not "
+                f"{type(opts.session).__name__}"
+            )
+        tls = _client_options(opts, {}, opts.alpn)
+        pems = _client_pems.get(tls)
+        if pems is None:
+            pems = (_der_pem(tls.ca), _der_pem(tls.cert), tls.key)
+            if len(_client_pems) >= _CLIENT_PEMS_SIZE:
+                _client_pems.pop(next(iter(_client_pems)))
+            _client_pems[tls] = pems
+        ca, cert, key = pems
     return QuicTLSOptions(
         servername=servername,
         verify=opts.verify,
-        ca=to_pem(opts.ca, "ca") if opts.ca is not None else None,
-        cert=to_pem(opts.cert, "cert") if opts.cert is not None else None,
-        key=to_pem(opts.key, "key") if opts.key is not None else None,
+        ca=ca,
+        cert=cert,
+        key=key,
         alpn=opts.alpn,
         idle_timeout=opts.idle_timeout or 30.0,
     )
 
 
 def _info(handshake: dict[str, Any], opts: Options) -> SocketInfo:
+    """``info`` of a QUIC stream socket: what the connection's handshake established.
+
+    ``session`` and ``ticket`` stay ``None``: QUIC resumes from the process's ticket store
+    (``allow_pooling``), and aioquic's tickets are not ``ssl`` sessions.
+    """
     remote = handshake.get("remote")
     local = handshake.get("local")
-    cipher = handshake.get("cipher")
+    sigalgs = handshake.get("signature_algorithms")
     return SocketInfo(
         type=handshake.get("type") or opts.type_label,
         remote=SocketAddress(str(remote[0]), int(remote[1])) if remote else opts.remote,
         local=SocketAddress(str(local[0]), int(local[1])) if local else None,
         servername=handshake.get("servername"),
+        certificate=handshake.get("certificate"),
         peer_certificate=handshake.get("peer_certificate"),
         verification_status=handshake.get("verification_status"),
-        cipher=CipherInfo(
-            cipher, cipher if cipher.startswith("TLS_") else f"TLS_{cipher}", "TLSv1.3"
-        )
-        if cipher
-        else None,
+        cipher=handshake.get("cipher"),
+        ephemeral_key=handshake.get("ephemeral_key"),
+        signature_algorithms=tuple(sigalgs) if sigalgs else None,
         session_reused=handshake.get("session_resumed"),
         early_data_accepted=handshake.get("early_data_accepted"),
     )

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import ssl
+import sys
 import tempfile
 import threading
 from collections import OrderedDict
@@ -272,26 +273,45 @@ _contexts_lock = threading.Lock()
 _MAX_CONTEXTS = 64
 
 
-def _system_store_present() -> bool:
+def trust_locations() -> tuple[str | None, str | None]:
+    """``(cafile, capath)`` of the trust store TLS and QUIC verify servers against.
+
+    One policy for both: the system store as OpenSSL finds it (so ``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` are honoured, as by ``ssl.create_default_context()``), and certifi's
+    bundle only where the system has none.  Read on each use (two ``stat`` calls), so a
+    changed environment takes effect for the next connection.
+    """
     paths = ssl.get_default_verify_paths()
-    if paths.cafile and os.path.isfile(paths.cafile):
-        return True
+    cafile = paths.cafile if paths.cafile and os.path.isfile(paths.cafile) else None
+    capath = None
     if paths.capath and os.path.isdir(paths.capath):
-        with contextlib.suppress(OSError):
-            return any(True for _ in os.scandir(paths.capath))
-    return False
+        with contextlib.suppress(OSError), os.scandir(paths.capath) as entries:
+            if next(entries, None) is not None:
+                capath = paths.capath
+    if cafile is None and capath is None:
+        import certifi
+
+        return certifi.where(), None
+    return cafile, capath
+
+
+def keylog_path() -> str | None:
+    """Where to log TLS secrets (NSS key log format): ``SSLKEYLOGFILE``, as ``ssl``, curl
+    and browsers do; ``None`` when unset or when Python ignores the environment (-E)."""
+    if sys.flags.ignore_environment:
+        return None
+    return os.environ.get("SSLKEYLOGFILE") or None
 
 
 def _load_trust(ctx: ssl.SSLContext, opts: TLSOptions) -> None:
     if opts.ca is not None:
         ctx.load_verify_locations(cadata=b"".join(opts.ca))
         return
-    ctx.load_default_certs(ssl.Purpose.SERVER_AUTH if not opts.server_side
-                           else ssl.Purpose.CLIENT_AUTH)
-    if not _system_store_present() and ctx.cert_store_stats()["x509_ca"] == 0:
-        import certifi
-
-        ctx.load_verify_locations(cafile=certifi.where())
+    if sys.platform == "win32":  # pragma: no cover - the Windows store has no paths
+        ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH if opts.server_side
+                               else ssl.Purpose.SERVER_AUTH)
+    cafile, capath = trust_locations()
+    ctx.load_verify_locations(cafile=cafile, capath=capath)
 
 
 def _load_chain(ctx: ssl.SSLContext, opts: TLSOptions) -> None:
@@ -314,6 +334,9 @@ def _load_chain(ctx: ssl.SSLContext, opts: TLSOptions) -> None:
 def _base(purpose: int, opts: TLSOptions) -> ssl.SSLContext:
     ctx = ssl.SSLContext(purpose)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    keylog = keylog_path()
+    if keylog is not None:
+        ctx.keylog_filename = keylog  # OpenSSL appends each connection's secrets
     if opts.alpn:
         ctx.set_alpn_protocols(list(opts.alpn))
     if opts.cert is not None:
@@ -321,8 +344,17 @@ def _base(purpose: int, opts: TLSOptions) -> ssl.SSLContext:
     return ctx
 
 
+def _environment_key(opts: TLSOptions) -> bytes:
+    """What of the environment shapes a context: the key log file, and the trust store
+    when no ``ca`` replaces it."""
+    parts: tuple[object, ...] = (keylog_path(),)
+    if opts.ca is None and opts.verify and not opts.server_side:
+        parts += trust_locations()
+    return repr(parts).encode()
+
+
 def _cached(opts: TLSOptions, build: Any) -> ssl.SSLContext:
-    fp = opts.fingerprint
+    fp = opts.fingerprint + _environment_key(opts)
     ctx = _contexts.get(fp)
     if ctx is None:
         ctx = build(opts)

@@ -119,7 +119,9 @@ SIGALGS: dict[int, str] = {
 _HASHES = {1: "md5", 2: "sha1", 3: "sha224", 4: "sha256", 5: "sha384", 6: "sha512"}
 _SIGS = {1: "rsa", 2: "dsa", 3: "ecdsa"}
 
-# NamedGroup code point -> (type, name, size in bits), spelled as OpenSSL and Node.js do.
+# NamedGroup code point -> (type, name, size in bits), spelled as OpenSSL and Node.js do;
+# the IANA TLS Supported Groups registry as of 2025.  ``type`` is "ECDH", "DH", or "KEM"
+# for ML-KEM alone or hybrid with an elliptic curve.
 GROUPS: dict[int, tuple[str, str, int]] = {
     0x0017: ("ECDH", "prime256v1", 256),
     0x0018: ("ECDH", "secp384r1", 384),
@@ -134,6 +136,30 @@ GROUPS: dict[int, tuple[str, str, int]] = {
     0x0102: ("DH", "ffdhe4096", 4096),
     0x0103: ("DH", "ffdhe6144", 6144),
     0x0104: ("DH", "ffdhe8192", 8192),
+    # RFC 8734 brainpool curves for TLS 1.3
+    0x001F: ("ECDH", "brainpoolP256r1tls13", 256),
+    0x0020: ("ECDH", "brainpoolP384r1tls13", 384),
+    0x0021: ("ECDH", "brainpoolP512r1tls13", 512),
+    # RFC 9189 GOST curves
+    0x0022: ("ECDH", "GC256A", 256),
+    0x0023: ("ECDH", "GC256B", 256),
+    0x0024: ("ECDH", "GC256C", 256),
+    0x0025: ("ECDH", "GC256D", 256),
+    0x0026: ("ECDH", "GC512A", 512),
+    0x0027: ("ECDH", "GC512B", 512),
+    0x0028: ("ECDH", "GC512C", 512),
+    # RFC 8998 SM2
+    0x0029: ("ECDH", "curveSM2", 256),
+    # ML-KEM (FIPS 203), alone and in the hybrids OpenSSL 3.5+ offers by default
+    # (X25519MLKEM768 first).  The size is the ML-KEM parameter set.
+    0x0200: ("KEM", "MLKEM512", 512),
+    0x0201: ("KEM", "MLKEM768", 768),
+    0x0202: ("KEM", "MLKEM1024", 1024),
+    0x11EB: ("KEM", "SecP256r1MLKEM768", 768),
+    0x11EC: ("KEM", "X25519MLKEM768", 768),
+    0x11ED: ("KEM", "SecP384r1MLKEM1024", 1024),
+    # The pre-standard hybrid that browsers offered in 2024
+    0x6399: ("KEM", "X25519Kyber768Draft00", 768),
 }
 
 
@@ -181,6 +207,14 @@ class _Direction:
         del raw[:pos]
         if self.done:
             self.raw = bytearray()
+        return self.messages()
+
+    def feed_messages(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
+        """Like ``feed``, for handshake messages without the record layer (QUIC CRYPTO)."""
+        self.handshake += data
+        return self.messages()
+
+    def messages(self) -> list[tuple[int, bytes]]:
         messages: list[tuple[int, bytes]] = []
         hs = self.handshake
         hpos = 0
@@ -270,6 +304,30 @@ class HandshakeObserver:
                 self._message(mtype, body, from_client)
         except (ValueError, IndexError):
             direction.done = True
+
+    def feed_messages(self, data: bytes | bytearray | memoryview, outgoing: bool) -> None:
+        """Handshake messages with no record layer around them, as QUIC carries them.
+
+        Only the hellos are read: a direction is done once its hello has been seen.
+        """
+        from_client = outgoing != self._server_side
+        direction = self._client if from_client else self._server
+        if direction.done or not data:
+            return
+        try:
+            for mtype, body in direction.feed_messages(data):
+                self._message(mtype, body, from_client)
+                if mtype in (1, 2):
+                    direction.done = True
+                    direction.handshake = bytearray()
+                    break
+        except (ValueError, IndexError):
+            direction.done = True
+
+    @property
+    def hellos_seen(self) -> bool:
+        """Both directions are done (no more facts to read)."""
+        return self._client.done and self._server.done
 
     def _message(self, mtype: int, body: bytes, from_client: bool) -> None:
         r = _Reader(body)

@@ -23,13 +23,13 @@ from aioquic import tls
 from aioquic.quic import events
 from aioquic.quic.connection import QuicConnectionState, stream_is_client_initiated
 from aioquic.quic.packet import QuicErrorCode
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from .._deferred import Deferred
 from ..errors import InvalidStateError, NetworkError, TLSError
 from ..events import report_exception
 from ._endpoint import Address, Endpoint
 from ._errors import termination_error
+from ._facts import handshake_facts
 from ._flow import CreditedConnection
 from ._options import QuicTLSOptions
 from ._stream import QuicStreamTransport
@@ -367,21 +367,17 @@ class QuicConnectionCore:
 
     def _handshake_completed(self, event: events.HandshakeCompleted) -> None:
         context = self.quic.tls
-        certificate = context._peer_certificate
         if self._client_ca is not None and not self._client_certificate_ok(context):
             return
         verified = self.is_client and self.quic.configuration.verify_mode != 0
         if not self.is_client:
             verified = self._client_ca is not None
-        cipher = context.key_schedule.cipher_suite if context.key_schedule else None
+        facts = handshake_facts(self.quic, self.quic.hello_observer)
+        self.quic.hello_observer = None
         self.handshake.resolve(
             {
                 "type": event.alpn_protocol,
-                "servername": self.quic.configuration.server_name,
-                "peer_certificate": (
-                    certificate.public_bytes(Encoding.DER) if certificate is not None else None
-                ),
-                "cipher": cipher.name if cipher is not None else None,
+                **facts,
                 "verification_status": "ok" if verified else None,
                 "session_resumed": event.session_resumed,
                 "early_data_accepted": event.early_data_accepted,

@@ -30,6 +30,9 @@ from aioquic.quic.packet_builder import QuicPacketBuilder
 from aioquic.quic.recovery import QuicPacketPacer, QuicPacketSpace
 from aioquic.quic.stream import QuicStream
 
+from .._tls_names import HandshakeObserver
+from ._facts import watch
+
 __all__ = ["CreditedConnection", "ReceiveCredit"]
 
 TIMER_SLACK = 0.002
@@ -76,9 +79,11 @@ class CreditedConnection(QuicConnection):
         self.credits = credits
         self.window = window
         self._want_client_cert = request_client_certificate
+        self.hello_observer: HandshakeObserver | None = None
 
     def _initialize(self, peer_cid: bytes) -> None:
         super()._initialize(peer_cid)
+        self.hello_observer = watch(self)  # for info: see _facts.py
         if self._want_client_cert:
             self.tls._request_client_certificate = True
 

@@ -15,6 +15,8 @@ from aioquic.quic.configuration import QuicConfiguration
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from .._tls_config import keylog_path, trust_locations
+
 __all__ = ["DEFAULT_STREAM_WINDOW", "PemSource", "QuicTLSOptions", "make_configuration", "read_pem"]
 
 PemSource: TypeAlias = "bytes | str | os.PathLike[str]"
@@ -49,6 +51,26 @@ def read_pem(source: PemSource) -> bytes:
         return f.read()
 
 
+class _KeyLog:
+    """A key log that appends each line to ``path`` and holds no file open in between
+    (aioquic only calls ``write`` and ``flush``; a connection logs a handful of lines)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def write(self, line: str) -> int:
+        try:
+            with open(self.path, "a", encoding="ascii") as f:
+                return f.write(line)
+        except OSError:
+            return 0  # as OpenSSL does: a key log that cannot be written is skipped
+
+    def flush(self) -> None:
+        pass
+
+
 def make_configuration(options: QuicTLSOptions, *, is_client: bool) -> QuicConfiguration:
     """Build aioquic's configuration; raises ``ValueError`` naming a bad field."""
     if not options.alpn:
@@ -67,6 +89,13 @@ def make_configuration(options: QuicTLSOptions, *, is_client: bool) -> QuicConfi
             config.verify_mode = ssl.CERT_NONE
     if options.ca is not None:
         config.cadata = read_pem(options.ca)
+    elif is_client and options.verify:
+        # The trust policy of TLS over TCP (system store, SSL_CERT_FILE/SSL_CERT_DIR,
+        # certifi only where there is none), not aioquic's certifi-only default.
+        config.cafile, config.capath = trust_locations()
+    keylog = keylog_path()
+    if keylog is not None:
+        config.secrets_log_file = _KeyLog(keylog)  # type: ignore[assignment]
     if options.cert is not None:
         chain = x509.load_pem_x509_certificates(read_pem(options.cert))
         config.certificate = chain[0]

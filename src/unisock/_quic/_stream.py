@@ -140,6 +140,16 @@ class QuicStreamTransport(asyncio.Transport):
         return self.direction != "receive"
 
     def get_write_buffer_size(self) -> int:
+        """Bytes written but not yet sent in any packet (what a socket's ``bytes_sent``
+        leaves out, as TCP's counts what reached the kernel).  Bytes sent and not yet
+        acknowledged are still held (``_held``), and that is what pauses writing."""
+        if self.direction == "receive" or self._reset_sent or self._sender.is_finished:
+            return 0
+        sender = self._sender
+        return max(0, sender._buffer_stop - max(sender.highest_offset, sender._buffer_start))
+
+    def _held(self) -> int:
+        """Bytes aioquic keeps for this stream until the peer acknowledges them."""
         if self.direction == "receive" or self._reset_sent or self._sender.is_finished:
             return 0
         sender = self._sender
@@ -157,7 +167,7 @@ class QuicStreamTransport(asyncio.Transport):
             raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
         self._high = high
         self._low = low
-        size = self.get_write_buffer_size()
+        size = self._held()
         if not self._write_paused and size > high:
             self._pause_writing()
         elif self._write_paused and size <= low:
@@ -175,7 +185,7 @@ class QuicStreamTransport(asyncio.Transport):
 
     def resume_writing_if_drained(self) -> None:
         """Called by the connection after ACKs arrive."""
-        if self._lost or self.get_write_buffer_size() > self._low:
+        if self._lost or self._held() > self._low:
             return
         self._write_paused = False
         self._core.write_paused.discard(self)
