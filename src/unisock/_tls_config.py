@@ -278,9 +278,23 @@ def trust_locations() -> tuple[str | None, str | None]:
 
     One policy for both: the system store as OpenSSL finds it (so ``SSL_CERT_FILE`` and
     ``SSL_CERT_DIR`` are honoured, as by ``ssl.create_default_context()``), and certifi's
-    bundle only where the system has none.  Read on each use (two ``stat`` calls), so a
-    changed environment takes effect for the next connection.
+    bundle only where the system has none.  Looked up once per value of those two
+    variables, so a changed environment takes effect for the next connection.
     """
+    env = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    found = _trust_found.get(env)
+    if found is None:
+        if len(_trust_found) >= 16:
+            _trust_found.clear()
+        found = _trust_found[env] = _find_trust()
+    return found
+
+
+_trust_found: dict[tuple[str | None, str | None], tuple[str | None, str | None]] = {}
+"""``trust_locations()`` by environment: looking costs ~0.15 ms (a directory read)."""
+
+
+def _find_trust() -> tuple[str | None, str | None]:
     paths = ssl.get_default_verify_paths()
     cafile = paths.cafile if paths.cafile and os.path.isfile(paths.cafile) else None
     capath = None
