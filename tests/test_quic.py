@@ -205,3 +205,217 @@ def test_body_goes_out_as_0rtt_on_a_resumed_connection(run: Any) -> None:
             server.cancel()
 
     run(main)
+
+
+# -- info, stats, trust, key log, material checked at construction ------------------------
+
+CLIENT = CA.issue_cert("client.example")
+
+
+def _der(pem: bytes) -> bytes:
+    import ssl
+
+    return ssl.PEM_cert_to_DER_cert(pem.decode())
+
+
+def test_info_is_filled_on_both_sides(run: Any) -> None:
+    """What aioquic knows is reported on both sides, with the TLS-over-TCP naming."""
+
+    async def main() -> None:
+        async with quic_listener(ca=CA_PEM) as listener:  # client certificates required
+            client = unisock.Socket(
+                remote=listener.local, allow_pooling=False, body=b"hi",
+                cert=CLIENT.cert_chain_pems[0].bytes(), key=CLIENT.private_key_pem.bytes(),
+                **client_opts(),
+            )
+            server = (await listener.__anext__()).socket
+            c, s = await client.ready, server.info
+            server_der = _der(CERT.cert_chain_pems[0].bytes())
+            client_der = _der(CLIENT.cert_chain_pems[0].bytes())
+            assert c.servername == s.servername == "localhost"  # the SNI the server got
+            assert c.certificate == s.peer_certificate == client_der
+            assert s.certificate == c.peer_certificate == server_der
+            assert c.verification_status == s.verification_status == "ok"
+            assert c.cipher == s.cipher and c.cipher is not None
+            assert c.cipher.name == c.cipher.standard_name and c.cipher.name.startswith("TLS_")
+            assert c.cipher.version == "TLSv1.3"
+            assert c.ephemeral_key == s.ephemeral_key and c.ephemeral_key is not None
+            assert c.ephemeral_key.name in ("X25519", "X448", "prime256v1", "secp384r1")
+            assert c.signature_algorithms == s.signature_algorithms
+            assert c.signature_algorithms and "ecdsa_secp256r1_sha256" in c.signature_algorithms
+            client.connection.close()
+
+        async with quic_listener() as listener:  # no client certificate asked: none sent
+            client = unisock.Socket(
+                remote=listener.local, allow_pooling=False, body=b"hi",
+                cert=CLIENT.cert_chain_pems[0].bytes(), key=CLIENT.private_key_pem.bytes(),
+                **client_opts(),
+            )
+            server = (await listener.__anext__()).socket
+            assert (await client.ready).certificate is None
+            assert server.info.peer_certificate is None
+            client.connection.close()
+
+    run(main)
+
+
+class Relay:
+    """A UDP relay between a client and a server on loopback that can hold the server's
+    datagrams (so the client hears no ACK) and release them later."""
+
+    def __init__(self) -> None:
+        self.hold = False
+        self.held: list[bytes] = []
+        self.from_client = 0
+        self.client_addr: Any = None
+        self.front: Any = None
+        self.back: Any = None
+
+    async def start(self, server: Any) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        relay = self
+
+        class Front(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                relay.client_addr = addr
+                relay.from_client += 1
+                relay.back.sendto(data)
+
+        class Back(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                if relay.hold:
+                    relay.held.append(data)
+                else:
+                    relay.front.sendto(data, relay.client_addr)
+
+        self.front, _ = await loop.create_datagram_endpoint(Front, local_addr=("127.0.0.1", 0))
+        self.back, _ = await loop.create_datagram_endpoint(
+            Back, remote_addr=(server.address, server.port)
+        )
+        return self.front.get_extra_info("sockname")[:2]  # type: ignore[no-any-return]
+
+    def release(self) -> None:
+        self.hold = False
+        for data in self.held:
+            self.front.sendto(data, self.client_addr)
+        self.held.clear()
+
+    def close(self) -> None:
+        self.front.close()
+        self.back.close()
+
+
+def test_bytes_sent_counts_what_left_not_what_was_acknowledged(run: Any) -> None:
+    """``bytes_sent`` counts bytes that left in packets, as TCP counts what the kernel
+    took, not only those the peer acknowledged: with every answer (ACKs included) held
+    back by a relay, the request still counts as sent."""
+
+    async def main() -> None:
+        async with quic_listener() as listener:
+
+            async def serve() -> None:
+                async for ev in listener:
+                    await ev.socket.readable.pipe_to(ev.socket.writable)
+
+            server = asyncio.ensure_future(serve())
+            relay = Relay()
+            try:
+                front = await relay.start(listener.local)
+                client = unisock.Socket(remote=front, allow_pooling=False, **client_opts())
+                await client.ready
+                relay.hold = True
+                before = relay.from_client
+                writer = client.writable.get_writer()
+                await writer.write(b"ping")
+                while relay.from_client == before:  # the request left in a datagram
+                    await asyncio.sleep(0.005)
+                await asyncio.sleep(0.05)  # the server answered (held by the relay)
+                assert relay.held
+                assert client.stats.bytes_sent == 4  # unacknowledged, but sent
+                relay.release()
+                reader = client.readable.get_reader()
+                got = b""
+                while got != b"ping":
+                    got += (await asyncio.wait_for(reader.read(), 5)).value
+                assert client.stats.bytes_sent == 4 and client.stats.bytes_received == 4
+                reader.release_lock()
+                writer.release_lock()
+                client.connection.close()
+                await client.connection.closed
+            finally:
+                relay.close()
+                server.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await server
+
+    run(main)
+
+
+def test_system_trust_honours_ssl_cert_file(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``ca=``: QUIC verifies against the same store as TLS, ``SSL_CERT_FILE`` included
+    (aioquic alone would use certifi's bundle only)."""
+    import tempfile
+
+    async def main() -> None:
+        async with quic_listener() as listener:
+            opts = {k: v for k, v in client_opts().items() if k != "ca"}
+            s = unisock.Socket(remote=listener.local, allow_pooling=False, **opts)
+            with pytest.raises(errors.TLSError):
+                await s.ready
+            with tempfile.NamedTemporaryFile(suffix=".pem") as f:
+                f.write(CA_PEM)
+                f.flush()
+                monkeypatch.setenv("SSL_CERT_FILE", f.name)
+                s = unisock.Socket(remote=listener.local, allow_pooling=False, **opts)
+                info = await s.ready
+                assert info.verification_status == "ok"
+                s.connection.close()
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    run(main)
+
+
+def test_sslkeylogfile_gets_the_secrets(
+    run: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "keys.log"
+    monkeypatch.setenv("SSLKEYLOGFILE", str(path))
+
+    async def main() -> None:
+        async with quic_listener() as listener:
+            s = unisock.Socket(remote=listener.local, allow_pooling=False, **client_opts())
+            await s.ready
+            s.connection.close()
+
+    run(main)
+    text = path.read_text()
+    for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                  "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
+        assert label in text
+
+
+GARBAGE_PEM = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+OTHER = CA.issue_cert("other.example")
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "words"),
+    [
+        ({"ca": 42}, TypeError, "ca must be"),
+        ({"ca": GARBAGE_PEM}, ValueError, "ca: not a certificate"),
+        ({"ca": "/nonexistent/ca.pem"}, ValueError, "ca: cannot read"),
+        ({"cert": CLIENT.cert_chain_pems[0].bytes(), "key": OTHER.private_key_pem.bytes()},
+         ValueError, "key: does not match"),
+        ({"session": b"not a session"}, ValueError, "session: QUIC"),
+    ],
+    ids=["ca-int", "ca-garbage", "ca-missing", "key-mismatch", "session"],
+)
+def test_bad_client_material_fails_at_construction(
+    run: Any, fields: dict[str, Any], error: type[Exception], words: str
+) -> None:
+    async def main() -> None:
+        opts = {**client_opts(), **fields}
+        with pytest.raises(error, match=words):
+            unisock.Socket(remote="127.0.0.1:9", **opts)
+
+    run(main)

@@ -66,7 +66,7 @@ def test_info_fields(run: Any, pki: Pki) -> None:
         sopts = server_opts(pki)
         async with unisock.SocketListener(type="tls", alpn=["h2", "x-test"], **sopts) as lst:
             s = unisock.Socket(
-                type=["x-test"], remote=lst.local, ca=pki.ca_pem, servername="localhost"
+                type="tls", alpn=["x-test"], remote=lst.local, ca=pki.ca_pem, servername="localhost"
             )
             info = await s.ready
             server = (await lst.__anext__()).socket
@@ -90,7 +90,8 @@ def test_client_against_openssl_s_server_with_alpn(run: Any, pki: Pki) -> None:
 
         async def main() -> None:
             s = unisock.Socket(
-                type="x-echo", remote=("127.0.0.1", port), ca=pki.ca_pem, servername="localhost"
+                type="tls", alpn=["x-echo"], remote=("127.0.0.1", port), ca=pki.ca_pem,
+                servername="localhost",
             )
             info = await s.ready
             assert info.type == "x-echo"
@@ -388,3 +389,126 @@ def test_info_session_resumes_after_tls13_ticket(run: Any, pki: Pki) -> None:
             server.cancel()
 
     run(main)
+
+
+# -- trust policy, key log, material checked at construction ------------------------------
+
+
+def test_system_trust_honours_ssl_cert_file(
+    run: Any, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``ca=``: the system store as OpenSSL finds it, so ``SSL_CERT_FILE`` counts, and
+    a change of it reaches the next connection (no stale cached context)."""
+
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
+            s = unisock.Socket(type="tls", remote=lst.local, servername="localhost")
+            with pytest.raises(errors.TLSError) as info:
+                await s.ready
+            assert info.value.verification_status is not None
+            monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca_pem))
+            s = unisock.Socket(type="tls", remote=lst.local, servername="localhost")
+            assert (await s.ready).verification_status == "ok"
+            server = (await lst.__anext__()).socket
+            await s.close()
+            await server.close()
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    run(main)
+
+
+@pytest.fixture
+def keylog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from unisock import _tls_config
+
+    path = tmp_path / "keys.log"
+    monkeypatch.setenv("SSLKEYLOGFILE", str(path))
+    yield path
+    _tls_config._contexts.clear()  # a context with a key log holds the file open
+    import gc
+
+    gc.collect()
+
+
+def test_sslkeylogfile_gets_the_secrets(run: Any, pki: Pki, keylog: Path) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
+            s = unisock.Socket(
+                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                allow_pooling=False,
+            )
+            info = await s.ready
+            assert info.cipher is not None and info.cipher.version == "TLSv1.3"
+            server = (await lst.__anext__()).socket
+            await s.close()
+            await server.close()
+
+    run(main)
+    text = keylog.read_text()
+    for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                  "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
+        assert label in text
+
+
+GARBAGE_PEM = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+
+
+def bad_client_material(pki: Pki) -> list[tuple[dict[str, Any], type[Exception], str]]:
+    other = pki.ca.issue_cert("other.example")
+    return [
+        ({"ca": 42}, TypeError, "ca must be"),
+        ({"ca": GARBAGE_PEM}, ValueError, "ca: not a certificate"),
+        ({"ca": str(pki.dir / "missing.pem")}, ValueError, "ca: cannot read"),
+        ({"cert": pki.client.cert_chain_pems[0].bytes(),
+          "key": other.private_key_pem.bytes()}, ValueError, "key: does not match"),
+        ({"cert": GARBAGE_PEM, "key": pki.client.private_key_pem.bytes()},
+         ValueError, "cert: not a certificate"),
+        ({"session": b"not a session"}, TypeError, "session must be"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_bad_client_material_fails_at_construction(run: Any, pki: Pki, case: int) -> None:
+    """Bad TLS material raises at ``Socket(...)`` naming the field, as listeners do."""
+    fields, error, words = bad_client_material(pki)[case]
+
+    async def main() -> None:
+        with pytest.raises(error, match=words):
+            unisock.Socket(type="tls", remote="127.0.0.1:9", servername="localhost", **fields)
+
+    run(main)
+
+
+def test_client_material_is_validated_once(run: Any, pki: Pki) -> None:
+    """Construction validates and caches: connecting again with the same inputs reuses
+    the validated options (a repeated connect stays cheap)."""
+    from unisock import _tls_config, _tls_socket
+
+    async def main() -> None:
+        async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
+            for _ in range(3):
+                s = unisock.Socket(
+                    type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                    cert=pki.client.cert_chain_pems[0].bytes(),
+                    key=pki.client.private_key_pem.bytes(),
+                )
+                await s.ready
+                server = (await lst.__anext__()).socket
+                await s.close()
+                await server.close()
+
+    calls = 0
+    original = _tls_config.TLSOptions.from_init
+
+    def counting(**kw: Any) -> Any:
+        nonlocal calls
+        calls += not kw.get("server_side")
+        return original(**kw)
+
+    _tls_socket._client_cache.clear()
+    _tls_config.TLSOptions.from_init = counting  # type: ignore[method-assign]
+    try:
+        run(main)
+    finally:
+        _tls_config.TLSOptions.from_init = original  # type: ignore[method-assign]
+    assert calls == 1

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from ._address import from_sockaddr
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from .listener import SocketListener
     from .socket import Socket
 
-__all__ = ["accept_tls", "connect_tls", "upgrade_to_tls"]
+__all__ = ["accept_tls", "connect_tls", "upgrade_to_tls", "validate_client"]
 
 TLS_HANDSHAKE_TIMEOUT = 30.0
 """Seconds an accepted connection may take over its handshake when no ``ready_timeout``
@@ -91,7 +93,10 @@ def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]
     """The client's TLS options; validated once per distinct set of inputs.
 
     Parsing keys and certificates (and reading them from paths) costs more than the rest
-    of a connect, so options built from the same inputs are reused.
+    of a connect, so options built from the same inputs are reused; a ``session`` (which
+    shapes no context) is checked on its own and set on the cached options.  Called when
+    the socket is constructed (so bad material fails there) and again when it connects,
+    which then costs a cache lookup.
     """
     values = {
         "servername": fields.get("servername", opts.servername),
@@ -100,25 +105,43 @@ def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]
         "ca": fields.get("ca", opts.ca),
         "verify": fields.get("verify", opts.verify),
         "alpn": alpn,
-        "session": fields.get("session", opts.session),
     }
+    session = fields.get("session", opts.session)
+    if session is not None and not isinstance(session, ssl.SSLSession):
+        raise TypeError(
+            "session must be an info.session value of an earlier TLS socket "
+            f"(ssl.SSLSession), not {type(session).__name__}: {session!r:.60}"
+        )
     try:
         key: Any = tuple(
             (k, v if k in ("servername", "verify", "alpn") else _hashable(v))
             for k, v in values.items()
-            if k != "session"
         )
     except (TypeError, OSError):
         key = None
-    if key is None or values["session"] is not None:
-        return TLSOptions.from_init(**values)  # a session, an unhashable or missing input
-    cached = _client_cache.get(key)
+    cached = _client_cache.get(key) if key is not None else None
     if cached is None:
-        cached = TLSOptions.from_init(**values)
-        if len(_client_cache) >= _CLIENT_CACHE_SIZE:
-            _client_cache.pop(next(iter(_client_cache)))
-        _client_cache[key] = cached
+        cached = TLSOptions.from_init(**values)  # raises naming the bad field
+        if key is not None:
+            if len(_client_cache) >= _CLIENT_CACHE_SIZE:
+                _client_cache.pop(next(iter(_client_cache)))
+            _client_cache[key] = cached
+    if session is not None:
+        return dataclasses.replace(cached, session=session)
     return cached
+
+
+def validate_client(opts: Options) -> None:
+    """Check a TLS or QUIC client's material at ``Socket(...)``: ``TypeError``/``ValueError``
+    naming the field (a missing file, a garbage PEM, a cert/key mismatch, a bad session)."""
+    if opts.remote is None:
+        return
+    if opts.transport == "tls":
+        _client_options(opts, {}, opts.alpn)
+    elif opts.transport == "quic":
+        from ._quic_socket import quic_options
+
+        quic_options(opts, server=False)
 
 
 def server_options(opts: Options) -> TLSOptions:
@@ -148,6 +171,7 @@ async def connect_tls(sock: Socket) -> None:
         host=_host(opts),
         initial_data=bytes(holding.data),
         pooling=opts.allow_pooling,
+        allow_truncation=not opts.require_close_notify,
         call_connection_made=True,
         session_in_info=False,  # Socket.info fetches it on access
     )
@@ -167,6 +191,7 @@ def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTr
         protocol,
         tls_opts,
         loop=sock._loop,
+        allow_truncation=not sock._opts.require_close_notify,
         call_connection_made=True,
     )
     sock._tls = tls
@@ -228,6 +253,7 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
         host=_host(opts),
         initial_data=initial,
         pooling=opts.allow_pooling,
+        allow_truncation=not opts.require_close_notify,
         call_connection_made=False,
         session_in_info=False,
     )
@@ -238,8 +264,7 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
         tls.set_write_buffer_limits(high=high, low=high // 4)
     if sock._read_paused:
         tls.pause_reading()
-    opts.transport = "tls"
-    opts.type_label = "tls"
+    sock._opts = dataclasses.replace(opts, transport="tls", type_label="tls")
     try:
         info = await tls.handshake
     except TLSError as exc:
