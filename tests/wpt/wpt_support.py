@@ -49,7 +49,7 @@ class Cases:
         cases = self.cases
 
         @pytest.mark.parametrize("loop_name", LOOPS)
-        @pytest.mark.parametrize("title", list(cases))
+        @pytest.mark.parametrize("title", list(cases), ids=list(cases))
         def test_wpt(title: str, loop_name: str) -> None:
             run(cases[title](), loop_name)
 

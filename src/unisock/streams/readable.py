@@ -12,7 +12,6 @@ queued chunks straight from the queue and only awaits when it is empty.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -57,11 +56,6 @@ PullFn = Callable[[], "Deferred[Any] | None"]
 CancelFn = Callable[[Any], "Deferred[Any] | None"]
 
 
-def _schedule(callback: Callable[[], object]) -> None:
-    with contextlib.suppress(RuntimeError):
-        asyncio.get_running_loop().call_soon(callback)
-
-
 class _ControllerBase:
     """What both controllers share: pulling, starting, and the stream they feed."""
 
@@ -92,8 +86,15 @@ class _ControllerBase:
 
     def _begin(self, start_result: Deferred[Any]) -> None:
         if start_result.done() and not start_result.is_rejected():
-            self._started = True
-            _schedule(self._call_pull_if_needed)
+            # The standard marks even a synchronous start done in a microtask: until then
+            # a read waits and nothing is pulled.  Here: on the next loop pass.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop: started now
+                self._started = True
+                return
+            self._started = False
+            loop.call_soon(self._start_done)
             return
 
         def started(d: Deferred[Any]) -> None:
@@ -105,6 +106,10 @@ class _ControllerBase:
             self._call_pull_if_needed()
 
         start_result.add_done_callback(started)
+
+    def _start_done(self) -> None:
+        self._started = True
+        self._call_pull_if_needed()
 
     def _error_if_readable(self, exc: BaseException) -> None:
         if self._stream._state == READABLE:
