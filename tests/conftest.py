@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import faulthandler
+import gc
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -22,17 +28,39 @@ LOOPS = ["asyncio", "uvloop"] if uvloop is not None else ["asyncio"]
 
 
 def run_on(kind: str, main: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
-    """Run ``main()`` on a fresh loop of ``kind``, bounded by ``timeout`` seconds."""
+    """Run ``main()`` on a fresh loop of ``kind``, bounded by ``timeout`` seconds.
+
+    The test fails if a task is still running when ``main()`` returns, or if anything
+    reached the loop's exception handler (a misbehaving peer must never raise into the
+    loop; an error in a background task must not pass unseen).
+    """
+    reported: list[dict[str, Any]] = []
 
     async def bounded() -> Any:
-        return await asyncio.wait_for(main(), timeout)
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reported.append(context))
+        result = await asyncio.wait_for(main(), timeout)
+        for _ in range(10):  # callbacks scheduled by main()'s last step
+            await asyncio.sleep(0)
+        me = asyncio.current_task()
+        running = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+        if running:
+            raise AssertionError(f"tasks still running after the test: {running}")
+        return result
 
     if kind == "uvloop":
         assert uvloop is not None
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(bounded())
-    with asyncio.Runner() as runner:
-        return runner.run(bounded())
+            result = runner.run(bounded())
+    else:
+        with asyncio.Runner() as runner:
+            result = runner.run(bounded())
+    if reported:
+        lines = [
+            f"{c.get('message')}: {c.get('exception')!r}" for c in reported
+        ]
+        raise AssertionError("the loop's exception handler was called:\n" + "\n".join(lines))
+    return result
 
 
 @pytest.fixture(params=LOOPS)
@@ -80,7 +108,11 @@ def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10) -> None:
 
 
 class Peer:
-    """A real peer program started for one test and always stopped after it."""
+    """A real peer program started for one test and always stopped after it.
+
+    It runs in a process group of its own, and stopping it signals the whole group: a
+    forking peer (``socat ... fork``, ``EXEC:``) leaves no child behind.
+    """
 
     def __init__(self, args: list[str], **kwargs: Any) -> None:
         self.proc = subprocess.Popen(
@@ -88,20 +120,25 @@ class Peer:
             stdin=kwargs.pop("stdin", subprocess.DEVNULL),
             stdout=kwargs.pop("stdout", subprocess.DEVNULL),
             stderr=kwargs.pop("stderr", subprocess.DEVNULL),
+            start_new_session=True,
             **kwargs,
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        kill_group(self.proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        kill_group(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(5)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    """Signal every process of group ``pgid`` (gone already is fine)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
 
 
 @pytest.fixture
@@ -148,3 +185,114 @@ def free_tcp_udp_port(host: str = "127.0.0.1") -> int:
                     continue
                 return port
     raise RuntimeError("no port free for both TCP and UDP")
+
+
+# -- per-test leak and hang checks ------------------------------------------------------
+
+HARD_TIMEOUT_MARGIN = 60
+"""Seconds past pytest-timeout's bound after which the whole run dumps every thread's
+stack and exits: a test stuck inside C (e.g. uvloop's ``Loop.close()``) cannot be
+interrupted by a signal, and a hung suite must fail fast rather than eat CI's budget."""
+
+
+def _become_subreaper() -> None:
+    """Orphaned grandchildren (a forking peer's children) are re-parented to this
+    process instead of init, so the per-test check below sees and kills them."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+_become_subreaper()
+
+
+def _warm_up() -> None:
+    """Open what each loop opens once per process (libuv's global signal pipe, resolver
+    threads), so the per-test fd check counts only what a test itself leaked."""
+
+    async def touch() -> None:
+        await asyncio.get_running_loop().getaddrinfo("localhost", 80)
+
+    loops: list[Callable[[], asyncio.AbstractEventLoop]] = [asyncio.new_event_loop]
+    if uvloop is not None:
+        loops.append(uvloop.new_event_loop)
+    for factory in loops:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(touch())
+
+
+_warm_up()
+
+
+def _children() -> dict[int, str]:
+    """Live (non-zombie) processes whose parent is this process: pid -> command line."""
+    me = os.getpid()
+    found: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[1]) == me:
+            found[int(entry)] = cmd
+    return found
+
+
+def _fds() -> dict[int, str]:
+    found: dict[int, str] = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            found[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+    return found
+
+
+def _bound(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    return float(item.config.getini("timeout") or 120)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaked a file descriptor or left a process running.
+
+    Also collects garbage at the end of each test so that an unclosed transport's
+    ``ResourceWarning`` fails the test that leaked it, not the next, innocent one.
+    """
+    gc.collect()
+    fds_before = _fds()
+    children_before = set(_children())
+    faulthandler.dump_traceback_later(
+        _bound(request.node) + HARD_TIMEOUT_MARGIN, exit=True, file=sys.__stderr__
+    )
+    yield
+    faulthandler.cancel_dump_traceback_later()
+    left = {pid: cmd for pid, cmd in _children().items() if pid not in children_before}
+    for pid in left:
+        kill_group(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in left:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    gc.collect()
+    problems = []
+    if left:
+        problems.append(f"processes left running (killed now): {sorted(left.values())}")
+    fds_after = _fds()
+    if len(fds_after) > len(fds_before):
+        new = sorted(
+            f"{fd} -> {target}"
+            for fd, target in fds_after.items()
+            if fds_before.get(fd) != target
+        )
+        problems.append(f"{len(fds_after) - len(fds_before)} file descriptor(s) leaked: {new}")
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)

@@ -294,7 +294,7 @@ def test_peer_reset_mid_transfer(run: Any) -> None:
 def test_socat_echo_integrity(run: Any, peer: Any) -> None:
     need("socat")
     port = free_port()
-    peer(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "PIPE"])
+    peer(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "EXEC:cat"])
     wait_port(port)
     rng = random.Random(7)
     data = rng.randbytes(64 << 20)

@@ -23,11 +23,15 @@ class SocketAddress:
 
 
 def _port(value: Any, field: str, allow_zero: bool) -> int:
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
+    low = 0 if allow_zero else 1
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("+-").isdigit() and text.isascii() and len(text) < 12:
+            value = int(text)
+        else:
+            raise ValueError(f"{field}.port must be a number in {low}..65535, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{field}.port must be an int, got {value!r}")
-    low = 0 if allow_zero else 1
     if not low <= value <= 65535:
         raise ValueError(f"{field}.port must be in {low}..65535, got {value}")
     return value
@@ -41,6 +45,12 @@ def _host(value: Any, field: str) -> str:
         host = host[1:-1]
     if not host:
         raise ValueError(f"{field}.address must not be empty")
+    if "\x00" in host:
+        # The C resolver would stop at the NUL: "127.0.0.1\0.allowed.example" would
+        # connect to 127.0.0.1 while an allow-list on the suffix let it through.
+        raise ValueError(f"{field}.address must not contain NUL characters, got {value!r}")
+    if len(host) > 255:
+        raise ValueError(f"{field}.address is longer than 255 characters: {value[:40]!r}...")
     return host
 
 

@@ -18,6 +18,9 @@ async def open_socket(sock: Socket) -> None:
         transport, sent = await open_tcp(
             loop, opts, lambda: sock._protocol, fast_open=sock._fast_open
         )
+        if sock._state == "closed":  # aborted meanwhile: see Socket._attach
+            transport.abort()
+            return
         sock._fast_open_sent = sent
         sock._bytes_written += sent
         sock._open(sock._transport_info(transport))

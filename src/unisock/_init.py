@@ -7,6 +7,7 @@ construction, before anything touches the network.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,37 @@ __all__ = ["SocketInit", "SocketListenerInit", "resolve_type"]
 
 TRANSPORTS = ("tcp", "udp", "tls", "quic")
 
+IANA_ALPN_IDS = frozenset(
+    {
+        "http/0.9", "http/1.0", "http/1.1", "spdy/1", "spdy/2", "spdy/3", "stun.turn",
+        "stun.nat-discovery", "h2", "h2c", "webrtc", "c-webrtc", "ftp", "imap", "pop3",
+        "managesieve", "coap", "xmpp-client", "xmpp-server", "acme-tls/1", "mqtt", "dot",
+        "ntske/1", "sunrpc", "h3", "smb", "irc", "nntp", "nnsp", "doq", "sip/2", "tds/8.0",
+        "dicom", "postgresql", "radius/1.0", "radius/1.1",
+    }
+)
+"""The TLS ALPN protocol ids of the IANA registry that ``type`` accepts by name.  Any
+other id goes in ``alpn=[...]``: as a ``type`` it would more likely be a typo (``"tsl"``)
+than a protocol, and taking it as an ALPN id offers TLS to a server that may not speak
+it."""
+
+_MAX_SIZE = 2**31 - 1
+"""Buffer sizes and counts pass through C ``int`` socket options: larger is refused at
+once rather than failing late inside the OS call."""
+
 
 def _is_quic_alpn(alpn: str) -> bool:
     return alpn in ("h3", "doq") or alpn.startswith(("h3-", "hq-"))
+
+
+def _check_type_id(value: str, given: Any) -> None:
+    if value in IANA_ALPN_IDS or _is_quic_alpn(value):
+        return
+    raise ValueError(
+        f"type must be 'tcp', 'udp', 'tls', 'quic' or an ALPN id of the IANA registry "
+        f"(such as 'h2', 'http/1.1', 'h3'), got {given!r}; to offer another ALPN id, "
+        f"use type='tls' (or 'quic') with alpn=[{value!r}]"
+    )
 
 
 def resolve_type(value: Any, alpn: Any) -> tuple[str, tuple[str, ...]]:
@@ -35,6 +64,7 @@ def resolve_type(value: Any, alpn: Any) -> tuple[str, tuple[str, ...]]:
             if value in ("tcp", "udp") and alpns:
                 raise ValueError(f"alpn={list(alpns)!r} needs type 'tls' or 'quic', not {value!r}")
             return value, alpns
+        _check_type_id(value, value)
         ids: tuple[str, ...] = (value,)
     elif isinstance(value, list | tuple) and value:
         for v in value:
@@ -42,6 +72,7 @@ def resolve_type(value: Any, alpn: Any) -> tuple[str, tuple[str, ...]]:
                 raise TypeError(f"type must be a transport or ALPN id(s), got {value!r}")
             if v in TRANSPORTS:
                 raise ValueError(f"type list must hold ALPN ids only, got {value!r}")
+            _check_type_id(v, value)
         ids = tuple(value)
     else:
         raise TypeError(
@@ -66,15 +97,27 @@ def _alpn_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+MAX_SECONDS = 86400.0 * 365
+"""The longest timeout taken (a year); ``math.inf`` means none, like ``0``."""
+
+
 def seconds(value: Any, name: str) -> float:
     """A timeout in seconds; ``0``/``None`` mean none."""
     if value is None:
         return 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number of seconds, got {value!r}")
-    if math.isnan(value) or value < 0:
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}") from None
+    if math.isnan(number) or number < 0:
         raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
-    return float(value)
+    if math.isinf(number):
+        return 0.0  # no timeout, as for 0 and None
+    if number > MAX_SECONDS:
+        raise ValueError(f"{name} must be at most {MAX_SECONDS:g} seconds, got {value!r}")
+    return number
 
 
 def _size(value: Any, name: str) -> int | None:
@@ -82,8 +125,8 @@ def _size(value: Any, name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int number of bytes, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
+    if not 0 < value <= _MAX_SIZE:
+        raise ValueError(f"{name} must be in 1..{_MAX_SIZE} bytes, got {value}")
     return value
 
 
@@ -94,6 +137,14 @@ def _ttl(value: Any) -> int | None:
         raise TypeError(f"ttl must be an int, got {value!r}")
     if not 1 <= value <= 255:
         raise ValueError(f"ttl must be in 1..255, got {value}")
+    return value
+
+
+def _count(value: Any, name: str, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not 1 <= value <= most:
+        raise ValueError(f"{name} must be in 1..{most}, got {value}")
     return value
 
 
@@ -129,17 +180,42 @@ def merge(init: Any, kwargs: dict[str, Any], cls: type[Any]) -> dict[str, Any]:
     elif isinstance(init, dict):
         merged = dict(init)
     elif dataclasses.is_dataclass(init) and not isinstance(init, type):
-        merged = {f.name: getattr(init, f.name) for f in dataclasses.fields(init)}
+        merged = {f.name: getattr(init, f.name) for f in dataclasses.fields(init) if f.init}
     else:
         raise TypeError(f"init must be a dict or {cls.__name__}, got {init!r}")
     merged.update(kwargs)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(merged) - names)
     if unknown:
         raise TypeError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
     return merged
 
 
+def given_fields(init: Any) -> frozenset[str]:
+    """The fields set when a ``SocketInit`` was made (default-valued ones included)."""
+    given: frozenset[str] = getattr(init, "_given", frozenset())
+    return given
+
+
+def _recording_given(cls: type[Any]) -> type[Any]:
+    """Wrap the dataclass ``__init__`` so an instance remembers which fields were given:
+    ``update(SocketInit(idle_timeout=0))`` must turn the idle timeout off, though 0 is the
+    default."""
+    generated = cls.__init__
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        generated(self, *args, **kwargs)
+        object.__setattr__(self, "_given", frozenset(names[: len(args)]) | frozenset(kwargs))
+
+    __init__.__doc__ = generated.__doc__
+    __init__.__signature__ = inspect.signature(generated)  # type: ignore[attr-defined]
+    __init__.__qualname__ = generated.__qualname__
+    cls.__init__ = __init__
+    return cls
+
+
+@_recording_given
 @dataclass(frozen=True, slots=True)
 class SocketInit:
     """The options of a ``Socket`` (see API.md); validated by ``SocketInit.parse``."""
@@ -163,7 +239,11 @@ class SocketInit:
     ca: Any = None
     session: Any = None
     verify: bool = True
+    require_close_notify: bool = False
     allow_half_open: bool = False
+    _given: frozenset[str] = dataclasses.field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
 
     @classmethod
     def parse(cls, init: Any, kwargs: dict[str, Any]) -> Options:
@@ -171,9 +251,12 @@ class SocketInit:
         return Options.build(raw)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Options:
-    """Validated socket options (internal, mutable by ``update()``)."""
+    """Validated socket options (internal).  Frozen: each socket holds its own reference,
+    and ``update()`` or a STARTTLS upgrade replaces that socket's reference with a new
+    ``Options``, so a change to one socket never reaches another (a listener hands the
+    same object to every socket it accepts)."""
 
     transport: str
     alpn: tuple[str, ...]
@@ -195,6 +278,7 @@ class Options:
     session: Any
     verify: bool
     allow_half_open: bool
+    require_close_notify: bool = False
     type_label: str = "tcp"
 
     @classmethod
@@ -212,6 +296,11 @@ class Options:
         servername = get("servername")
         if servername is not None and (not isinstance(servername, str) or not servername):
             raise TypeError(f"servername must be a non-empty str, got {servername!r}")
+        if servername is not None and ("\x00" in servername or len(servername) > 253):
+            raise ValueError(
+                f"servername must be a host name of at most 253 characters without NUL, "
+                f"got {servername!r}"
+            )
         if transport in ("tcp", "udp"):
             for name in ("servername", "key", "cert", "ca", "session"):
                 if get(name) is not None:
@@ -230,9 +319,12 @@ class Options:
             ca=get("ca"),
             session=get("session"),
             verify=_bool(get("verify", True), "verify"),
+            require_close_notify=_bool(
+                get("require_close_notify", False), "require_close_notify"
+            ),
+            type_label=transport,
             **_tuning(get),
         )
-        opts.type_label = transport
         if (get("cert") is None) != (get("key") is None):
             raise ValueError("cert and key must be given together")
         if transport == "udp" and opts.body is not None and remote_addr is None:
@@ -261,6 +353,7 @@ class SocketListenerInit:
     cert: Any = None
     ca: Any = None
     max_peers: int = 1024
+    ipv6_only: bool = False
 
     @classmethod
     def parse(cls, init: Any, kwargs: dict[str, Any]) -> ListenerOptions:
@@ -278,6 +371,7 @@ class ListenerOptions:
     reuse_port: bool
     socket_options: Options
     max_peers: int
+    ipv6_only: bool = False
 
     @classmethod
     def build(cls, raw: dict[str, Any]) -> ListenerOptions:
@@ -289,12 +383,8 @@ class ListenerOptions:
             if local is None
             else parse_address(local, "local", allow_zero_port=True)
         )
-        backlog = get("backlog", 128)
-        if isinstance(backlog, bool) or not isinstance(backlog, int) or backlog < 1:
-            raise ValueError(f"backlog must be a positive int, got {backlog!r}")
-        max_peers = get("max_peers", 1024)
-        if isinstance(max_peers, bool) or not isinstance(max_peers, int) or max_peers < 1:
-            raise ValueError(f"max_peers must be a positive int, got {max_peers!r}")
+        backlog = _count(get("backlog", 128), "backlog", 65535)
+        max_peers = _count(get("max_peers", 1024), "max_peers", 1 << 20)
         if transport in ("tls", "quic") and (get("cert") is None or get("key") is None):
             raise ValueError(f"a {transport!r} listener needs cert and key")
         if transport in ("tcp", "udp"):
@@ -315,9 +405,9 @@ class ListenerOptions:
             ca=get("ca"),
             session=None,
             verify=True,
+            type_label=transport,
             **_tuning(get),
         )
-        sock_opts.type_label = transport
         return cls(
             transport=transport,
             alpn=alpn,
@@ -327,4 +417,5 @@ class ListenerOptions:
             reuse_port=_bool(get("reuse_port", False), "reuse_port"),
             socket_options=sock_opts,
             max_peers=max_peers,
+            ipv6_only=_bool(get("ipv6_only", False), "ipv6_only"),
         )

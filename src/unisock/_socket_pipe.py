@@ -22,10 +22,15 @@ if TYPE_CHECKING:
 class SocketPipe(_Pipe):
     """A pipe whose source is a socket's readable, fed by the socket's protocol."""
 
-    def _begin_transfer(self) -> None:
-        sock: Socket = self.source._owner  # type: ignore[attr-defined]
-        self.sock = sock
+    def __init__(self, source: Any, *args: Any) -> None:
+        super().__init__(source, *args)
+        # Set before start(): a source that is already errored or closed (the peer reset
+        # before the pipe began) ends the pipe without ever beginning the transfer.
+        self.sock: Socket = source._owner
         self.paused = False
+
+    def _begin_transfer(self) -> None:
+        sock = self.sock
         controller = sock._rctrl
         queued = list(controller._queue)  # bytes that arrived before the pipe
         controller._queue.clear()

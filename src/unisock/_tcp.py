@@ -201,6 +201,40 @@ async def _fast_open(
     return sock, sent
 
 
+async def _adopt(
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+) -> asyncio.Transport:
+    """Hand a connected socket to the loop, never cancelled half-way.
+
+    uvloop closes the fd itself when ``create_connection(sock=...)`` is interrupted,
+    while the Python socket object still holds the number: closing that object too would
+    close whichever file got the number next.  So a cancelled caller lets the hand-over
+    finish and aborts the transport it produced.
+    """
+    adopting = asyncio.ensure_future(loop.create_connection(protocol_factory, sock=sock))
+    try:
+        transport, _ = await asyncio.shield(adopting)
+    except asyncio.CancelledError:
+        adopting.add_done_callback(_abort_adopted)
+        raise
+    except BaseException:
+        if sock.fileno() >= 0 and not _is_uvloop(loop):
+            sock.close()
+        raise
+    return transport
+
+
+def _abort_adopted(adopting: asyncio.Future[tuple[asyncio.Transport, Any]]) -> None:
+    if not adopting.cancelled() and adopting.exception() is None:
+        adopting.result()[0].abort()
+
+
+def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
+    return type(loop).__module__.startswith("uvloop")
+
+
 async def open_tcp(
     loop: asyncio.AbstractEventLoop,
     opts: Options,
@@ -223,10 +257,6 @@ async def open_tcp(
     else:
         sock = await _race(loop, targets, opts)
     set_no_delay(sock, opts.no_delay)
-    try:
-        transport, _ = await loop.create_connection(protocol_factory, sock=sock)
-    except BaseException:
-        sock.close()
-        raise
+    transport = await _adopt(loop, sock, protocol_factory)
     set_no_delay(transport.get_extra_info("socket"), opts.no_delay)
     return transport, sent

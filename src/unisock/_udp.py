@@ -445,10 +445,13 @@ def _open_socket(
     send_buffer_size: int | None,
     receive_buffer_size: int | None,
     reuse_port: bool,
+    ipv6_only: bool = False,
 ) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setblocking(False)
+        if family == socket.AF_INET6:  # on "::", IPv4 peers too unless ipv6_only
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6_only))
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if ttl is not None:
@@ -476,6 +479,7 @@ async def open_datagram_endpoint(
     send_buffer_size: int | None = None,
     receive_buffer_size: int | None = None,
     reuse_port: bool = False,
+    ipv6_only: bool = False,
 ) -> tuple[DatagramEndpoint, P]:
     """Open a UDP endpoint: connected to ``remote`` if given, else bound to ``local``.
 
@@ -518,6 +522,7 @@ async def open_datagram_endpoint(
                 send_buffer_size,
                 receive_buffer_size,
                 reuse_port,
+                ipv6_only,
             )
         except OSError as exc:
             last = exc

@@ -387,6 +387,7 @@ async def open_udp_listener(listener: SocketListener) -> _UdpListenerHandle:
         send_buffer_size=sock_opts.send_buffer_size,
         receive_buffer_size=sock_opts.receive_buffer_size,
         reuse_port=lopts.reuse_port,
+        ipv6_only=lopts.ipv6_only,
     )
     listener.local = from_sockaddr(endpoint.get_extra_info("sockname"))
     return _UdpListenerHandle(endpoint, table)

@@ -1,12 +1,20 @@
-"""``Socket.update()``: what may change on a live socket, validated before anything changes."""
+"""``Socket.update()``: what may change on a live socket, validated before anything changes.
+
+Rules (API.md): only the fields the caller gives count (a ``SocketInit`` counts the fields
+set on it when it was made, default-valued ones included); every field is checked before
+anything changes, so a refused ``update()`` changes nothing; an update made before
+``ready`` waits for it, as queued writes do; the STARTTLS handshake is bounded like
+``ready`` (``ready_timeout``, else ``Socket.HANDSHAKE_TIMEOUT``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from ._init import SocketInit, resolve_type, seconds
-from ._tcp import apply_socket_options, set_no_delay
+from . import errors
+from ._init import Options, SocketInit, given_fields, merge, resolve_type
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -23,11 +31,10 @@ _RUNTIME_FIELDS = {
 
 
 async def update_socket(sock: Socket, init: Any, kwargs: dict[str, Any]) -> None:
-    from ._init import merge
-
     raw = merge(init, kwargs, SocketInit)
-    if init is not None and not isinstance(init, dict):
-        raw = {k: v for k, v in raw.items() if k in kwargs or _differs(k, v)}
+    if isinstance(init, SocketInit):
+        given = given_fields(init)
+        raw = {k: v for k, v in raw.items() if k in kwargs or k in given}
     forbidden = sorted(set(raw) - _RUNTIME_FIELDS - _TLS_FIELDS - {"type"})
     if forbidden:
         raise TypeError(
@@ -35,68 +42,103 @@ async def update_socket(sock: Socket, init: Any, kwargs: dict[str, Any]) -> None
             "fields, timeouts, no_delay, buffer sizes and ttl"
         )
     opts = sock._opts
-    upgrade = False
-    if "type" in raw:
-        kind, alpn = resolve_type(raw["type"], raw.get("alpn"))
-        if kind == opts.transport and not alpn:
-            pass
-        elif kind == "tls" and opts.transport == "tcp":
-            upgrade = True
-        else:
-            raise ValueError(
-                f"update() can only upgrade 'tcp' to 'tls', not {opts.transport!r} to "
-                f"{kind!r}"
-            )
+    upgrade = _is_upgrade(opts, raw)
     tls_given = sorted(set(raw) & _TLS_FIELDS)
     if tls_given and not upgrade:
         raise ValueError(f"{', '.join(tls_given)} can only be given with type='tls' (STARTTLS)")
-    # Validate everything before changing anything.
-    from ._init import Options
-
-    trial = dict(
-        type="udp" if opts.transport == "udp" else "tcp",
-        remote=opts.remote or ("127.0.0.1", 1),
-        ready_timeout=raw.get("ready_timeout", opts.ready_timeout),
-        idle_timeout=raw.get("idle_timeout", opts.idle_timeout),
-        no_delay=raw.get("no_delay", opts.no_delay),
-        send_buffer_size=raw.get("send_buffer_size", opts.send_buffer_size),
-        receive_buffer_size=raw.get("receive_buffer_size", opts.receive_buffer_size),
-        ttl=raw.get("ttl", opts.ttl),
-    )
-    checked = Options.build(trial)
-    seconds(checked.ready_timeout, "ready_timeout")
-    if sock._state == "closed":
-        from .errors import InvalidStateError
-
-        raise InvalidStateError("cannot update a closed socket")
+    checked = _checked(opts, raw)  # every value validated before anything changes
+    if sock._state == "connecting":
+        await sock._ready  # like a queued write; a failed connect rejects this too
+    if sock._state == "closed" or (sock._state == "closing" and upgrade):
+        raise errors.InvalidStateError(f"cannot update a {sock._state} socket")
+    changes = {name: getattr(checked, name) for name in _RUNTIME_FIELDS & set(raw)}
+    _apply(sock, dataclasses.replace(sock._opts, **changes), set(changes))
     if upgrade:
-        from ._tls_socket import upgrade_to_tls
+        await _bounded_upgrade(sock, raw)
 
-        await upgrade_to_tls(sock, raw)
-    for name in _RUNTIME_FIELDS & set(raw):
-        setattr(opts, name, getattr(checked, name))
+
+def _is_upgrade(opts: Options, raw: dict[str, Any]) -> bool:
+    if "type" not in raw:
+        return False
+    kind, alpn = resolve_type(raw["type"], raw.get("alpn"))
+    if kind == "tls" and opts.transport == "tls":
+        raise ValueError(
+            "update(type='tls') on a TLS socket would renegotiate, which Python's ssl module "
+            "cannot do (no renegotiation, no TLS 1.3 KeyUpdate); open a new socket instead"
+        )
+    if kind == opts.transport and not alpn:
+        return False
+    if kind == "tls" and opts.transport == "tcp":
+        return True
+    raise ValueError(
+        f"update() can only upgrade 'tcp' to 'tls', not {opts.transport!r} to {kind!r}"
+    )
+
+
+def _checked(opts: Options, raw: dict[str, Any]) -> Options:
+    """The runtime fields as they would be after the update, validated by the one table
+    of field validators (a throw-away ``Options`` of the same kind)."""
+    trial = {name: raw.get(name, getattr(opts, name)) for name in _RUNTIME_FIELDS}
+    trial["type"] = "udp" if opts.transport == "udp" else "tcp"
+    trial["remote"] = opts.remote or ("127.0.0.1", 1)
+    return Options.build(trial)
+
+
+def _apply(sock: Socket, opts: Options, changed: set[str]) -> None:
+    from ._tcp import apply_socket_options, set_no_delay
+
+    sock._opts = opts
+    if not changed:
+        return
     transport = sock._transport
     raw_sock = transport.get_extra_info("socket") if transport is not None else None
+    if raw_sock is None and opts.transport == "udp" and transport is not None:
+        raw_sock = _own_udp_socket(transport)
     if raw_sock is not None:
-        if "no_delay" in raw:
+        if "no_delay" in changed:
             set_no_delay(raw_sock, opts.no_delay)
-        if {"send_buffer_size", "receive_buffer_size", "ttl"} & set(raw):
+        if {"send_buffer_size", "receive_buffer_size", "ttl"} & changed:
             apply_socket_options(raw_sock, opts)
-    if "receive_buffer_size" in raw and opts.receive_buffer_size:
+    if "receive_buffer_size" in changed and opts.receive_buffer_size:
         sock._rctrl._hwm = opts.receive_buffer_size
-    if "send_buffer_size" in raw and opts.send_buffer_size and transport is not None:
+    if "send_buffer_size" in changed and opts.send_buffer_size and transport is not None:
         with contextlib.suppress(Exception):
             transport.set_write_buffer_limits(
                 high=opts.send_buffer_size, low=opts.send_buffer_size // 4
             )
-    if "idle_timeout" in raw and sock._state == "open":
+    if "idle_timeout" in changed and sock._state == "open":
         sock._arm_idle()
 
 
-def _differs(name: str, value: Any) -> bool:
-    import dataclasses
+async def _bounded_upgrade(sock: Socket, raw: dict[str, Any]) -> None:
+    """STARTTLS, aborted with ``TimeoutError`` past ``ready_timeout`` (else the default
+    handshake bound)."""
+    from ._tls_socket import upgrade_to_tls
 
-    for f in dataclasses.fields(SocketInit):
-        if f.name == name:
-            return bool(value != f.default)
-    return True
+    timeout = sock._opts.ready_timeout or sock.HANDSHAKE_TIMEOUT
+    expired: list[BaseException] = []
+
+    def expire() -> None:
+        exc = errors.TimeoutError(f"the STARTTLS handshake was not done after {timeout:g} s")
+        expired.append(exc)
+        sock._abort(exc)
+
+    timer = sock._loop.call_later(timeout, expire) if timeout > 0 else None
+    try:
+        await upgrade_to_tls(sock, raw)
+    except Exception:
+        if expired:
+            raise expired[0] from None
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _own_udp_socket(link: Any) -> Any:
+    """The OS socket of a UDP socket that has an endpoint of its own (not a listener's
+    per-peer socket, whose endpoint all peers share)."""
+    if getattr(link, "peer", None) is not None:
+        return None
+    endpoint = getattr(link, "endpoint", None)
+    return endpoint.get_extra_info("socket") if endpoint is not None else None

@@ -91,13 +91,39 @@ def report_exception(exc: BaseException, message: str) -> None:
 _background: set[asyncio.Task[Any]] = set()
 
 
+def _peer_outcome(exc: BaseException) -> bool:
+    """An error a peer or the network caused (a reset, a truncated TLS stream, a timeout,
+    an abort): the socket it happened to reports it on its own ``closed`` and ``"error"``
+    event, so an async listener ending with it (the echo server's ``pipe_to`` when a
+    client resets) is an outcome, not an error to raise into the loop (API.md: a
+    misbehaving peer never raises into the loop)."""
+    from . import errors
+
+    return isinstance(
+        exc, errors.NetworkError | errors.TLSError | errors.TimeoutError | errors.AbortError
+    )
+
+
 def _watch(coro: Awaitable[Any], what: str) -> None:
+    add_done_callback = getattr(coro, "add_done_callback", None)
+    if add_done_callback is not None and not asyncio.iscoroutine(coro):
+        # A Deferred or future (e.g. ``pipe_to``'s result): watch it without a task.
+        def _settled(d: Any) -> None:
+            cancelled = getattr(d, "cancelled", None)
+            if cancelled is not None and cancelled():
+                return
+            exc = d.exception()
+            if exc is not None and not _peer_outcome(exc):
+                report_exception(exc, what)
+
+        add_done_callback(_settled)
+        return
     task = asyncio.ensure_future(coro)
     _background.add(task)
 
     def _done(t: asyncio.Task[Any]) -> None:
         _background.discard(t)
-        if not t.cancelled() and (exc := t.exception()) is not None:
+        if not t.cancelled() and (exc := t.exception()) is not None and not _peer_outcome(exc):
             report_exception(exc, what)
 
     task.add_done_callback(_done)

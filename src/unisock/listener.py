@@ -14,7 +14,7 @@ import socket
 from collections import deque
 from typing import Any
 
-from ._address import SocketAddress, from_sockaddr
+from ._address import SocketAddress, from_sockaddr, is_ip
 from ._deferred import Deferred
 from ._init import ListenerOptions, SocketListenerInit
 from ._socket_events import ErrorEvent, SocketEvent
@@ -119,8 +119,30 @@ class SocketListener(EventTarget):
                 raise StopAsyncIteration
             waiter: Deferred[None] = Deferred()
             self._waiters.append(waiter)
-            await waiter
+            try:
+                await waiter
+            except BaseException:
+                # A cancelled wait (e.g. ``wait_for`` timing out) withdraws its waiter,
+                # and hands a wake-up it already received to the next waiter, so no
+                # queued socket is left waiting for a wake-up nobody will see.
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif self._queue and self._waiters:
+                    self._waiters.popleft().resolve(None)
+                raise
         return self._queue.popleft()
+
+    async def accept(self) -> Socket:
+        """The next accepted socket (ready: TLS handshakes are done).
+
+        Raises ``InvalidStateError`` once the listener is closed, or the error it failed
+        with.
+        """
+        try:
+            event = await self.__anext__()
+        except StopAsyncIteration:
+            raise _closed_error() from None
+        return event.socket
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, deque()
@@ -141,13 +163,19 @@ class SocketListener(EventTarget):
     async def _open(self) -> None:
         opts = self._opts
         if opts.transport in ("tcp", "tls"):
-            self._server = await self._loop.create_server(
-                self._make_protocol,
-                host=opts.local.address,
-                port=opts.local.port,
-                backlog=opts.backlog,
-                reuse_port=opts.reuse_port or None,
-            )
+            listening = _ipv6_listening_socket(opts)
+            if listening is not None:
+                self._server = await self._loop.create_server(
+                    self._make_protocol, sock=listening, backlog=opts.backlog
+                )
+            else:
+                self._server = await self._loop.create_server(
+                    self._make_protocol,
+                    host=opts.local.address,
+                    port=opts.local.port,
+                    backlog=opts.backlog,
+                    reuse_port=opts.reuse_port or None,
+                )
             sockets = self._server.sockets
             for listening in sockets:  # accept data on SYNs where the kernel allows it
                 with contextlib.suppress(OSError, AttributeError):
@@ -257,6 +285,33 @@ class SocketListener(EventTarget):
         self._closed.reject(exc)
         self._wake()
         self.dispatch_event(ErrorEvent(exc))
+
+
+def _ipv6_listening_socket(opts: ListenerOptions) -> socket.socket | None:
+    """A bound TCP socket for an IPv6 ``local``, dual stack unless ``ipv6_only``.
+
+    asyncio's ``create_server`` always sets ``IPV6_V6ONLY``, so ``[::]`` would refuse
+    IPv4 clients; Node, Deno and Go accept them, and so does unisock.  Host names and
+    IPv4 addresses are left to ``create_server``.
+    """
+    host = opts.local.address
+    if ":" not in host or not is_ip(host.split("%")[0]):
+        return None
+    info = socket.getaddrinfo(
+        host, opts.local.port, socket.AF_INET6, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST
+    )
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if opts.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(opts.ipv6_only))
+        sock.bind(info[0][4])
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _reason(reason: Any) -> BaseException:

@@ -304,6 +304,7 @@ class Socket(EventTarget):
         "_idle_timer",
         "_info",
         "_loop",
+        "_open_task",
         "_opts",
         "_peer",
         "_pending_error",
@@ -332,9 +333,18 @@ class Socket(EventTarget):
     CLOSE_GRACE: ClassVar[float] = 5.0
     """Seconds ``close()`` waits for queued data to drain before it aborts."""
 
+    HANDSHAKE_TIMEOUT: ClassVar[float] = 60.0
+    """Seconds a TLS or QUIC socket may take to become ready when ``ready_timeout`` is not
+    set (asyncio's ``ssl_handshake_timeout``): a server that never answers the handshake
+    cannot hold a socket forever."""
+
     def __init__(self, init: Any = None, /, **kwargs: Any) -> None:
         opts = SocketInit.parse(init, kwargs)
         _check_body(opts.body)
+        if opts.transport == "tls" or opts.transport == "quic":
+            from ._tls_socket import validate_client
+
+            validate_client(opts)  # bad key/cert/ca/session fail here, not at ready
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -351,6 +361,8 @@ class Socket(EventTarget):
             self._closed.add_done_callback(lambda _: remove())  # no reference once closed
         if opts.ready_timeout:
             self._ready_timer = loop.call_later(opts.ready_timeout, self._ready_timed_out)
+        elif opts.transport in ("tls", "quic") and self.HANDSHAKE_TIMEOUT > 0:
+            self._ready_timer = loop.call_later(self.HANDSHAKE_TIMEOUT, self._ready_timed_out)
         body = opts.body
         if opts.transport == "tcp" and opts.no_delay and isinstance(
             body, str | bytes | bytearray | memoryview
@@ -400,6 +412,7 @@ class Socket(EventTarget):
         self._fast_open = None
         self._fast_open_sent = 0
         self._body_task: asyncio.Task[None] | None = None
+        self._open_task: asyncio.Task[None] | None = None
         self._info = SocketInfo(type=opts.type_label, remote=opts.remote, local=opts.local)
         readable: Any = _SocketReadable._create(
             pull=self._resume_reading,
@@ -436,10 +449,11 @@ class Socket(EventTarget):
     def _start_opening(self) -> None:
         from ._connectors import open_socket
 
-        task = asyncio.ensure_future(open_socket(self))
+        task = self._open_task = asyncio.ensure_future(open_socket(self))
         task.add_done_callback(self._opened)
 
     def _opened(self, task: asyncio.Task[None]) -> None:
+        self._open_task = None
         if task.cancelled():
             self._fail(errors.AbortError("the connection attempt was cancelled"))
             return
@@ -545,8 +559,13 @@ class Socket(EventTarget):
         with contextlib.suppress(Exception):
             transport.set_write_buffer_limits(high=high, low=high // 4)
         if self._state == "closed":
-            transport.abort()
-        elif self._read_paused or self._read_done:
+            # Aborted while connecting: the opener aborts the transport once the loop has
+            # fully taken it over.  Aborting here, inside connection_made, would let uvloop
+            # close the fd while the Python socket object still owns the number, and its
+            # second close (at garbage collection) would hit whichever connection got the
+            # number next.
+            return
+        if self._read_paused or self._read_done:
             with contextlib.suppress(Exception):
                 transport.pause_reading()
 
@@ -761,12 +780,12 @@ class Socket(EventTarget):
         elif isinstance(chunk, bytearray | memoryview):
             size = memoryview(chunk).nbytes
         elif isinstance(chunk, str):
-            raise TypeError("socket writes take bytes-like chunks, got str: encode it first")
+            raise self._bad_chunk("socket writes take bytes-like chunks, got str: encode it first")
         else:
             try:
                 chunk = memoryview(chunk)
             except TypeError:
-                raise TypeError(
+                raise self._bad_chunk(
                     f"socket writes take bytes-like chunks, got {type(chunk).__name__}"
                 ) from None
             size = chunk.nbytes
@@ -778,6 +797,13 @@ class Socket(EventTarget):
                 drain = self._drain = Deferred()
             return drain
         return None
+
+    def _bad_chunk(self, message: str) -> TypeError:
+        """A write of a bad chunk fails it, errors the writable and aborts the socket (as
+        the standard does for a failing sink): the abort runs once the write has failed."""
+        exc = TypeError(message)
+        self._loop.call_soon(self._abort, exc)
+        return exc
 
     def _sink_close(self) -> Deferred[None] | None:
         if self._transport is None:
@@ -870,6 +896,7 @@ class Socket(EventTarget):
         if self._state == "closed":
             return
         self._state = "closed"
+        self._abort_controller.abort(exc)  # every abrupt end aborts ``signal`` with it
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.abort()
@@ -893,6 +920,8 @@ class Socket(EventTarget):
         self._closed.reject(exc)
         if self._body_task is not None and not self._body_task.done():
             self._body_task.cancel()
+        if self._open_task is not None and not self._open_task.done():
+            self._open_task.cancel()  # a connect or handshake still under way stops
 
     def _cancel_timers(self) -> None:
         for name in ("_ready_timer", "_idle_timer", "_grace_timer"):
@@ -921,11 +950,15 @@ class Socket(EventTarget):
     def _ready_timed_out(self) -> None:
         self._ready_timer = None
         if self._state == "connecting":
-            self._fail(
-                errors.TimeoutError(
-                    f"not ready after ready_timeout={self._opts.ready_timeout} s"
+            timeout = self._opts.ready_timeout
+            if timeout:
+                message = f"not ready after ready_timeout={timeout} s"
+            else:
+                message = (
+                    f"the {self._opts.transport.upper()} handshake was not done after "
+                    f"{self.HANDSHAKE_TIMEOUT:g} s (set ready_timeout to change the bound)"
                 )
-            )
+            self._fail(errors.TimeoutError(message))
 
     def _arm_idle(self) -> None:
         timeout = self._opts.idle_timeout
