@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,11 +174,11 @@ def _tuning(get: Any) -> dict[str, Any]:
     }
 
 
-def merge(init: Any, kwargs: dict[str, Any], cls: type[Any]) -> dict[str, Any]:
+def merge(init: Any, kwargs: Mapping[str, Any], cls: type[Any]) -> dict[str, Any]:
     """One dict of options from a positional dict/dataclass and keyword arguments."""
     if init is None:
         merged: dict[str, Any] = {}
-    elif isinstance(init, dict):
+    elif isinstance(init, Mapping):
         merged = dict(init)
     elif dataclasses.is_dataclass(init) and not isinstance(init, type):
         merged = {f.name: getattr(init, f.name) for f in dataclasses.fields(init) if f.init}
@@ -246,7 +247,7 @@ class SocketInit:
     )
 
     @classmethod
-    def parse(cls, init: Any, kwargs: dict[str, Any]) -> Options:
+    def parse(cls, init: Any, kwargs: Mapping[str, Any]) -> Options:
         raw = merge(init, kwargs, cls)
         return Options.build(raw)
 
@@ -356,7 +357,7 @@ class SocketListenerInit:
     ipv6_only: bool = False
 
     @classmethod
-    def parse(cls, init: Any, kwargs: dict[str, Any]) -> ListenerOptions:
+    def parse(cls, init: Any, kwargs: Mapping[str, Any]) -> ListenerOptions:
         raw = merge(init, kwargs, cls)
         return ListenerOptions.build(raw)
 

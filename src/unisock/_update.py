@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -30,7 +31,7 @@ _RUNTIME_FIELDS = {
 }
 
 
-async def update_socket(sock: Socket, init: Any, kwargs: dict[str, Any]) -> None:
+async def update_socket(sock: Socket, init: Any, kwargs: Mapping[str, Any]) -> None:
     raw = merge(init, kwargs, SocketInit)
     if isinstance(init, SocketInit):
         given = given_fields(init)

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import socket
 from collections import deque
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Unpack
 
 from ._address import SocketAddress, from_sockaddr, is_ip
 from ._deferred import Deferred
 from ._init import ListenerOptions, SocketListenerInit
+from ._kwargs import SocketListenerKwargs
 from ._socket_events import ErrorEvent, SocketEvent
 from ._tcp import apply_socket_options, set_no_delay
 from .errors import NetworkError
@@ -60,7 +62,12 @@ class SocketListener(EventTarget):
         "local",
     )
 
-    def __init__(self, init: Any = None, /, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        init: SocketListenerInit | Mapping[str, Any] | None = None,
+        /,
+        **kwargs: Unpack[SocketListenerKwargs],
+    ) -> None:
         super().__init__()
         opts = SocketListenerInit.parse(init, kwargs)
         self._tls_opts: Any = None

@@ -27,13 +27,14 @@ import pathlib
 import socket as _socket
 import struct
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import Any, ClassVar, Unpack
 
 from . import errors
 from ._deferred import RESOLVED_NONE, Deferred
 from ._info import SocketInfo, SocketStats, tcp_segments
 from ._init import Options, SocketInit
+from ._kwargs import SocketKwargs, SocketUpdateKwargs
 from ._malloc import tune_malloc
 from ._socket_events import ErrorEvent, SocketDataEvent
 from .abort import AbortController, AbortSignal, as_exception
@@ -338,7 +339,9 @@ class Socket(EventTarget):
     set (asyncio's ``ssl_handshake_timeout``): a server that never answers the handshake
     cannot hold a socket forever."""
 
-    def __init__(self, init: Any = None, /, **kwargs: Any) -> None:
+    def __init__(
+        self, init: SocketInit | Mapping[str, Any] | None = None, /, **kwargs: Unpack[SocketKwargs]
+    ) -> None:
         opts = SocketInit.parse(init, kwargs)
         _check_body(opts.body)
         if opts.transport == "tls" or opts.transport == "quic":
@@ -532,7 +535,12 @@ class Socket(EventTarget):
         """Abrupt end (TCP RST): queued data is dropped, both streams error with ``reason``."""
         self._abort(reason)
 
-    async def update(self, init: Any = None, /, **kwargs: Any) -> None:
+    async def update(
+        self,
+        init: SocketInit | Mapping[str, Any] | None = None,
+        /,
+        **kwargs: Unpack[SocketUpdateKwargs],
+    ) -> None:
         """Change timeouts, ``no_delay``, buffer sizes, ``ttl``; or upgrade to TLS in place."""
         from ._update import update_socket
 
@@ -1090,7 +1098,9 @@ class Socket(EventTarget):
         await writer.close()
 
 
-async def connect(init: Any = None, /, **kwargs: Any) -> Socket:
+async def connect(
+    init: SocketInit | Mapping[str, Any] | None = None, /, **kwargs: Unpack[SocketKwargs]
+) -> Socket:
     """Open a socket and wait until it is ready (connected, handshaken)."""
     sock = Socket(init, **kwargs)
     await sock.ready

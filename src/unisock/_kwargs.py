@@ -1,0 +1,99 @@
+"""The keyword arguments of ``Socket``, ``connect``, ``update`` and ``SocketListener``,
+typed (PEP 692), so that an editor completes every field and mypy catches a misspelt
+field or a wrong type.  The values are still validated at run time (``_init.py``), with
+errors that name the field and the value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+
+if TYPE_CHECKING:
+    from ._address import SocketAddress
+    from .abort import AbortSignal
+
+AddressLike: TypeAlias = "SocketAddress | tuple[str, int] | Mapping[str, Any] | str"
+"""``SocketAddress(address, port)``, ``(host, port)``, ``{"address": ..., "port": ...}``,
+``"host:port"`` or ``"[v6]:port"``."""
+
+TypeLike: TypeAlias = "str | Sequence[str]"
+"""``"tcp"``, ``"udp"``, ``"tls"``, ``"quic"``, an IANA ALPN id, or a list of ALPN ids."""
+
+
+class _TuningFields(TypedDict, total=False):
+    no_delay: bool
+    """TCP_NODELAY (default ``False``)."""
+    ready_timeout: float | None
+    """Seconds until ``ready``, else ``TimeoutError`` (``0``/``None``: none)."""
+    idle_timeout: float | None
+    """Seconds without traffic before the socket aborts with ``TimeoutError``."""
+    send_buffer_size: int | None
+    """SO_SNDBUF and the writable's high-water mark, bytes."""
+    receive_buffer_size: int | None
+    """SO_RCVBUF and the readable's high-water mark, bytes."""
+    ttl: int | None
+    """IP_TTL / IPV6_UNICAST_HOPS, 1..255."""
+
+
+class _TLSFields(TypedDict, total=False):
+    servername: str | None
+    """SNI and the name verified (defaults to the remote host)."""
+    key: Any
+    """Private key: a ``cryptography`` key, PEM text/bytes or a path."""
+    cert: Any
+    """Certificate chain: PEM/DER, a ``cryptography`` certificate, or a path."""
+    ca: Any
+    """CA certificates replacing the system trust store."""
+    session: Any
+    """``info.session`` of an earlier TLS socket, to resume."""
+    verify: bool
+    """Certificate and name verification (default ``True``)."""
+    alpn: Sequence[str] | str | None
+    """ALPN ids to offer, any id."""
+
+
+class SocketUpdateKwargs(_TuningFields, _TLSFields, total=False):
+    """What ``Socket.update()`` accepts: the tuning fields, and ``type="tls"`` with the
+    TLS fields for STARTTLS."""
+
+    type: TypeLike
+
+
+class SocketKwargs(SocketUpdateKwargs, total=False):
+    """Every field of ``SocketInit``."""
+
+    remote: AddressLike | None
+    """Where to connect."""
+    local: AddressLike | None
+    """Where to bind before connecting (UDP: the bound address)."""
+    body: Any
+    """The whole outbound payload (bytes, str, stream, iterable, file, Path, awaitable)."""
+    signal: AbortSignal | None
+    """Aborting it aborts the socket."""
+    allow_pooling: bool
+    """Share QUIC connections and resume TLS sessions (default ``True``)."""
+    require_close_notify: bool
+    """TLS: an EOF without close_notify is a ``TLSError`` (default ``False``)."""
+    allow_half_open: bool
+    """Keep ``writable`` open after the peer's EOF (default ``False``)."""
+
+
+class SocketListenerKwargs(_TuningFields, total=False):
+    """Every field of ``SocketListenerInit``."""
+
+    type: TypeLike
+    alpn: Sequence[str] | str | None
+    local: AddressLike | None
+    """Where to listen (default ``127.0.0.1``, an ephemeral port)."""
+    signal: AbortSignal | None
+    backlog: int
+    reuse_port: bool
+    allow_half_open: bool
+    key: Any
+    cert: Any
+    ca: Any
+    """Client certificates are required and verified against these CAs."""
+    max_peers: int
+    """UDP: the most peers kept at once (the least recently active is evicted)."""
+    ipv6_only: bool
+    """On ``[::]``: refuse IPv4 clients (default ``False``: dual stack)."""
