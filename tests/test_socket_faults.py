@@ -535,3 +535,19 @@ def test_async_listener_errors_that_are_bugs_still_reach_the_loop() -> None:
 
     with pytest.raises(AssertionError, match="KeyError"):
         run_on("asyncio", main)
+
+
+def test_udp_listener_peer_refuses_a_ttl_of_its_own(run: Any) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener(type="udp") as listener:
+            client = await unisock.connect(type="udp", remote=listener.local)
+            writer = client.writable.get_writer()
+            await writer.write(b"hi")
+            peer = await _accept_one(listener)
+            with pytest.raises(ValueError, match="ttl"):
+                await peer.update(ttl=9)
+            await peer.update(idle_timeout=5)  # its own: allowed
+            await client.close()
+            await peer.close()
+
+    run(main)

@@ -48,6 +48,12 @@ async def update_socket(sock: Socket, init: Any, kwargs: Mapping[str, Any]) -> N
     if tls_given and not upgrade:
         raise ValueError(f"{', '.join(tls_given)} can only be given with type='tls' (STARTTLS)")
     checked = _checked(opts, raw)  # every value validated before anything changes
+    shared = sorted({"ttl", "send_buffer_size", "receive_buffer_size"} & set(raw))
+    if shared and opts.transport == "udp" and getattr(sock._transport, "peer", None):
+        raise ValueError(
+            f"{', '.join(shared)} cannot change on one peer of a UDP listener: all its peers "
+            "share the listener's socket (set it on the SocketListener)"
+        )
     if sock._state == "connecting":
         await sock._ready  # like a queued write; a failed connect rejects this too
     if sock._state == "closed" or (sock._state == "closing" and upgrade):
