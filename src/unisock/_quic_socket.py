@@ -311,7 +311,10 @@ async def open_quic_listener(listener: SocketListener) -> _QuicListenerHandle:
         QuicConnection.of(core, opts, listener)
 
     server = await serve_quic(
-        (lopts.local.address, lopts.local.port), quic_options(opts, server=True), on_connection
+        (lopts.local.address, lopts.local.port),
+        quic_options(opts, server=True),
+        on_connection,
+        ipv6_only=lopts.ipv6_only,
     )
     listener.local = SocketAddress(str(server.local[0]), int(server.local[1]))
     return _QuicListenerHandle(server)

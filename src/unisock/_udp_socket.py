@@ -344,6 +344,24 @@ class _UdpListenerHandle:
         self.endpoint.close()
 
 
+def _unqueue(listener: SocketListener, sock: Socket) -> None:
+    """Take a dropped peer's socket out of the listener's queue if nobody accepted it yet.
+
+    The queue then holds at most ``max_peers`` sockets: one per peer in the table.  The
+    table evicts its least recently active peer, usually the oldest queued one (the head).
+    """
+    queue = listener._queue
+    if not queue:
+        return
+    if queue[0].socket is sock:
+        queue.popleft()
+        return
+    for i, event in enumerate(queue):
+        if event.socket is sock:
+            del queue[i]
+            return
+
+
 async def open_udp_listener(listener: SocketListener) -> _UdpListenerHandle:
     """A bound endpoint split by peer address; each new peer is delivered as a socket."""
     lopts = listener._opts
@@ -367,6 +385,8 @@ async def open_udp_listener(listener: SocketListener) -> _UdpListenerHandle:
         if handler is None:
             return
         sock = handler.sock
+        if reason != "closed":
+            _unqueue(listener, sock)
         if reason == "idle":
             sock._abort(TimeoutError(f"no datagram for idle_timeout={sock_opts.idle_timeout} s"))
         elif reason == "closed":

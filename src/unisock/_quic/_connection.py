@@ -25,7 +25,7 @@ from aioquic.quic.connection import QuicConnectionState, stream_is_client_initia
 from aioquic.quic.packet import QuicErrorCode
 
 from .._deferred import Deferred
-from ..errors import InvalidStateError, NetworkError, TLSError
+from ..errors import InvalidStateError, NetworkError, TimeoutError, TLSError
 from ..events import report_exception
 from ._endpoint import Address, Endpoint
 from ._errors import termination_error
@@ -166,6 +166,14 @@ class QuicConnectionCore:
             return
         self.closed_by_us = True
         self.quic.close(error_code=code, reason_phrase=reason)
+        self.schedule_flush()
+
+    def handshake_timed_out(self, seconds: float) -> None:
+        """Close a connection whose handshake is not done after ``seconds`` (server side)."""
+        if self._finished or self.handshake.done() or self.quic._close_event is not None:
+            return
+        self._error = TimeoutError(f"the QUIC handshake did not finish in {seconds:g} s")
+        self.quic.close(error_code=QuicErrorCode.CONNECTION_REFUSED, reason_phrase="timeout")
         self.schedule_flush()
 
     @property

@@ -24,7 +24,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from aioquic.quic.connection import MAX_STREAM_DATA_FRAME_CAPACITY, QuicConnection
+from aioquic.quic.connection import (
+    MAX_STREAM_DATA_FRAME_CAPACITY,
+    QuicConnection,
+    QuicConnectionState,
+)
 from aioquic.quic.packet import QuicFrameType
 from aioquic.quic.packet_builder import QuicPacketBuilder
 from aioquic.quic.recovery import QuicPacketPacer, QuicPacketSpace
@@ -80,6 +84,12 @@ class CreditedConnection(QuicConnection):
         self.window = window
         self._want_client_cert = request_client_certificate
         self.hello_observer: HandshakeObserver | None = None
+
+    @property
+    def decrypted_any(self) -> bool:
+        """Whether any packet from the peer decrypted (aioquic leaves FIRSTFLIGHT then)."""
+        state = getattr(self, "_state", None)  # see missing_internals()
+        return state is not QuicConnectionState.FIRSTFLIGHT
 
     def _initialize(self, peer_cid: bytes) -> None:
         super()._initialize(peer_cid)

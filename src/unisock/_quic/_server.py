@@ -2,26 +2,42 @@
 
 A datagram for an unknown connection ID starts a connection only if it is a well-formed
 Initial of full size in a version we speak (else a Version Negotiation answers it, or it is
-dropped); a connection whose first datagram yields nothing aioquic could decrypt is dropped
-on the spot, and one whose peer abandons the handshake ends at the idle timeout.  Nothing a
-peer sends can raise into the loop.  The application hears of a connection once its ALPN is
-negotiated (or, when client certificates are required, once the certificate is verified).
+dropped) whose first packet decrypts with the Initial keys of its connection ID: junk with
+a valid-looking header costs one key derivation and one failed AEAD check, and leaves no
+state.  Nothing a peer sends can raise into the loop.  The application hears of a
+connection once its ALPN is negotiated (or, when client certificates are required, once the
+certificate is verified).
+
+Half-open connections (handshake not complete) are bounded, since a valid Initial is cheap
+to forge from any source address:
+
+- past :data:`RETRY_ABOVE` half-open connections, an Initial without a valid token gets a
+  stateless Retry (RFC 9000 section 8.1.2): only a peer that receives at its source address
+  can go on, and the server keeps nothing until it does;
+- past :data:`MAX_HALF_OPEN`, new Initials are dropped (the client retransmits, and gets in
+  once a slot frees);
+- a half-open connection lives at most :data:`HANDSHAKE_TIMEOUT` seconds (not the idle
+  timeout), so a spoofed source's slot is freed quickly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
 
 from aioquic._buffer import Buffer
 from aioquic.quic import events
+from aioquic.quic.crypto import CryptoPair
 from aioquic.quic.packet import (
     QuicPacketType,
+    encode_quic_retry,
     encode_quic_version_negotiation,
     pull_quic_header,
 )
+from aioquic.quic.retry import QuicRetryTokenHandler
 
 from ._connection import QuicConnectionCore
 from ._endpoint import Address, Endpoint, tune_socket
@@ -31,10 +47,32 @@ from ._resolve import resolve_udp
 from ._stream import QuicStreamTransport
 from ._tickets import ServerTickets
 
-__all__ = ["QuicServer", "serve_quic"]
+__all__ = ["HANDSHAKE_TIMEOUT", "MAX_HALF_OPEN", "RETRY_ABOVE", "QuicServer", "serve_quic"]
 
 OnConnection = Callable[[QuicConnectionCore], object]
 _MIN_INITIAL = 1200
+
+RETRY_ABOVE = 64
+"""Half-open connections past which new peers must prove their address with a Retry."""
+
+MAX_HALF_OPEN = 1024
+"""Half-open connections past which new Initials are dropped (the client retransmits)."""
+
+HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a connection may stay half-open before it is closed."""
+
+
+def _initial_decrypts(data: bytes, header: Any) -> bool:
+    """Whether the datagram's first packet decrypts with its connection ID's Initial keys."""
+    try:
+        buf = Buffer(data=data)
+        pull_quic_header(buf, host_cid_length=8)
+        crypto = CryptoPair()
+        crypto.setup_initial(header.destination_cid, is_client=False, version=header.version)
+        crypto.decrypt_packet(data[: header.packet_length], buf.tell(), 0)
+    except Exception:
+        return False
+    return True
 
 
 class _ServerCore(QuicConnectionCore):
@@ -90,6 +128,10 @@ class QuicServer:
         self._endpoint = _ServerEndpoint(loop, sock, self)
         self.local: Address = self._endpoint.local
         self.connections: set[QuicConnectionCore] = set()
+        self.half_open: dict[QuicConnectionCore, asyncio.TimerHandle] = {}
+        self.retries_sent = 0
+        self.initials_dropped = 0
+        self._retry = QuicRetryTokenHandler()
         self.closed = False
 
     def _new_peer(self, header: Any, data: bytes, addr: Address, now: float) -> None:
@@ -109,12 +151,64 @@ class QuicServer:
             return
         if header.packet_type is not QuicPacketType.INITIAL or len(data) < _MIN_INITIAL:
             return
+        if not _initial_decrypts(data, header):
+            return  # junk under a valid-looking header: keep nothing
+        original_cid = header.destination_cid
+        retry_cid: bytes | None = None
+        if header.token:
+            try:
+                original_cid = self._retry.validate_token(
+                    address=addr, destination_cid=header.destination_cid,
+                    token=header.token, now=now,
+                )
+            except ValueError:
+                self.initials_dropped += 1
+                return  # a stale or forged token: the peer starts over
+            retry_cid = header.destination_cid
+        elif len(self.half_open) >= RETRY_ABOVE:
+            self._send_retry(header, addr, now)
+            return
+        if len(self.half_open) >= MAX_HALF_OPEN:
+            self.initials_dropped += 1
+            return
+        self._accept(header, data, addr, now, original_cid, retry_cid)
+
+    def _send_retry(self, header: Any, addr: Address, now: float) -> None:
+        source_cid = os.urandom(8)
+        token = self._retry.create_token(
+            address=addr,
+            original_destination_connection_id=header.destination_cid,
+            retry_source_connection_id=source_cid,
+            now=now,
+        )
+        self.retries_sent += 1
+        self._endpoint.send(
+            encode_quic_retry(
+                version=header.version,
+                source_cid=source_cid,
+                destination_cid=header.source_cid,
+                original_destination_cid=header.destination_cid,
+                retry_token=token,
+            ),
+            addr,
+        )
+
+    def _accept(
+        self,
+        header: Any,
+        data: bytes,
+        addr: Address,
+        now: float,
+        original_cid: bytes,
+        retry_cid: bytes | None,
+    ) -> None:
         streams: dict[int, QuicStreamTransport] = {}
         wants_cert = self._client_ca is not None
         tickets = self._tickets
         quic = CreditedConnection(
             configuration=self._config,
-            original_destination_connection_id=header.destination_cid,
+            original_destination_connection_id=original_cid,
+            retry_source_connection_id=retry_cid,
             credits=streams,
             window=self.options.stream_window,
             request_client_certificate=wants_cert,
@@ -138,19 +232,29 @@ class QuicServer:
         core.on_ready = self._ready
         core.on_end.append(self._forget)
         self.connections.add(core)
+        self.half_open[core] = self._loop.call_at(
+            now + HANDSHAKE_TIMEOUT, core.handshake_timed_out, HANDSHAKE_TIMEOUT
+        )
+        core.handshake.add_done_callback(lambda _d: self._opened(core))
         core.datagram_received(data, addr, now)
-        if quic._close_at is None and not core.closed.done():
-            # Nothing in the datagram decrypted: drop it without a trace.
+        if not quic.decrypted_any and not core.closed.done():
+            # Nothing in the datagram decrypted after all: drop it without a trace.
             core.on_end.clear()
             self._forget(core)
             core.flush_pending = True
             core._finished = True
+
+    def _opened(self, core: QuicConnectionCore) -> None:
+        handle = self.half_open.pop(core, None)
+        if handle is not None:
+            handle.cancel()
 
     def _ready(self, core: QuicConnectionCore) -> None:
         self._on_connection(core)
 
     def _forget(self, core: QuicConnectionCore) -> None:
         self.connections.discard(core)
+        self._opened(core)
         routes = self._endpoint.routes
         for cid in getattr(core, "cids", ()):
             if routes.get(cid) is core:
@@ -176,15 +280,23 @@ class QuicServer:
 
 
 async def serve_quic(
-    local: tuple[str, int], options: QuicTLSOptions, on_connection: OnConnection
+    local: tuple[str, int],
+    options: QuicTLSOptions,
+    on_connection: OnConnection,
+    *,
+    ipv6_only: bool = False,
 ) -> QuicServer:
-    """Listen for QUIC on ``local`` (port 0 picks one); ``on_connection(core)`` per peer."""
+    """Listen for QUIC on ``local`` (port 0 picks one); ``on_connection(core)`` per peer.
+
+    On ``::`` it takes IPv4 peers too unless ``ipv6_only``."""
     loop = asyncio.get_running_loop()
     host, port = local
     family, addr = await resolve_udp(loop, host, port, passive=True)
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         tune_socket(sock)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6_only))
         sock.bind(addr)
         return QuicServer(loop, sock, options, on_connection)
     except BaseException:
