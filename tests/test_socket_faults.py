@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import socket
 import struct
 from typing import Any
@@ -549,5 +550,38 @@ def test_udp_listener_peer_refuses_a_ttl_of_its_own(run: Any) -> None:
             await peer.update(idle_timeout=5)  # its own: allowed
             await client.close()
             await peer.close()
+
+    run(main)
+
+
+def _open_fds() -> dict[str, str]:
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+    return found
+
+
+def test_cancelled_connect_leaves_nothing(run: Any) -> None:
+    """200 ``wait_for(connect(...))`` timeouts against a server that never answers TLS."""
+
+    async def main() -> None:
+        server, port = await _silent_tcp_server()
+        with server:
+            before = len(os.listdir("/proc/self/fd"))
+            fds = _open_fds()
+            for _ in range(50):
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(
+                        unisock.connect(type="tls", remote=("127.0.0.1", port)), 0.02
+                    )
+            for _ in range(200):  # let the aborted transports finish closing
+                if len(os.listdir("/proc/self/fd")) <= before:
+                    break
+                await asyncio.sleep(0.01)
+            now = _open_fds()
+            assert len(now) <= before, {f: t for f, t in now.items() if fds.get(f) != t}
 
     run(main)

@@ -1101,8 +1101,15 @@ class Socket(EventTarget):
 async def connect(
     init: SocketInit | Mapping[str, Any] | None = None, /, **kwargs: Unpack[SocketKwargs]
 ) -> Socket:
-    """Open a socket and wait until it is ready (connected, handshaken)."""
+    """Open a socket and wait until it is ready (connected, handshaken).
+
+    Cancelling the wait (e.g. ``asyncio.wait_for`` timing out) aborts the socket: nobody
+    holds it, so its connect, fd and task must not outlive the call."""
     sock = Socket(init, **kwargs)
-    await sock.ready
+    try:
+        await sock.ready
+    except asyncio.CancelledError:
+        sock._abort(errors.AbortError("connect() was cancelled"))
+        raise
     return sock
 
