@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import Socket, SocketListener, __version__
-from ..streams import ReadableStreamDefaultReader
+from ..streams import FrameReader, ReadableStreamDefaultReader
 from .certs import make_certificates
 from .connect import finish
 from .describe import info_line, size
@@ -78,28 +78,18 @@ async def _echo_listener(**init: Any) -> AsyncIterator[SocketListener]:
                 await task
 
 
-async def _read_exactly(reader: ReadableStreamDefaultReader, n: int) -> bytes:
-    got = bytearray()
-    while len(got) < n:
-        result = await reader.read()
-        if result.done:
-            raise ConnectionError(f"the echo ended after {len(got)} of {n} bytes")
-        got += result.value
-    return bytes(got)
-
-
 async def _stream_client(row: Row, remote: Any, size_: int, rounds: int, **init: Any) -> None:
     start = time.perf_counter()
     sock = Socket(remote=remote, **init)
     ok = False
     try:
         info = await sock.ready
-        reader = ReadableStreamDefaultReader(sock.readable)
+        frames = FrameReader(sock.readable)  # an early end: IncompleteReadError
         writer = sock.writable.get_writer()
         for i in range(rounds):
             message = f"ping {i}\n".encode()
             writer.write(message)
-            if await _read_exactly(reader, len(message)) != message:
+            if await frames.read_exactly(len(message)) != message:
                 raise ValueError(f"round-trip {i} came back different")
             row.rounds += 1
             row.bytes += len(message)
@@ -110,13 +100,12 @@ async def _stream_client(row: Row, remote: Any, size_: int, rounds: int, **init:
             await writer.close()
 
         sending = asyncio.ensure_future(send())
-        echoed = await _read_exactly(reader, size_)
+        echoed = await frames.read_exactly(size_)
         await sending
         if echoed != payload:
             raise ValueError("the bulk echo came back different")
         row.bytes += size_
-        tail = await reader.read()
-        if not tail.done:
+        if not await frames.at_eof():
             raise ValueError("the echo sent more than it was given")
         await sock.closed
         ok = True

@@ -1,6 +1,7 @@
 """Web-standard streams (WHATWG Streams), the parts sockets need, fast on the byte path."""
 
 from ._common import ByteLengthQueuingStrategy, CountQueuingStrategy, ReadResult
+from .framing import FrameReader
 from .readable import (
     ReadableByteStreamController,
     ReadableStream,
@@ -15,6 +16,7 @@ from .writable import WritableStream, WritableStreamDefaultController, WritableS
 __all__ = [
     "ByteLengthQueuingStrategy",
     "CountQueuingStrategy",
+    "FrameReader",
     "ReadResult",
     "ReadableByteStreamController",
     "ReadableStream",
