@@ -71,7 +71,7 @@ _KEEP = 262144
 """An emptied buffer larger than this is let go (one large frame must not pin memory)."""
 
 _REST_CHUNK = 65536
-"""The size of each buffer ``rest()``'s stream offers the source for a default read."""
+"""The buffer ``rest()``'s stream reads the source into for a default (non-BYOB) read."""
 
 
 def _check_count(value: object, name: str, *, minimum: int) -> int:
@@ -410,17 +410,17 @@ class FrameReader:
 class _Rest:
     """The source of ``FrameReader.rest()``'s byte stream: buffer first, then the source."""
 
-    __slots__ = ("_closed", "_controller", "_frames", "stream")
+    __slots__ = ("_closed", "_controller", "_frames", "_scratch", "stream")
 
     def __init__(self, frames: FrameReader) -> None:
         self._frames = frames
         self._closed = False
+        self._scratch: memoryview | None = None
         stream = ReadableStream._create(
             pull=self._pull, cancel=self._cancel, high_water_mark=0, bytes_stream=True
         )
         controller = stream._controller
         assert isinstance(controller, ReadableByteStreamController)
-        controller._auto_allocate = _REST_CHUNK  # default reads (pipe_to) get a buffer too
         self._controller = controller
         self.stream = stream
 
@@ -445,10 +445,16 @@ class _Rest:
         reader = frames._reader
         out = Deferred()
         if isinstance(reader, ReadableStreamBYOBReader):
+            # A BYOB consumer's buffer is filled by the source directly.  A default read
+            # (async for, pipe_to) gets a chunk read into a scratch buffer and enqueued:
+            # not an auto-allocated buffer, which a cancelled read would take with it.
             request = controller.byob_request
             view = request.view if request is not None else None
-            if view is None:  # (a pull with no reader waiting: read into a buffer of ours)
-                request, view = None, memoryview(bytearray(_REST_CHUNK))
+            if view is None:
+                request = None
+                view = self._scratch
+                if view is None:
+                    view = self._scratch = memoryview(bytearray(_REST_CHUNK))
             reader.read(view).add_done_callback(lambda d: self._got(d, request, out))
         else:
             reader.read().add_done_callback(lambda d: self._got(d, None, out))
