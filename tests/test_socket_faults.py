@@ -14,6 +14,7 @@ import pytest
 import trustme
 
 import unisock
+import unisock.streams
 from unisock import errors
 from unisock._init import SocketInit
 
@@ -583,5 +584,32 @@ def test_cancelled_connect_leaves_nothing(run: Any) -> None:
                 await asyncio.sleep(0.01)
             now = _open_fds()
             assert len(now) <= before, {f: t for f, t in now.items() if fds.get(f) != t}
+
+    run(main)
+
+
+def test_cancelling_the_task_awaiting_pipe_to_stops_the_pipe(run: Any) -> None:
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            client = await unisock.connect(remote=listener.local)
+            server = await _accept_one(listener)
+            received = bytearray()
+
+            async def sink_write(chunk: bytes) -> None:
+                received.extend(chunk)
+
+            sink: unisock.streams.WritableStream[bytes] = unisock.streams.WritableStream(
+                {"write": sink_write}
+            )
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(server.readable.pipe_to(sink), 0.1)
+            writer = client.writable.get_writer()
+            await writer.write(b"after the pipe stopped")
+            await asyncio.sleep(0.1)
+            assert bytes(received) == b""
+            with pytest.raises(errors.AbortError):
+                await sink.get_writer().closed
+            await client.close()
+            await server.close()
 
     run(main)

@@ -193,7 +193,17 @@ class _Pipe:
     def _on_abort(self) -> None:
         signal = self.signal
         assert signal is not None
-        reason = signal.reason
+        self._abort_with(signal.reason)
+
+    def _abandoned(self) -> None:
+        """The only task awaiting the pipe was cancelled: stop the pipe as a signal would
+        (asyncio users expect ``wait_for(src.pipe_to(dst), t)`` to stop it on timeout)."""
+        if not self.shutting_down:
+            from ..errors import AbortError
+
+            self._abort_with(AbortError("the task awaiting pipe_to() was cancelled"))
+
+    def _abort_with(self, reason: Any) -> None:
         exc = as_exception(reason)
 
         def actions() -> Deferred[Any]:
@@ -296,4 +306,7 @@ def pipe_to(
         source, dest, bool(prevent_close), bool(prevent_abort), bool(prevent_cancel), signal
     )
     pipe.start()
-    return pipe.result
+    result = pipe.result
+    if not result.done():
+        result._on_abandon = pipe._abandoned
+    return result
