@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import builtins
 
+from ._framing_errors import IncompleteReadError, LimitOverrunError
+
 __all__ = [
     "AbortError",
+    "IncompleteReadError",
     "InvalidStateError",
+    "LimitOverrunError",
     "NetworkError",
     "TLSError",
     "TimeoutError",
