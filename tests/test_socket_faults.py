@@ -613,3 +613,23 @@ def test_cancelling_the_task_awaiting_pipe_to_stops_the_pipe(run: Any) -> None:
             await server.close()
 
     run(main)
+
+
+def test_listener_and_starttls_take_require_close_notify() -> None:
+    lopts = unisock._init.SocketListenerInit.parse(None, {"require_close_notify": True})
+    assert lopts.socket_options.require_close_notify
+    with pytest.raises(TypeError, match="require_close_notify"):
+        unisock._init.SocketListenerInit.parse(None, {"require_close_notify": "yes"})
+
+
+def test_quic_listener_checks_its_material_at_construction(run: Any) -> None:
+    async def main() -> None:
+        with pytest.raises((TypeError, ValueError), match="cert|key"):
+            unisock.SocketListener(type="quic", alpn=["x"], cert=b"not a cert", key=b"nope")
+
+    run(main)
+
+
+def test_empty_servername_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="servername"):
+        SocketInit.parse(None, {"type": "tls", "remote": ("h", 1), "servername": ""})

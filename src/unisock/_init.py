@@ -219,7 +219,8 @@ def _recording_given(cls: type[Any]) -> type[Any]:
 @_recording_given
 @dataclass(frozen=True, slots=True)
 class SocketInit:
-    """The options of a ``Socket`` (see API.md); validated by ``SocketInit.parse``."""
+    """The options of a ``Socket`` (docs/api.md lists each field); validated by
+    ``SocketInit.parse``, which raises ``TypeError``/``ValueError`` naming the field."""
 
     type: Any = "tcp"
     alpn: Any = None
@@ -295,8 +296,10 @@ class Options:
         if remote_addr is None and not (transport == "udp" and local_addr is not None):
             raise TypeError("remote is required (only a UDP socket may be bound with local only)")
         servername = get("servername")
-        if servername is not None and (not isinstance(servername, str) or not servername):
-            raise TypeError(f"servername must be a non-empty str, got {servername!r}")
+        if servername is not None and not isinstance(servername, str):
+            raise TypeError(f"servername must be a str, got {servername!r}")
+        if servername == "":
+            raise ValueError("servername must not be empty")
         if servername is not None and ("\x00" in servername or len(servername) > 253):
             raise ValueError(
                 f"servername must be a host name of at most 253 characters without NUL, "
@@ -355,6 +358,7 @@ class SocketListenerInit:
     ca: Any = None
     max_peers: int = 1024
     ipv6_only: bool = False
+    require_close_notify: bool = False
 
     @classmethod
     def parse(cls, init: Any, kwargs: Mapping[str, Any]) -> ListenerOptions:
@@ -406,6 +410,9 @@ class ListenerOptions:
             ca=get("ca"),
             session=None,
             verify=True,
+            require_close_notify=_bool(
+                get("require_close_notify", False), "require_close_notify"
+            ),
             type_label=transport,
             **_tuning(get),
         )

@@ -50,6 +50,8 @@ class _TLSFields(TypedDict, total=False):
     """Certificate and name verification (default ``True``)."""
     alpn: Sequence[str] | str | None
     """ALPN ids to offer, any id."""
+    require_close_notify: bool
+    """An EOF without close_notify is a ``TLSError`` (default ``False``)."""
 
 
 class SocketUpdateKwargs(_TuningFields, _TLSFields, total=False):
@@ -72,8 +74,6 @@ class SocketKwargs(SocketUpdateKwargs, total=False):
     """Aborting it aborts the socket."""
     allow_pooling: bool
     """Share QUIC connections and resume TLS sessions (default ``True``)."""
-    require_close_notify: bool
-    """TLS: an EOF without close_notify is a ``TLSError`` (default ``False``)."""
     allow_half_open: bool
     """Keep ``writable`` open after the peer's EOF (default ``False``)."""
 
@@ -97,3 +97,5 @@ class SocketListenerKwargs(_TuningFields, total=False):
     """UDP: the most peers kept at once (the least recently active is evicted)."""
     ipv6_only: bool
     """On ``[::]``: refuse IPv4 clients (default ``False``: dual stack)."""
+    require_close_notify: bool
+    """TLS: an accepted socket's EOF without close_notify is a ``TLSError``."""

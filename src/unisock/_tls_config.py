@@ -57,11 +57,14 @@ class EphemeralKeyInfo:
     """The key exchange of the handshake, as Node.js ``getEphemeralKeyInfo()`` spells it."""
 
     type: str
-    """``"ECDH"`` (elliptic curves, X25519, X448) or ``"DH"`` (finite field)."""
+    """``"ECDH"`` (elliptic curves, X25519, X448), ``"DH"`` (finite field) or ``"KEM"``
+    (ML-KEM alone or in a hybrid such as ``X25519MLKEM768``); ``"unknown"`` for a group
+    missing from the IANA registry."""
     name: str | None
-    """The group (``X25519``, ``prime256v1``, ``ffdhe2048``); ``None`` for custom DH."""
+    """The group (``X25519``, ``prime256v1``, ``ffdhe2048``, ``X25519MLKEM768``); ``None``
+    for custom DH; ``"0x...."`` for an unknown group."""
     size: int
-    """Key size in bits."""
+    """Key size in bits (for ``"KEM"``: the ML-KEM parameter set; 0 when unknown)."""
 
 
 # -- option validation ---------------------------------------------------------------------

@@ -20,7 +20,9 @@ from ._init import Options, SocketInit, given_fields, merge, resolve_type
 if TYPE_CHECKING:
     from .socket import Socket
 
-_TLS_FIELDS = {"servername", "ca", "cert", "key", "verify", "alpn", "session"}
+_TLS_FIELDS = {
+    "servername", "ca", "cert", "key", "verify", "alpn", "session", "require_close_notify"
+}
 _RUNTIME_FIELDS = {
     "ready_timeout",
     "idle_timeout",
@@ -59,6 +61,8 @@ async def update_socket(sock: Socket, init: Any, kwargs: Mapping[str, Any]) -> N
     if sock._state == "closed" or (sock._state == "closing" and upgrade):
         raise errors.InvalidStateError(f"cannot update a {sock._state} socket")
     changes = {name: getattr(checked, name) for name in _RUNTIME_FIELDS & set(raw)}
+    if "require_close_notify" in raw:  # read by the TLS layer the upgrade builds
+        changes["require_close_notify"] = checked.require_close_notify
     _apply(sock, dataclasses.replace(sock._opts, **changes), set(changes))
     if upgrade:
         await _bounded_upgrade(sock, raw)
@@ -85,7 +89,8 @@ def _is_upgrade(opts: Options, raw: dict[str, Any]) -> bool:
 def _checked(opts: Options, raw: dict[str, Any]) -> Options:
     """The runtime fields as they would be after the update, validated by the one table
     of field validators (a throw-away ``Options`` of the same kind)."""
-    trial = {name: raw.get(name, getattr(opts, name)) for name in _RUNTIME_FIELDS}
+    fields = _RUNTIME_FIELDS | {"require_close_notify"}
+    trial = {name: raw.get(name, getattr(opts, name)) for name in fields}
     trial["type"] = "udp" if opts.transport == "udp" else "tcp"
     trial["remote"] = opts.remote or ("127.0.0.1", 1)
     return Options.build(trial)

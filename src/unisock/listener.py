@@ -27,11 +27,6 @@ from .socket import Socket, _StreamProtocol
 
 __all__ = ["SocketListener"]
 
-TLS_HANDSHAKE_TIMEOUT = 30.0
-"""Seconds an accepted TLS connection may take to finish its handshake (when
-``ready_timeout`` is not set), so stalled peers cannot pile up."""
-
-
 class _AcceptedProtocol(_StreamProtocol):
     __slots__ = ("_listener",)
 
@@ -81,6 +76,10 @@ class SocketListener(EventTarget):
         self._opts: ListenerOptions = opts
         if opts.transport == "tls":
             self._tls_server_options()  # bad key/cert/ca fail here, naming the field
+        elif opts.transport == "quic":
+            from ._tls_socket import server_options
+
+            server_options(opts.socket_options)  # the same checks for QUIC's material
         self._state = "opening"
         self._server: Any = None
         self._handle: Any = None
