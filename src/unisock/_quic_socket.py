@@ -19,6 +19,7 @@ from ._info import SocketInfo
 from ._init import Options
 from ._pem import to_pem
 from ._quic import (
+    UNI_STREAM_BACKLOG,
     QuicConnectionCore,
     QuicStreamTransport,
     QuicTLSOptions,
@@ -169,9 +170,13 @@ class QuicConnection:
         self.incoming_bidirectional_streams: ReadableStream[Socket] = ReadableStream._create(
             high_water_mark=float("inf")
         )
+        # Peer uni streams the application has not taken are bounded (UNI_STREAM_BACKLOG):
+        # the peer gets new stream credit as they are read from here (see _quic/_flow.py).
+        self._uni_queued = 0  # uni sockets ever enqueued (or dropped untaken)
         self.incoming_unidirectional_streams: ReadableStream[Socket] = ReadableStream._create(
-            high_water_mark=float("inf")
+            high_water_mark=UNI_STREAM_BACKLOG, pull=self._uni_pulled
         )
+        core.uni_take = self._uni_taken
         core.handshake.add_done_callback(self._handshaken)
         core.closed.add_done_callback(self._ended)
         core.on_stream = self._peer_stream
@@ -220,6 +225,12 @@ class QuicConnection:
         sock._open(_info(info, self._opts))
         return sock
 
+    def _uni_taken(self) -> int:
+        return self._uni_queued - len(self.incoming_unidirectional_streams._controller._queue)
+
+    def _uni_pulled(self) -> None:
+        self._core.stream_taken()
+
     # -- reactions ----------------------------------------------------------------------
     def _handshaken(self, d: Deferred[dict[str, Any]]) -> None:
         exc = d.exception()
@@ -263,10 +274,14 @@ class QuicConnection:
                 if bidirectional
                 else self.incoming_unidirectional_streams
             )
+            if not bidirectional:
+                self._uni_queued += 1
             if target._controller._can_close_or_enqueue():
                 target._controller.enqueue(sock)
             else:
                 sock._abort(None)
+                if not bidirectional:
+                    self._core.stream_taken()
 
         self._core.handshake.add_done_callback(handshaken)
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from ._client import connect_quic, pool_size
 from ._connection import OnStream, QuicConnectionCore
+from ._flow import UNI_STREAM_BACKLOG
 from ._options import QuicTLSOptions
 from ._server import QuicServer, serve_quic
 from ._stream import QuicStreamTransport
 from ._tickets import client_tickets
 
 __all__ = [
+    "UNI_STREAM_BACKLOG",
     "OnStream",
     "QuicConnectionCore",
     "QuicServer",

@@ -82,6 +82,11 @@ class QuicConnectionCore:
         self._unclaimed: list[tuple[QuicStreamTransport, bool]] = []
         self._retiring: list[int] = []
         self._open_waiters: list[asyncio.Future[None]] = []
+        self.uni_offered = 0
+        self.uni_take: Callable[[], int] | None = None
+        """Set by a layer that queues peer uni streams: how many the application took.
+        Unset, a uni stream counts as taken once offered to ``on_stream``."""
+        quic.uni_taken = self._uni_taken
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._heard_from_peer = False
@@ -129,6 +134,8 @@ class QuicConnectionCore:
                     self._open_waiters.remove(waiter)
         stream_id = quic.get_next_available_stream_id(is_unidirectional=not bidirectional)
         quic.send_stream_data(stream_id, b"")  # creates aioquic's stream object
+        quic.announce(stream_id)  # the peer counts it at once (see _flow.py)
+        self.schedule_flush()
         transport = QuicStreamTransport(
             self, quic._streams[stream_id], "bidirectional" if bidirectional else "send"
         )
@@ -334,8 +341,18 @@ class QuicConnectionCore:
             self._offer_stream(transport, bidirectional)
         return transport
 
+    def _uni_taken(self) -> int:
+        take = self.uni_take
+        return self.uni_offered if take is None else take()
+
+    def stream_taken(self) -> None:
+        """The application took a peer uni stream: send the credit it frees now."""
+        self.schedule_flush()
+
     def _offer_stream(self, transport: QuicStreamTransport, bidirectional: bool) -> None:
         assert self._on_stream is not None
+        if not bidirectional:
+            self.uni_offered += 1
         try:
             protocol = self._on_stream(transport, bidirectional)
         except Exception as exc:
