@@ -224,19 +224,41 @@ def test_listener_idle_peers_and_limits(run: Any) -> None:
         listener = unisock.SocketListener(type="udp", idle_timeout=0.2, max_peers=2)
         local = await listener.ready
         socks = []
-        for i in range(3):
+        peers = []
+        for i in range(3):  # each accepted before the next arrives
             s = unisock.Socket(type="udp", remote=local)
             await s.writable.get_writer().write(b"%d" % i)
             socks.append(s)
-        peers = [await asyncio.wait_for(listener.__anext__(), 5) for _ in range(3)]
-        first = peers[0].socket
+            peers.append(await asyncio.wait_for(listener.accept(), 5))
         with pytest.raises(errors.NetworkError, match="capacity"):
-            await asyncio.wait_for(first.closed, 5)
+            await asyncio.wait_for(peers[0].closed, 5)
         with pytest.raises(errors.TimeoutError):
-            await asyncio.wait_for(peers[2].socket.closed, 5)
+            await asyncio.wait_for(peers[2].closed, 5)
         for s in socks:
             await s.close()
         await listener.close()
+
+    run(main)
+
+
+def test_evicted_peers_never_accepted_leave_the_queue(run: Any) -> None:
+    """A peer evicted before anyone accepted it is dropped from the queue (at most
+    max_peers queued: spoofed sources cannot grow it)."""
+
+    async def main() -> None:
+        async with unisock.SocketListener(type="udp", max_peers=2) as listener:
+            socks = []
+            for i in range(3):
+                s = unisock.Socket(type="udp", remote=listener.local)
+                await s.writable.get_writer().write(b"%d" % i)
+                socks.append(s)
+            await asyncio.sleep(0.1)
+            got = [await asyncio.wait_for(listener.accept(), 5) for _ in range(2)]
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(listener.accept(), 0.2)
+            assert len(got) == 2
+            for s in socks + got:
+                await s.close()
 
     run(main)
 

@@ -329,7 +329,12 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         )
         self._observer = None
         self.info = info
-        if self._cache_key is not None:
+        if self._cache_key is not None and not (
+            self._sslobj.session_reused and self._cache.get(self._cache_key) is not None
+        ):
+            # Only when the cache lacks a session that still resumes: each read of
+            # SSLObject.session leaks a copy on CPython 3.11-3.13 (CPython #116810), so
+            # pooled connections that resumed read none.
             self._session_watch = _SESSION_WATCH_PASSES
             self._watch_session()
         pending, self._pending, self._pending_size = self._pending, [], 0

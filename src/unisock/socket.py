@@ -313,6 +313,7 @@ class Socket(EventTarget):
         "_protocol",
         "_rctrl",
         "_read_done",
+        "_session_mark",
         "_read_paused",
         "_readable",
         "_ready",
@@ -416,6 +417,7 @@ class Socket(EventTarget):
         self._fast_open_sent = 0
         self._body_task: asyncio.Task[None] | None = None
         self._open_task: asyncio.Task[None] | None = None
+        self._session_mark = -1
         self._info = SocketInfo(type=opts.type_label, remote=opts.remote, local=opts.local)
         readable: Any = _SocketReadable._create(
             pull=self._resume_reading,
@@ -510,8 +512,18 @@ class Socket(EventTarget):
         """What the socket is connected to and how (a snapshot, refreshed on access)."""
         info = self._info
         tls = self._tls
-        if tls is not None and info.cipher is not None and not tls._sslobj.server_side:
+        if (
+            tls is not None
+            and info.cipher is not None
+            and not tls._sslobj.server_side
+            and self._session_mark != self._bytes_received
+            and (info.session is None or not info.session.has_ticket)
+        ):
             # TLS 1.3 tickets arrive after the handshake: hand out the resumable session.
+            # Read again only once more bytes have come in (a ticket comes with them) and
+            # only until it has a ticket: each read of SSLObject.session leaks a copy on
+            # CPython 3.11-3.13 (CPython #116810).
+            self._session_mark = self._bytes_received
             session = tls._sslobj.session
             old = info.session
             if session is not None and (
