@@ -17,7 +17,7 @@ from typing import Any
 
 from ._address import SocketAddress, is_ip
 from ._init import Options
-from .errors import NetworkError
+from .errors import NetworkError, network_error
 
 __all__ = ["apply_socket_options", "open_tcp", "resolve"]
 
@@ -35,7 +35,7 @@ async def resolve(
     try:
         infos = await loop.getaddrinfo(host, port, type=sock_type)
     except socket.gaierror as exc:
-        raise NetworkError(f"cannot resolve {host!r}: {exc.strerror}", exc.errno) from None
+        raise network_error(exc, f"cannot resolve {host!r}") from None
     if not infos:
         raise NetworkError(f"cannot resolve {host!r}: no addresses")
     v6 = [(i[0], i[4]) for i in infos if i[0] == socket.AF_INET6]
@@ -60,7 +60,7 @@ def apply_socket_options(sock: socket.socket, opts: Options) -> None:
             else:
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, opts.ttl)
     except OSError as exc:
-        raise NetworkError(f"cannot set socket options: {exc.strerror}", exc.errno) from None
+        raise network_error(exc, "cannot set socket options") from None
 
 
 def set_no_delay(sock: socket.socket | None, value: bool) -> None:
@@ -80,9 +80,7 @@ async def _attempt(
             try:
                 sock.bind((opts.local.address, opts.local.port))
             except OSError as exc:
-                raise NetworkError(
-                    f"cannot bind to local {opts.local}: {exc.strerror}", exc.errno
-                ) from None
+                raise network_error(exc, f"cannot bind to local {opts.local}") from None
         await loop.sock_connect(sock, sockaddr)
     except BaseException:
         sock.close()
@@ -140,12 +138,7 @@ async def _race(
 def _network_error(errors: list[OSError], opts: Options) -> NetworkError:
     if not errors:
         return NetworkError(f"cannot connect to {opts.remote}")
-    exc = errors[0]
-    if isinstance(exc, NetworkError):
-        return exc
-    code = exc.errno
-    reason = os.strerror(code) if code else (exc.strerror or str(exc))
-    return NetworkError(f"cannot connect to {opts.remote}: {reason}", code)
+    return network_error(errors[0], f"cannot connect to {opts.remote}")
 
 
 _MSG_FASTOPEN = getattr(socket, "MSG_FASTOPEN", 0)

@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import errno as _errno
-import os
 import socket
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, TypeVar
 
-from .errors import InvalidStateError, NetworkError
+from .errors import InvalidStateError, NetworkError, network_error
 
 __all__ = [
     "MAX_PAYLOAD_IPV4",
@@ -100,11 +99,7 @@ def _describe(addr: object) -> str:
     return repr(addr)
 
 
-def _network_error(exc: OSError, what: str) -> NetworkError:
-    code = exc.errno
-    name = _errno.errorcode.get(code, "?") if code is not None else "?"
-    reason = os.strerror(code) if code is not None else str(exc)
-    return NetworkError(f"{what}: {reason} ({name})", code)
+_network_error = network_error
 
 
 class DatagramEndpoint:
@@ -427,7 +422,7 @@ async def _resolve(
             flags=socket.AI_PASSIVE if passive else 0,
         )
     except socket.gaierror as exc:
-        raise NetworkError(f"cannot resolve {host!r}: {exc.strerror}", exc.errno) from None
+        raise network_error(exc, f"cannot resolve {host!r}") from None
     result: list[tuple[int, Address]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         if family in (socket.AF_INET, socket.AF_INET6) and (family, sockaddr) not in result:

@@ -218,15 +218,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             drain.resolve(None)
 
 
-def _network_error(exc: BaseException, what: str) -> BaseException:
-    if isinstance(exc, errors.NetworkError | errors.TLSError | errors.AbortError):
-        return exc
-    if isinstance(exc, errors.TimeoutError):
-        return exc
-    if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        return errors.NetworkError(f"{what}: {reason}", exc.errno)
-    return exc
+_network_error = errors.translate
 
 
 def _chain(first: Deferred[Any], then: Callable[[], Deferred[Any] | None]) -> Deferred[None]:

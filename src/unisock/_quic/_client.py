@@ -16,7 +16,7 @@ from typing import Any
 
 from aioquic.tls import SessionTicket
 
-from ..errors import NetworkError
+from ..errors import NetworkError, network_error
 from ._connection import QuicConnectionCore
 from ._endpoint import Address, open_client_endpoint
 from ._flow import CreditedConnection
@@ -44,7 +44,7 @@ async def connect_quic(
     try:
         family, addr = await resolve_udp(loop, host, port)
     except OSError as exc:
-        raise NetworkError(f"cannot resolve {host!r}: {exc.strerror or exc}", exc.errno) from None
+        raise network_error(exc, f"cannot resolve {host!r}") from None
     if options.servername is None:
         options = dataclasses.replace(options, servername=host.strip("[]"))
     key = (addr, options)

@@ -25,7 +25,7 @@ from aioquic.quic.connection import QuicConnectionState, stream_is_client_initia
 from aioquic.quic.packet import QuicErrorCode
 
 from .._deferred import Deferred
-from ..errors import InvalidStateError, NetworkError, TimeoutError, TLSError
+from ..errors import InvalidStateError, NetworkError, TimeoutError, TLSError, network_error
 from ..events import report_exception
 from ._endpoint import Address, Endpoint
 from ._errors import termination_error
@@ -249,7 +249,7 @@ class QuicConnectionCore:
         """The UDP socket reported an error (ICMP port or host unreachable)."""
         if self._finished:
             return
-        self._error = NetworkError(f"QUIC peer unreachable: {exc.strerror or exc}", exc.errno)
+        self._error = network_error(exc, "QUIC peer unreachable")
         self._finish(None)
 
     # -- internals ---------------------------------------------------------------------
