@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from ._info import CipherInfo, EphemeralKeyInfo
 from ._tls_names import CIPHER_IANA, HandshakeObserver
 
 __all__ = [
@@ -38,33 +39,6 @@ __all__ = [
 ]
 
 _KEY_TYPES = tuple(t for t in PrivateKeyTypes.__args__)  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True, slots=True)
-class CipherInfo:
-    """The negotiated cipher suite."""
-
-    name: str
-    """OpenSSL's name (``ECDHE-RSA-AES128-GCM-SHA256``)."""
-    standard_name: str | None
-    """The IANA name (``TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256``)."""
-    version: str
-    """The protocol version (``TLSv1.3``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class EphemeralKeyInfo:
-    """The key exchange of the handshake, as Node.js ``getEphemeralKeyInfo()`` spells it."""
-
-    type: str
-    """``"ECDH"`` (elliptic curves, X25519, X448), ``"DH"`` (finite field) or ``"KEM"``
-    (ML-KEM alone or in a hybrid such as ``X25519MLKEM768``); ``"unknown"`` for a group
-    missing from the IANA registry."""
-    name: str | None
-    """The group (``X25519``, ``prime256v1``, ``ffdhe2048``, ``X25519MLKEM768``); ``None``
-    for custom DH; ``"0x...."`` for an unknown group."""
-    size: int
-    """Key size in bits (for ``"KEM"``: the ML-KEM parameter set; 0 when unknown)."""
 
 
 # -- option validation ---------------------------------------------------------------------
