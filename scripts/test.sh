@@ -42,4 +42,5 @@ fi
 bash scripts/setup.sh test
 .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache  # the layers (.importlinter): each imports only those below
 exec .venv/bin/python -m pytest "$@"
