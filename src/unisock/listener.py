@@ -169,24 +169,23 @@ class SocketListener(EventTarget):
     async def _open(self) -> None:
         opts = self._opts
         if opts.transport in ("tcp", "tls"):
-            listening = _ipv6_listening_socket(opts)
-            if listening is not None:
-                self._server = await self._loop.create_server(
-                    self._make_protocol, sock=listening, backlog=opts.backlog
-                )
-            else:
-                self._server = await self._loop.create_server(
-                    self._make_protocol,
-                    host=opts.local.address,
-                    port=opts.local.port,
-                    backlog=opts.backlog,
-                    reuse_port=opts.reuse_port or None,
-                )
-            sockets = self._server.sockets
-            for listening in sockets:  # accept data on SYNs where the kernel allows it
-                with contextlib.suppress(OSError, AttributeError):
-                    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 256)
+            # unisock's own accept loop (``_accept``): out of file descriptors it pauses
+            # and retries with a backoff, logging once, on every loop.
+            from ._accept import Acceptor, open_listening_sockets
+
+            sockets = await open_listening_sockets(
+                self._loop,
+                opts.local.address,
+                opts.local.port,
+                backlog=opts.backlog,
+                reuse_port=opts.reuse_port,
+                prebound=_ipv6_listening_socket(opts),
+            )
             self.local = from_sockaddr(sockets[0].getsockname()) if sockets else None
+            what = f"{opts.transport.upper()} listener on {self.local}"
+            self._server = Acceptor(
+                self._loop, sockets, self._make_protocol, self._accept_failed, what
+            )
         elif opts.transport == "udp":
             from ._udp_socket import open_udp_listener
 
@@ -224,6 +223,11 @@ class SocketListener(EventTarget):
 
             self._tls_opts = server_options(self._opts.socket_options)
         return self._tls_opts
+
+    def _accept_failed(self, exc: BaseException) -> None:
+        """The listening socket broke (not one connection, not a lack of resources)."""
+        errno = exc.errno if isinstance(exc, OSError) else None
+        self._fail(NetworkError(f"the listener on {self.local} cannot accept: {exc}", errno))
 
     def _make_protocol(self) -> _AcceptedProtocol:
         sock, _ = Socket._accepted(self._loop, self._opts.socket_options)
@@ -296,9 +300,10 @@ class SocketListener(EventTarget):
 def _ipv6_listening_socket(opts: ListenerOptions) -> socket.socket | None:
     """A bound TCP socket for an IPv6 ``local``, dual stack unless ``ipv6_only``.
 
-    asyncio's ``create_server`` always sets ``IPV6_V6ONLY``, so ``[::]`` would refuse
-    IPv4 clients; Node, Deno and Go accept them, and so does unisock.  Host names and
-    IPv4 addresses are left to ``create_server``.
+    asyncio's ``create_server`` (and ``_accept.open_listening_sockets`` for host names)
+    sets ``IPV6_V6ONLY``, so ``[::]`` would refuse IPv4 clients; Node, Deno and Go accept
+    them, and so does unisock.  Host names and IPv4 addresses are left to
+    ``open_listening_sockets``.
     """
     host = opts.local.address
     if ":" not in host or not is_ip(host.split("%")[0]):
