@@ -60,14 +60,14 @@ async def _until(condition: Callable[[], bool], what: str, within: float = 10) -
 
 async def check_datagram_pair(make_pair: PairFactory, *, count: int = 200) -> None:
     """Connected datagram sockets keep boundaries: each write is one datagram and each
-    read one datagram (``bytes``), sizes from 1 byte to the IPv4 maximum; a datagram
+    read one datagram (``bytes``), sizes from 0 bytes to the IPv4 maximum; a datagram
     over the maximum fails *that* write with ``ValueError`` and a ``str`` with
     ``TypeError``, and the socket stays usable; ``stats`` count datagrams.
 
     Assumes a path that neither loses nor reorders (loopback).
     """
     rng = random.Random(8)
-    sizes = [rng.randint(1, 1400) for _ in range(count)] + [UDP_MAX_IPV4]
+    sizes = [rng.randint(1, 1400) for _ in range(count)] + [0, UDP_MAX_IPV4]
     payloads = [rng.randbytes(n) for n in sizes]
     async with make_pair() as (a, b):
         sent0, received0 = a.stats.packets_sent, b.stats.packets_received
