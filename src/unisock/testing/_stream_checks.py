@@ -413,13 +413,30 @@ async def _await(awaitable: Awaitable[object]) -> object:
     return await awaitable
 
 
-async def check_idle_timeout(make_pair: PairFactory, *, idle: float = 0.2) -> None:
-    """A pair made with ``idle_timeout`` and left silent is aborted: ``closed`` rejects
-    and ``signal`` aborts, with ``TimeoutError``, between ``idle`` and about
-    ``1.25 * idle`` later. The end whose timer fires second may instead see the
-    first one's abort (``NetworkError``), but at least one end times out itself."""
-    started = time.monotonic()
+async def check_idle_timeout(
+    make_pair: PairFactory, *, idle: float = 0.2, active: float = 0.3
+) -> None:
+    """A pair made with ``idle_timeout`` stays open while bytes flow (``b`` sends to
+    ``a`` every ``idle / 4`` for ``active`` seconds, longer than ``idle``), then, left
+    silent, is aborted: ``closed`` rejects and ``signal`` aborts, with
+    ``TimeoutError``, between ``idle`` and about ``1.25 * idle`` after the last byte.
+    The end whose timer fires second may instead see the first one's abort
+    (``NetworkError``), but at least one end times out itself."""
     async with make_pair(idle_timeout=idle) as (a, b):
+        writer = b.writable.get_writer()
+        reader = default_reader(a.readable)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + active
+        last_byte = time.monotonic()
+        while loop.time() < until:
+            await bounded(writer.write(b"."), WITHIN, "a write to keep the pair busy")
+            await bounded(reader.read(), WITHIN, "a read to keep the pair busy")
+            last_byte = time.monotonic()
+            await asyncio.sleep(idle / 4)
+            for sock in (a, b):
+                assert not sock.closed.done(), "a socket timed out although bytes flowed"
+        reader.release_lock()
+        writer.release_lock()
         outcomes: list[BaseException] = []
         for sock in (a, b):
             exc = await expect_error(
@@ -430,11 +447,11 @@ async def check_idle_timeout(make_pair: PairFactory, *, idle: float = 0.2) -> No
                 f"signal.reason is {sock.signal.reason!r}, closed rejected with {exc!r}"
             )
             outcomes.append(exc)
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - last_byte
         timed_out = [e for e in outcomes if isinstance(e, errors.TimeoutError)]
         assert timed_out, f"neither end timed out: {outcomes}"
-        assert elapsed >= idle * 0.9, f"aborted after {elapsed:.3f} s, before idle_timeout"
-        assert elapsed <= idle * 1.25 + 2, f"aborted only after {elapsed:.3f} s"
+        assert elapsed >= idle * 0.95, f"aborted {elapsed:.3f} s after the last byte: too early"
+        assert elapsed <= idle * 1.25 + 2, f"aborted only {elapsed:.3f} s after the last byte"
 
 
 ONE_WAY_CHECKS: list[Callable[[PairFactory], Awaitable[None]]] = [
