@@ -9,7 +9,8 @@ reveals a unisock bug is a strict xfail naming the bug (see ``BUGS``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -64,12 +65,16 @@ UDP_REASONS = {
     "checked by check_datagram_pair",
 }
 NOT_A_BYTE_STREAM = "UDP keeps datagram boundaries: no byte stream to reassemble or pipe"
-BOUND = "a bound UDP socket reads and writes Datagram objects, not chunks: "
-"checked by check_bound_datagrams"
+BOUND = (
+    "a bound UDP socket reads and writes Datagram objects, not chunks: "
+    "checked by check_bound_datagrams"
+)
 NOT_BOUND = "only a bound UDP socket (local, no remote) reads Datagram objects"
 NOT_DATAGRAMS = "a byte stream has no datagram boundaries to keep"
-STARTTLS_ONLY = "STARTTLS upgrades a plain TCP pair, so it runs on tcp only (the starttls "
-"row runs every byte-stream check over an upgraded pair)"
+STARTTLS_ONLY = (
+    "STARTTLS upgrades a plain TCP pair, so it runs on tcp only (the starttls "
+    "row runs every byte-stream check over an upgraded pair)"
+)
 UDP = {"udp", "udp-peer", "udp-bound"}
 APPLY_TO_ALL_UDP = {"check_idle_timeout", "check_abort_local"}
 
@@ -139,3 +144,21 @@ def test_conformance_kit(run: Any, transport: str, check: str) -> None:
             run(lambda factory=factory: DIRECTIONAL[check](factory), timeout=60)
         except AssertionError as exc:
             raise AssertionError(f"{direction}: {exc}") from exc
+
+
+def test_kit_catches_a_factory_that_ignores_options(run: Any) -> None:
+    """The kit must fail a broken pair, not only pass good ones: a factory that drops
+    ``allow_half_open=True`` makes the accepted end close its writable after reading
+    the end, which check_half_close reports."""
+    plain = pairs.tcp_pair()
+
+    @contextlib.asynccontextmanager
+    async def careless(**options: Any) -> AsyncIterator[testing.Pair]:
+        async with plain() as pair:
+            yield pair
+
+    async def main() -> None:
+        with pytest.raises(AssertionError, match="allow_half_open"):
+            await testing.check_half_close(careless)
+
+    run(main)
