@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,39 @@ def _host(value: Any, field: str) -> str:
         raise ValueError(f"{field}.address must not contain NUL characters, got {value!r}")
     if len(host) > 255:
         raise ValueError(f"{field}.address is longer than 255 characters: {value[:40]!r}...")
+    if "%" in host:
+        _check_scope(host, field)
     return host
+
+
+def _check_scope(host: str, field: str) -> None:
+    """An IPv6 zone (``fe80::1%eth0``) must name an interface and fit the address.
+
+    The C resolver answers both mistakes with a bare "Name or service not known" (or
+    "Unknown error -2"): a named zone on an address that is not link-local (``::1%lo``)
+    and an interface that does not exist (``fe80::1%nosuch``).
+    """
+    address, _, zone = host.partition("%")
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return  # not an IPv6 literal: a host name, refused later if it is not one
+    if not zone:
+        raise ValueError(f"{field}.address {host!r} has an empty scope id after '%'")
+    if not (ip.is_link_local or ip.is_multicast):
+        raise ValueError(
+            f"{field}.address {host!r}: a scope id ('%{zone}') only applies to link-local "
+            f"(fe80::/10) and multicast addresses, and {address} is neither"
+        )
+    if zone.isdigit() and zone.isascii():
+        return  # an interface index, as the kernel takes it
+    try:
+        socket.if_nametoindex(zone)
+    except OSError:
+        raise ValueError(
+            f"{field}.address {host!r}: no network interface is named {zone!r} "
+            "(the scope id after '%' names the interface of a link-local address)"
+        ) from None
 
 
 def parse_address(value: Any, field: str, *, allow_zero_port: bool) -> SocketAddress:

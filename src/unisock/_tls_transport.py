@@ -317,8 +317,11 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
 
     def _handshake_failed(self, exc: BaseException) -> None:
         self._handshaking = False
-        self.handshake.reject(exc)
+        # The alert OpenSSL wrote (protocol_version, bad_certificate, ...) goes out first:
+        # whoever awaits the handshake may abort the transport at once, and an abort
+        # drops what is still queued (the peer saw a bare EOF instead of the alert).
         self._fatal(exc)
+        self.handshake.reject(exc)
 
     def _handshake_done(self) -> None:
         self._handshaking = False

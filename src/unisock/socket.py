@@ -868,7 +868,12 @@ class Socket(EventTarget):
 
     def _grace_expired(self) -> None:
         self._grace_timer = None
-        if self._state != "closed":
+        if self._state == "connecting":  # the peer never answered: nobody to blame
+            why = "the connection was never established"
+            if self._tls is not None:
+                why = "the TLS handshake never finished"
+            self._abort(errors.TimeoutError(f"close() gave up after {self.CLOSE_GRACE} s: {why}"))
+        elif self._state != "closed":
             self._abort(
                 errors.TimeoutError(
                     f"close() gave up after {self.CLOSE_GRACE} s: the peer is not reading"

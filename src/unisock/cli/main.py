@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -40,6 +41,21 @@ def _handler(command: str) -> Handler:
     return demo_main
 
 
+def quiet_aioquic() -> None:
+    """Keep aioquic's own log lines off stderr: one error, one line.
+
+    aioquic logs each connection error it sees (``[<cid>] Error: 298, reason: ...`` on
+    the ``"quic"`` logger, at WARNING) and, with logging unconfigured, Python prints it
+    through its last-resort handler: the CLI then printed two lines for one failure
+    (``unisock: error: ...`` says the same), and a listener printed a line per
+    misbehaving client.  ``--debug`` keeps them.
+    """
+    for name in ("quic", "http3"):
+        log = logging.getLogger(name)
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+
+
 def dispatch(argv: list[str]) -> int:
     parser = build_parser()
     try:
@@ -53,5 +69,7 @@ def dispatch(argv: list[str]) -> int:
         from .bench import bench_main
 
         return bench_main(args)
+    if not args.debug:
+        quiet_aioquic()
     handler = _handler(args.command)
     return run(lambda: handler(args), loop=args.loop, debug=args.debug)
