@@ -175,6 +175,11 @@ def sigalg_name(code: int) -> str:
 _HANDSHAKE = 22
 _CHANGE_CIPHER_SPEC = 20
 _ALERT = 21
+# Handshake bytes held per direction while a message is incomplete.  A message header may
+# claim up to 16 MiB; OpenSSL refuses a certificate list over 100 KiB, so a real handshake
+# message fits well below this, and a peer that lies about a length costs at most this
+# (plus one 64 KiB record in ``raw``) before the observer stops watching.
+_MAX_BUFFERED = 256 * 1024
 
 
 class _Direction:
@@ -199,6 +204,12 @@ class _Direction:
                 break
             if ctype == _HANDSHAKE:
                 self.handshake += raw[pos + 5 : pos + 5 + length]
+                if len(self.handshake) > _MAX_BUFFERED:
+                    # Not a handshake OpenSSL would finish: stop watching, drop it all.
+                    self.done = True
+                    self.raw = bytearray()
+                    self.handshake = bytearray()
+                    return []
             elif ctype != _ALERT:
                 # ChangeCipherSpec or application data: the rest of this direction is
                 # encrypted (TLS 1.3 sends its handshake as application-data records).
@@ -212,7 +223,11 @@ class _Direction:
     def feed_messages(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         """Like ``feed``, for handshake messages without the record layer (QUIC CRYPTO)."""
         self.handshake += data
-        return self.messages()
+        messages = self.messages()
+        if len(self.handshake) > _MAX_BUFFERED:
+            self.done = True
+            self.handshake = bytearray()
+        return messages
 
     def messages(self) -> list[tuple[int, bytes]]:
         messages: list[tuple[int, bytes]] = []

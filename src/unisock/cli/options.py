@@ -40,7 +40,7 @@ _QUIC_ALPN_HINT = "QUIC always negotiates an ALPN: add --alpn ID (e.g. --alpn h3
 def _port(text: str, what: str, *, allow_zero: bool) -> int:
     lowest = 0 if allow_zero else 1
     expected = f"a number {lowest}..65535" + (" (0: any free port)" if allow_zero else "")
-    digits = text.removeprefix("-").removeprefix("+")
+    digits = text[1:] if text[:1] in ("-", "+") else text  # one sign at most ("-+5" is bad)
     if not digits.isascii() or not digits.isdigit():
         raise UsageError(f"bad {what} port {text!r}: must be {expected}")
     port = int(text)
