@@ -101,18 +101,7 @@ def skip_reason(transport: str, check: str) -> str | None:
 
 
 # (transport, check) -> the unisock bug the check reveals (strict xfail).
-UDP_WRITE_ORDER = (
-    "unisock bug: a UDP socket's write() validates the chunk before the stream state, so "
-    "after abort(reason) a write of a chunk it would refuse (a str; plain bytes on a bound "
-    "socket) rejects with TypeError instead of the abort reason; TCP/TLS/QUIC reject any "
-    "write after abort with the reason, as the streams standard and docs/api.md ('A write "
-    "after an abrupt end rejects with the error that ended the socket') say"
-)
-BUGS: dict[tuple[str, str], str] = {
-    ("udp", "check_abort_local"): UDP_WRITE_ORDER,
-    ("udp-peer", "check_abort_local"): UDP_WRITE_ORDER,
-    ("udp-bound", "check_abort_local"): UDP_WRITE_ORDER,
-}
+BUGS: dict[tuple[str, str], str] = {}
 
 
 def _case(transport: str, check: str) -> Any:

@@ -165,6 +165,10 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
         if stream is None:
             return Deferred.rejected(TypeError("the writer has been released"))
         sock: Socket = stream._owner  # type: ignore[attr-defined]
+        if stream._state in ("errored", "erroring"):
+            # As the standard orders it: a write to an ended stream rejects with what ended
+            # it, whatever the chunk.
+            return Deferred.rejected(stream._stored_error)
         if sock._pending_error is not None:
             exc, sock._pending_error = sock._pending_error, None
             return Deferred.rejected(exc)
