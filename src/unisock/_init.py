@@ -243,6 +243,7 @@ class SocketInit:
     verify: bool = True
     require_close_notify: bool = False
     allow_half_open: bool = False
+    ssl_context: Any = None
     _given: frozenset[str] = dataclasses.field(
         default=frozenset(), init=False, repr=False, compare=False
     )
@@ -282,6 +283,7 @@ class Options:
     allow_half_open: bool
     require_close_notify: bool = False
     type_label: str = "tcp"
+    ssl_context: Any = None
 
     @classmethod
     def build(cls, raw: dict[str, Any]) -> Options:
@@ -309,6 +311,13 @@ class Options:
             for name in ("servername", "key", "cert", "ca", "session"):
                 if get(name) is not None:
                     raise ValueError(f"{name} needs type 'tls' or 'quic', not {transport!r}")
+        ssl_context = get("ssl_context")
+        if ssl_context is not None and transport != "tls":
+            raise ValueError(
+                f"ssl_context needs type 'tls' (or update(type='tls')), not {transport!r}"
+                + (": QUIC's TLS is configured by ca, cert, key and verify"
+                   if transport == "quic" else "")
+            )
         opts = cls(
             transport=transport,
             alpn=alpn,
@@ -327,6 +336,7 @@ class Options:
                 get("require_close_notify", False), "require_close_notify"
             ),
             type_label=transport,
+            ssl_context=ssl_context,
             **_tuning(get),
         )
         if (get("cert") is None) != (get("key") is None):

@@ -5,6 +5,7 @@ errors that name the field and the value."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
@@ -52,6 +53,8 @@ class _TLSFields(TypedDict, total=False):
     """ALPN ids to offer, any id."""
     require_close_notify: bool
     """An EOF without close_notify is a ``TLSError`` (default ``False``)."""
+    ssl_context: ssl.SSLContext | None
+    """A client ``ssl.SSLContext`` used as it is (trust, verification, ALPN from it)."""
 
 
 class SocketUpdateKwargs(_TuningFields, _TLSFields, total=False):

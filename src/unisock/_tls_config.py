@@ -166,6 +166,10 @@ class TLSOptions:
     alpn: tuple[str, ...] = ()
     session: ssl.SSLSession | None = field(default=None, compare=False)
     server_side: bool = False
+    context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    """A caller's client context (``ssl_context``), used as it is: its trust store,
+    verification, ALPN, versions and ciphers; ``key``/``cert``/``ca``/``alpn`` are then
+    refused and ``verify`` reports its ``verify_mode``."""
 
     @classmethod
     def from_init(
@@ -179,8 +183,14 @@ class TLSOptions:
         alpn: object = None,
         session: object = None,
         server_side: object = False,
+        ssl_context: object = None,
     ) -> TLSOptions:
         """Check each field, raising ``TypeError``/``ValueError`` that name it."""
+        if ssl_context is not None:
+            return cls._from_context(
+                ssl_context, servername=servername, key=key, cert=cert, ca=ca,
+                verify=verify, alpn=alpn, session=session, server_side=server_side,
+            )
         if servername is not None:
             if not isinstance(servername, str):
                 raise TypeError(f"servername must be a str, not {type(servername).__name__}")
@@ -216,6 +226,33 @@ class TLSOptions:
             server_side=server_side,
         )
 
+    @classmethod
+    def _from_context(
+        cls, context: object, *, servername: object, verify: object, alpn: object,
+        session: object, server_side: object, **material: object,
+    ) -> TLSOptions:
+        if not isinstance(context, ssl.SSLContext):
+            raise TypeError(f"ssl_context must be an ssl.SSLContext, not {type(context).__name__}")
+        if server_side or context.protocol == ssl.PROTOCOL_TLS_SERVER:
+            raise ValueError("ssl_context: only a TLS client takes an ssl.SSLContext")
+        given = sorted(name for name, value in material.items() if value is not None)
+        if alpn:
+            given.append("alpn")
+        if verify is not True:
+            given.append("verify")
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: not with ssl_context, which is used as it is (set "
+                "certificates, trust, verification and ALPN on the context itself)"
+            )
+        plain = cls.from_init(servername=servername, session=session)
+        return cls(
+            servername=plain.servername,
+            verify=context.verify_mode != ssl.CERT_NONE,
+            session=plain.session,
+            context=context,
+        )
+
     @property
     def fingerprint(self) -> bytes:
         """A digest of everything that shapes the context (not servername nor session)."""
@@ -229,6 +266,7 @@ class TLSOptions:
             *(self.ca or (b"-",)),
             b"|",
             *(a.encode() + b"\0" for a in self.alpn),
+            b"|" + (id(self.context).to_bytes(8, "little") if self.context else b"-"),
         ):
             h.update(len(part).to_bytes(4, "big"))
             h.update(part)
@@ -382,6 +420,8 @@ def client_context(opts: TLSOptions) -> ssl.SSLContext:
     """A cached client context: TLS 1.2+, verification on unless ``verify=False``."""
     if opts.server_side:
         raise ValueError("server_side: client_context() needs client options")
+    if opts.context is not None:
+        return opts.context
     return _cached(opts, _build_client)
 
 

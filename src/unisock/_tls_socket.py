@@ -107,6 +107,9 @@ def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]
         "alpn": alpn,
     }
     session = fields.get("session", opts.session)
+    context = fields.get("ssl_context", opts.ssl_context)
+    if context is not None:  # used as it is: nothing to parse, nothing worth caching
+        return TLSOptions.from_init(**values, session=session, ssl_context=context)
     if session is not None and not isinstance(session, ssl.SSLSession):
         raise TypeError(
             "session must be an info.session value of an earlier TLS socket "
@@ -225,6 +228,8 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
     _, alpn = resolve_type(fields.get("type", "tls"), fields.get("alpn"))
     server_side = opts.remote is None
     if server_side:
+        if fields.get("ssl_context") is not None:
+            raise ValueError("ssl_context: only a TLS client takes an ssl.SSLContext")
         if fields.get("cert") is None or fields.get("key") is None:
             raise ValueError("cert and key are needed to upgrade an accepted socket to TLS")
         tls_opts = TLSOptions.from_init(

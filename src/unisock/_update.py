@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from .socket import Socket
 
 _TLS_FIELDS = {
-    "servername", "ca", "cert", "key", "verify", "alpn", "session", "require_close_notify"
+    "servername", "ca", "cert", "key", "verify", "alpn", "session", "require_close_notify",
+    "ssl_context",
 }
 _RUNTIME_FIELDS = {
     "ready_timeout",
