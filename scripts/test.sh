@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 peers="socat:socat ncat:ncat openssl:openssl redis-server:redis-server dnsmasq:dnsmasq-base
 curl:curl node:nodejs gcc:gcc
 sshd:openssh-server unbound:unbound gtlsserver:ngtcp2-server gtlsclient:ngtcp2-client
-nginx:nginx"
+nginx:nginx tinyproxy:tinyproxy"
 missing=()
 for pair in $peers; do
   # sshd, unbound, nginx and gtlsserver live in /usr/sbin, which a non-root PATH may lack
