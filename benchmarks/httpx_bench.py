@@ -3,7 +3,8 @@
 Starts one local nginx (``/usr/sbin/nginx``; plain HTTP and HTTPS, a 13-byte ``return
 200``), then, for each backend, sends ``--requests`` sequential GETs over one keep-alive
 HTTP/1.1 connection from one ``httpx.AsyncClient``, ``--repeat`` times; prints the median
-requests per second.  The client runs in this process, on the loop ``--loop`` names.
+requests per second and the client's CPU time per request (steadier than the rate on a
+shared machine).  The client runs in this process, on the loop ``--loop`` names.
 
 Run: ``.venv/bin/python benchmarks/httpx_bench.py [--requests 3000] [--repeat 3]
 [--loop asyncio|uvloop] [--https] [--http2] [--concurrency 1]``.
@@ -103,7 +104,8 @@ http {{
         proc.wait(10)
 
 
-async def _measure(transport: Any, url: str, n: int, concurrency: int) -> float:
+async def _measure(transport: Any, url: str, n: int, concurrency: int) -> tuple[float, float]:
+    """(requests per second, this process's CPU microseconds per request)."""
     async with httpx.AsyncClient(transport=transport) as client:
         (await client.get(url)).raise_for_status()  # connect (and handshake) outside the clock
         per_task = n // concurrency
@@ -113,9 +115,11 @@ async def _measure(transport: Any, url: str, n: int, concurrency: int) -> float:
                 r = await client.get(url)
                 assert r.status_code == 200
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return per_task * concurrency / (time.perf_counter() - t0)
+        done = per_task * concurrency
+        cpu = (time.process_time() - c0) / done * 1e6
+        return done / (time.perf_counter() - t0), cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,16 +156,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.concurrency} in flight, {args.loop} loop, median of {args.repeat}"
         )
         results: dict[str, list[float]] = {name: [] for name in kinds}
+        cpus: dict[str, list[float]] = {name: [] for name in kinds}
         for _ in range(args.repeat):  # interleaved, so drift hits both alike
             for name, make in kinds.items():
                 with asyncio.Runner(loop_factory=factory) as runner:
-                    rps = runner.run(_measure(make(), url, args.requests, args.concurrency))
+                    rps, cpu = runner.run(
+                        _measure(make(), url, args.requests, args.concurrency)
+                    )
                 results[name].append(rps)
+                cpus[name].append(cpu)
         base = statistics.median(results["httpx default (anyio)"])
         for name, runs in results.items():
             med = statistics.median(runs)
-            print(f"  {name:24} {med:9.0f} req/s  ({med / base:.2f}x)  runs: "
-                  + ", ".join(f"{r:.0f}" for r in runs))
+            cpu = statistics.median(cpus[name])
+            print(f"  {name:24} {med:7.0f} req/s ({med / base:.2f}x)  {cpu:5.0f} us CPU/req"
+                  "  runs: " + ", ".join(f"{r:.0f}" for r in runs))
     return 0
 
 
