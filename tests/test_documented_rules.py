@@ -134,20 +134,6 @@ def test_close_flushes_a_large_write_to_a_slow_reader(
 ) -> None:
     """``close()`` right after a large write: every byte reaches the peer, then the EOF;
     nothing reaches the loop's exception handler."""
-    if loop_kind == "asyncio":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "stock asyncio: _call_connection_lost runs twice ('NoneType' object "
-                    "has no attribute 'close' in the loop's exception handler): "
-                    "_StreamProtocol.resume_writing resolves the drain synchronously "
-                    "inside _SelectorSocketTransport._write_ready, the queued close then "
-                    "calls transport.close() on an empty buffer (schedules "
-                    "_call_connection_lost) and _write_ready calls it again"
-                ),
-            )
-        )
 
     async def main() -> None:
         async with tcp_pair(send_buffer_size=64 * 1024) as (client, server):

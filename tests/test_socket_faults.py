@@ -607,8 +607,7 @@ def test_cancelling_the_task_awaiting_pipe_to_stops_the_pipe(run: Any) -> None:
             await writer.write(b"after the pipe stopped")
             await asyncio.sleep(0.1)
             assert bytes(received) == b""
-            with pytest.raises(errors.AbortError):
-                await sink.get_writer().closed
+            assert not sink.locked and not server.readable.locked  # released, still open
             await client.close()
             await server.close()
 
@@ -624,7 +623,7 @@ def test_listener_and_starttls_take_require_close_notify() -> None:
 
 def test_quic_listener_checks_its_material_at_construction(run: Any) -> None:
     async def main() -> None:
-        with pytest.raises((TypeError, ValueError), match="cert|key"):
+        with pytest.raises((TypeError, ValueError), match=r"cert|key"):
             unisock.SocketListener(type="quic", alpn=["x"], cert=b"not a cert", key=b"nope")
 
     run(main)

@@ -82,6 +82,14 @@ class SocketPipe(_Pipe):
         sock = self.sock
         if sock._pipe is self:
             sock._pipe = None
+            if self.paused and not sock._read_paused and not sock._read_done:
+                # The pipe paused the transport for its destination; without the pipe the
+                # readable's own high-water mark governs reading again.
+                self.paused = False
+                transport = sock._transport
+                if transport is not None:
+                    with contextlib.suppress(Exception):
+                        transport.resume_reading()
         super()._finalize(error)
 
 

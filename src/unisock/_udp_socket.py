@@ -165,10 +165,11 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
         if stream is None:
             return Deferred.rejected(TypeError("the writer has been released"))
         sock: Socket = stream._owner  # type: ignore[attr-defined]
-        if stream._state in ("errored", "erroring"):
+        stored = stream._stored_error
+        if stream._state in ("errored", "erroring") and stored is not None:
             # As the standard orders it: a write to an ended stream rejects with what ended
             # it, whatever the chunk.
-            return Deferred.rejected(stream._stored_error)
+            return Deferred.rejected(stored)
         if sock._pending_error is not None:
             exc, sock._pending_error = sock._pending_error, None
             return Deferred.rejected(exc)

@@ -116,10 +116,22 @@ class _ReadFuture(asyncio.Future[Any]):
 
     def cancel(self, msg: Any = None) -> bool:
         reader = self._reader
-        if reader is not None and not self.done():
-            requests = reader._requests
-            if self in requests:
-                requests.remove(self)
+        if reader is not None:
+            if not self.done():
+                requests = reader._requests
+                if self in requests:
+                    requests.remove(self)
+            elif not self.cancelled() and self.exception() is None:
+                # Fulfilled, but the awaiting task is cancelled before it ran again (a
+                # ``wait_for`` timeout racing the chunk): the task will never see the
+                # chunk, so it goes back to the front of the queue for the next read.
+                self._reader = None
+                result = self.result()
+                stream = reader._stream
+                if not result.done and result.value and stream is not None:
+                    controller = stream._controller
+                    controller._queue.appendleft(result.value)
+                    controller._total += len(result.value)
         return super().cancel(msg)
 
 
@@ -215,7 +227,10 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         drain = sock._drain
         if drain is not None:
             sock._drain = None
-            drain.resolve(None)
+            # Not synchronously: the stock loop calls this from inside its own write
+            # callback, and a close queued behind the drain would then close the transport
+            # under it (asyncio calls _call_connection_lost twice).
+            sock._loop.call_soon(drain.resolve, None)
 
 
 _network_error = errors.translate

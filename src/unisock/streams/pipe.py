@@ -196,12 +196,13 @@ class _Pipe:
         self._abort_with(signal.reason)
 
     def _abandoned(self) -> None:
-        """The only task awaiting the pipe was cancelled: stop the pipe as a signal would
-        (asyncio users expect ``wait_for(src.pipe_to(dst), t)`` to stop it on timeout)."""
+        """The only task awaiting the pipe was cancelled: stop piping and release both
+        streams, leaving them open (as cancelling an asyncio copy loop would): what was
+        written is flushed first, nothing more is taken from the source."""
         if not self.shutting_down:
             from ..errors import AbortError
 
-            self._abort_with(AbortError("the task awaiting pipe_to() was cancelled"))
+            self._shutdown(AbortError("the task awaiting pipe_to() was cancelled"))
 
     def _abort_with(self, reason: Any) -> None:
         exc = as_exception(reason)
