@@ -227,10 +227,11 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         drain = sock._drain
         if drain is not None:
             sock._drain = None
-            # Not synchronously: the stock loop calls this from inside its own write
-            # callback, and a close queued behind the drain would then close the transport
-            # under it (asyncio calls _call_connection_lost twice).
-            sock._loop.call_soon(drain.resolve, None)
+            sock._resuming = True  # see Socket._maybe_finish
+            try:
+                drain.resolve(None)
+            finally:
+                sock._resuming = False
 
 
 _network_error = errors.translate
@@ -324,6 +325,7 @@ class Socket(EventTarget):
         "_readable",
         "_ready",
         "_ready_timer",
+        "_resuming",
         "_session_mark",
         "_state",
         "_tls",
@@ -425,6 +427,7 @@ class Socket(EventTarget):
         self._body_task: asyncio.Task[None] | None = None
         self._open_task: asyncio.Task[None] | None = None
         self._session_mark = -1
+        self._resuming = False
         self._info = SocketInfo(type=opts.type_label, remote=opts.remote, local=opts.local)
         readable: Any = _SocketReadable._create(
             pull=self._resume_reading,
@@ -856,7 +859,12 @@ class Socket(EventTarget):
         self._snapshot_packets()
         transport = self._transport
         if transport is not None:
-            transport.close()
+            if self._resuming:
+                # Inside the stock loop's own write callback (a close queued behind the
+                # drain): closing here would make asyncio call connection_lost twice.
+                self._loop.call_soon(transport.close)
+            else:
+                transport.close()
             self._arm_grace()
 
     # -- closing ------------------------------------------------------------------------
