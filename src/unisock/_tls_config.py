@@ -51,6 +51,8 @@ def _is_pem(data: bytes) -> bool:
 
 
 def _read_path(fieldname: str, value: str | os.PathLike[str]) -> bytes:
+    if "\x00" in os.fspath(value):
+        raise ValueError(f"{fieldname}: a path cannot contain NUL characters, got {value!r}")
     try:
         with open(value, "rb") as f:
             return f.read()
@@ -119,8 +121,13 @@ def _certs_from(fieldname: str, value: object) -> list[bytes]:
             certs = x509.load_pem_x509_certificates(data)
         else:
             certs = [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise ValueError(f"{fieldname}: not a certificate ({exc})") from exc
+    except ValueError:
+        shown = value if _looks_like_path(value) else data[:24]
+        kind = "PEM" if _is_pem(data) else "DER"
+        raise ValueError(
+            f"{fieldname}: {shown!r} is no certificate (it is read as {kind}: expected "
+            "'-----BEGIN CERTIFICATE-----' blocks or one DER certificate)"
+        ) from None
     return [c.public_bytes(serialization.Encoding.DER) for c in certs]
 
 

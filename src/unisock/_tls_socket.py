@@ -120,7 +120,7 @@ def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]
             (k, v if k in ("servername", "verify", "alpn") else _hashable(v))
             for k, v in values.items()
         )
-    except (TypeError, OSError):
+    except (TypeError, ValueError, OSError):  # unhashable, a NUL in a path, a missing file
         key = None
     cached = _client_cache.get(key) if key is not None else None
     if cached is None:
