@@ -58,7 +58,7 @@ def test_every_socket_field_refuses_bad_values_clearly(field: str) -> None:
                 init["type"] = "tls"
             init[field] = value
 
-            def make() -> unisock.Socket:
+            def make(init: dict[str, Any] = init) -> unisock.Socket:
                 return unisock.Socket(**init)
 
             try:
@@ -76,7 +76,7 @@ def test_every_socket_field_refuses_bad_values_clearly(field: str) -> None:
 @pytest.mark.parametrize("field", _fields(SocketListenerInit))
 def test_every_listener_field_refuses_bad_values_clearly(field: str) -> None:
     for value in BAD_VALUES:
-        _check(field, value, lambda: SocketListenerInit.parse(None, {field: value}))
+        _check(field, value, lambda v=value: SocketListenerInit.parse(None, {field: v}))
 
 
 @pytest.mark.parametrize(

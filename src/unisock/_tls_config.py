@@ -125,7 +125,7 @@ def _certs_from(fieldname: str, value: object) -> list[bytes]:
         shown = value if _looks_like_path(value) else data[:24]
         kind = "PEM" if _is_pem(data) else "DER"
         raise ValueError(
-            f"{fieldname}: {shown!r} is no certificate (it is read as {kind}: expected "
+            f"{fieldname}: not a certificate: {shown!r} (read as {kind}: expected "
             "'-----BEGIN CERTIFICATE-----' blocks or one DER certificate)"
         ) from None
     return [c.public_bytes(serialization.Encoding.DER) for c in certs]
