@@ -622,8 +622,11 @@ async def cancel_push_source() -> None:
 
     def start(c: C) -> None:
         def tick() -> None:
-            c.enqueue(bytes(128))
+            # Armed before the enqueue: the enqueue may pull at once, and that pull must
+            # see a timer running (else a second chain of ticks starts, which cancel()
+            # never stops, and it enqueues into the cancelled stream).
             state["handle"] = loop.call_later(0.001, tick)
+            c.enqueue(bytes(128))
 
         state["tick"] = tick
 
