@@ -266,7 +266,10 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     Also collects garbage at the end of each test so that an unclosed transport's
     ``ResourceWarning`` fails the test that leaked it, not the next, innocent one.
     """
-    gc.collect()
+    # Everything alive now (the previous test's teardown collected its garbage) moves to
+    # the permanent generation: the collection after this test then scans only what the
+    # test itself made (milliseconds instead of tens of them, over 2,000 tests).
+    gc.freeze()
     fds_before = _fds()
     children_before = set(_children())
     faulthandler.dump_traceback_later(
