@@ -13,7 +13,6 @@ import gc
 import os
 import socket
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.tls_util import Pki, make_pki
 
 import unisock
 from unisock import errors
+from unisock.testing import pairs
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +41,7 @@ def client_tls(pki: Pki) -> dict[str, Any]:
     return {"ca": pki.ca_pem, "servername": "localhost"}
 
 
-@contextlib.asynccontextmanager
-async def tcp_pair(**opts: Any) -> AsyncIterator[tuple[unisock.Socket, unisock.Socket]]:
-    async with unisock.SocketListener(**opts) as listener:
-        client = unisock.Socket(remote=listener.local, **opts)
-        server = await listener.accept()
-        await client.ready
-        try:
-            yield client, server
-        finally:
-            await client.abort()
-            await server.abort()
+tcp_pair = pairs.tcp_pair()  # the conformance kit's: connected, accepted, aborted at exit
 
 
 def silent_listening_socket() -> socket.socket:

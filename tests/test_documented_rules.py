@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import unisock
 from unisock import errors
 from unisock._init import SocketInit
 from unisock._tls_config import SessionCache, session_cache
+from unisock.testing import pairs
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +34,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(Path(tmp_path_factory.mktemp("pki")))
 
 
-@contextlib.asynccontextmanager
-async def tcp_pair(**opts: Any) -> AsyncIterator[tuple[unisock.Socket, unisock.Socket]]:
-    async with unisock.SocketListener(**opts) as listener:
-        client = unisock.Socket(remote=listener.local, **opts)
-        server = await listener.accept()
-        await client.ready
-        try:
-            yield client, server
-        finally:
-            await client.abort()
-            await server.abort()
+tcp_pair = pairs.tcp_pair()  # the conformance kit's: connected, accepted, aborted at exit
 
 
 def os_socket(sock: unisock.Socket) -> Any:

@@ -96,6 +96,13 @@ def invoke(method: Callable[..., Any] | None, *args: Any) -> Deferred[Any]:
         result = method(*args)
     except Exception as exc:
         return Deferred.rejected(exc)
+    if result is None:  # the per-chunk common case, without a further call
+        return RESOLVED_NONE
+    return _as_deferred(result)
+
+
+def _as_deferred(result: Any) -> Deferred[Any]:
+    """A method's return value as a Deferred (settled at once unless it is awaitable)."""
     if result is None:
         return RESOLVED_NONE
     if isinstance(result, Deferred):
@@ -115,16 +122,7 @@ def invoke_start(method: Callable[..., Any] | None, controller: Any) -> Deferred
     """
     if method is None:
         return RESOLVED_NONE
-    result = method(controller)
-    if result is None:
-        return RESOLVED_NONE
-    if isinstance(result, Deferred):
-        return result
-    if hasattr(result, "__await__"):
-        d: Deferred[Any] = Deferred()
-        settle_from(d, result)
-        return d
-    return Deferred.resolved(result)
+    return _as_deferred(method(controller))
 
 
 def to_bytes(chunk: Any, what: str = "chunk") -> bytes:
