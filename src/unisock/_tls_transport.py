@@ -36,7 +36,7 @@ from ._tls_config import (
     tls_info,
 )
 from ._tls_names import HandshakeObserver
-from .errors import AbortError, NetworkError, TLSError
+from .errors import AbortError, NetworkError, TLSError, network_error
 
 __all__ = ["TLSTransport"]
 
@@ -65,7 +65,7 @@ def _network_error(exc: BaseException | None, during: str) -> NetworkError:
     if isinstance(exc, NetworkError):
         return exc
     if isinstance(exc, OSError):
-        return NetworkError(f"{during}: {exc.strerror or exc}", exc.errno)
+        return network_error(exc, during)
     return NetworkError(f"{during}: the peer closed the connection")
 
 

@@ -202,11 +202,9 @@ class SocketListener(EventTarget):
         exc = task.exception()
         if exc is not None:
             if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-                from .errors import NetworkError
+                from .errors import network_error
 
-                exc = NetworkError(
-                    f"cannot listen on {self._opts.local}: {exc.strerror or exc}", exc.errno
-                )
+                exc = network_error(exc, f"cannot listen on {self._opts.local}")
             self._fail(exc)
             return
         if self._state == "closed":
