@@ -1,4 +1,4 @@
-"""QUIC sockets through the public API: the conformance kit, pooling, server-initiated
+"""QUIC sockets through the public API: pooling, server-initiated
 streams, datagrams, listener; the independent-stack tests live in test_quic_layer.py."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import trustme
-from tests import conformance
 
 import unisock
 from unisock import errors
+from unisock import testing as conformance  # read_all, settled
 
 CA = trustme.CA()
 CERT = CA.issue_cert("localhost", "127.0.0.1")
@@ -56,16 +56,6 @@ async def quic_pair(**opts: Any) -> AsyncIterator[tuple[unisock.Socket, unisock.
         async with conformance.settled(client, server):
             yield client, server
         client.connection.close()
-
-
-QUIC_CHECKS = [
-    c for c in conformance.CHECKS if c is not conformance.check_idle_timeout
-]
-
-
-@pytest.mark.parametrize("check", QUIC_CHECKS, ids=lambda c: c.__name__)
-def test_conformance(run: Any, check: Any) -> None:
-    run(lambda: check(quic_pair), timeout=90)
 
 
 def test_pooled_sockets_share_a_connection_and_server_pushes(run: Any) -> None:

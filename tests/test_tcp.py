@@ -1,4 +1,4 @@
-"""TCP sockets and listeners: the conformance kit, real peers, faults, bad input."""
+"""TCP sockets and listeners: real peers, faults, bad input."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tests import conformance
 from tests.conftest import fd_count, free_port, need, wait_port
 
 import unisock
 from unisock import errors
+from unisock import testing as conformance  # read_all, settled
 from unisock.streams import ReadableStream
 
 LINGER_RST = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER on, 0 s: close sends RST
@@ -33,11 +33,6 @@ async def tcp_pair(**client_opts: Any) -> AsyncIterator[tuple[unisock.Socket, un
         await client.ready
         async with conformance.settled(client, server):
             yield client, server
-
-
-@pytest.mark.parametrize("check", conformance.CHECKS, ids=lambda c: c.__name__)
-def test_conformance(run: Any, check: Any) -> None:
-    run(lambda: check(tcp_pair))
 
 
 def test_ready_info_and_addresses(run: Any) -> None:

@@ -1,4 +1,4 @@
-"""TLS sockets through the public API: the conformance kit, real peers (openssl, curl),
+"""TLS sockets through the public API: real peers (openssl, curl),
 verification failures, resumption, STARTTLS in place on both sides."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests import conformance
 from tests.tls_util import Pki, expired, make_pki, openssl_server, run_peer
 
 import unisock
 from unisock import errors
+from unisock import testing as conformance  # read_all, settled
 
 
 @pytest.fixture
@@ -54,11 +54,6 @@ def tls_pair_factory(pki: Pki) -> Any:
                 yield client, event.socket
 
     return tls_pair
-
-
-@pytest.mark.parametrize("check", conformance.CHECKS, ids=lambda c: c.__name__)
-def test_conformance(run: Any, check: Any, pki: Pki) -> None:
-    run(lambda: check(tls_pair_factory(pki)), timeout=90)
 
 
 def test_info_fields(run: Any, pki: Pki) -> None:
