@@ -278,6 +278,12 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     faulthandler.cancel_dump_traceback_later()
     left = {pid: cmd for pid, cmd in _children().items() if pid not in children_before}
+    deadline = time.monotonic() + 3
+    while left and time.monotonic() < deadline:
+        # A peer's forked children may still be on their way out after its group was
+        # signalled: only what outlives a short grace is left running.
+        time.sleep(0.05)
+        left = {pid: cmd for pid, cmd in _children().items() if pid not in children_before}
     for pid in left:
         kill_group(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):

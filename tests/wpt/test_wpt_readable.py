@@ -634,10 +634,17 @@ async def cancel_push_source() -> None:
         if state["handle"] is None:
             state["tick"]()
 
-    async def cancel(reason: Any) -> None:
+    def cancel(reason: Any) -> Any:
+        # What runs before the first await of the JS async cancel() runs at once there;
+        # a Python coroutine starts a loop pass later, when a tick may already have fired:
+        # so the timer is stopped here, and only the wait is a coroutine.
         state["handle"].cancel()
-        await delay(1)
-        state["finished"] = True
+
+        async def finish() -> None:
+            await delay(1)
+            state["finished"] = True
+
+        return finish()
 
     rs = ReadableStream({"start": start, "pull": pull, "cancel": cancel})
     reader = rs.get_reader()
