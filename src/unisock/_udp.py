@@ -99,9 +99,6 @@ def _describe(addr: object) -> str:
     return repr(addr)
 
 
-_network_error = network_error
-
-
 class DatagramEndpoint:
     """One non-blocking UDP socket read by a loop reader callback; see the module docstring."""
 
@@ -264,7 +261,7 @@ class DatagramEndpoint:
                 )
         except OSError as exc:
             dest = _describe(addr if addr is not None else self._peer)
-            raise _network_error(
+            raise network_error(
                 exc, f"UDP datagram of {size} bytes to {dest} was not sent"
             ) from None
         self.datagrams_sent += 1
@@ -348,7 +345,7 @@ class DatagramEndpoint:
                 self._fd, self._read_connected if self._peer is not None else self._read_bound
             )
         peer = f" (peer {_describe(self._peer)})" if self._peer is not None else ""
-        self._protocol.error_received(_network_error(exc, f"UDP error reported by the OS{peer}"))
+        self._protocol.error_received(network_error(exc, f"UDP error reported by the OS{peer}"))
 
 
 # -- options ------------------------------------------------------------------------------
@@ -528,4 +525,4 @@ async def open_datagram_endpoint(
         return endpoint, protocol
     assert last is not None
     target = f"to {_describe(remote)}" if remote is not None else f"on {_describe(local)}"
-    raise _network_error(last, f"cannot open a UDP endpoint {target}") from None
+    raise network_error(last, f"cannot open a UDP endpoint {target}") from None

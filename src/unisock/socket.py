@@ -234,9 +234,6 @@ class _StreamProtocol(asyncio.BufferedProtocol):
                 sock._resuming = False
 
 
-_network_error = errors.translate
-
-
 def _chain(first: Deferred[Any], then: Callable[[], Deferred[Any] | None]) -> Deferred[None]:
     """Run ``then`` once ``first`` is fulfilled; the outcome of both as one result."""
     out: Deferred[None] = Deferred()
@@ -474,7 +471,7 @@ class Socket(EventTarget):
             return
         exc = task.exception()
         if exc is not None:
-            self._fail(_network_error(exc, f"cannot connect to {self._opts.remote}"))
+            self._fail(errors.translate(exc, f"cannot connect to {self._opts.remote}"))
 
     # -- public surface ---------------------------------------------------------------
     @property
@@ -844,7 +841,7 @@ class Socket(EventTarget):
             if transport.can_write_eof():
                 transport.write_eof()
         except (OSError, RuntimeError) as exc:
-            raise _network_error(exc, "cannot half-close") from None
+            raise errors.translate(exc, "cannot half-close") from None
         self._maybe_finish()
         return None
 
@@ -984,7 +981,7 @@ class Socket(EventTarget):
             return
         if exc is None:
             exc = errors.NetworkError("the connection was closed before the socket was done")
-        self._fail(_network_error(exc, "connection lost"))
+        self._fail(errors.translate(exc, "connection lost"))
 
     # -- timeouts ---------------------------------------------------------------------
     def _ready_timed_out(self) -> None:

@@ -41,34 +41,33 @@ from a first frame or datagram); the factory reads it off, so checks never see i
 def tcp_pair(host: str = "127.0.0.1") -> PairFactory:
     """A TCP connection: ``a`` connected to a ``SocketListener``, ``b`` the socket it
     accepted."""
-
-    @contextlib.asynccontextmanager
-    async def make(**options: Any) -> AsyncIterator[Pair]:
-        async with SocketListener(local=(host, 0), **options) as listener:
-            a = Socket(remote=listener.local, **options)
-            async with settled(a):
-                b = await bounded(listener.accept(), SETUP_BOUND, "accepting a TCP connection")
-                async with settled(b):
-                    await bounded(a.ready, SETUP_BOUND, "a TCP connect")
-                    yield a, b
-
-    return make
+    return _accepted_pair({}, {}, "TCP", host)
 
 
 def tls_pair(material: TLSMaterial, host: str = "127.0.0.1") -> PairFactory:
     """A TLS connection: ``a`` a client that verifies ``material``'s certificate,
     ``b`` the socket a TLS listener accepted (handshake done)."""
+    return _accepted_pair(
+        {"type": "tls", **material.server_options()},
+        {"type": "tls", **material.client_options()},
+        "TLS",
+        host,
+    )
+
+
+def _accepted_pair(
+    listener_init: dict[str, Any], client_init: dict[str, Any], what: str, host: str
+) -> PairFactory:
+    """``a`` connects to a listener made with ``listener_init``; ``b`` is what it accepts."""
 
     @contextlib.asynccontextmanager
     async def make(**options: Any) -> AsyncIterator[Pair]:
-        async with SocketListener(
-            type="tls", local=(host, 0), **material.server_options(), **options
-        ) as listener:
-            a = Socket(type="tls", remote=listener.local, **material.client_options(), **options)
+        async with SocketListener(local=(host, 0), **listener_init, **options) as listener:
+            a = Socket(remote=listener.local, **client_init, **options)
             async with settled(a):
-                b = await bounded(listener.accept(), SETUP_BOUND, "accepting a TLS connection")
+                b = await bounded(listener.accept(), SETUP_BOUND, f"accepting a {what} connection")
                 async with settled(b):
-                    await bounded(a.ready, SETUP_BOUND, "a TLS handshake")
+                    await bounded(a.ready, SETUP_BOUND, f"a {what} connect")
                     yield a, b
 
     return make
