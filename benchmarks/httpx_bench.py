@@ -91,9 +91,18 @@ http {{
 }}
 """)
     proc = subprocess.Popen(
-        [program, "-p", str(root), "-c", str(root / "nginx.conf"),
-         "-g", f"daemon off; pid {root}/nginx.pid; error_log stderr;"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
+        [
+            program,
+            "-p",
+            str(root),
+            "-c",
+            str(root / "nginx.conf"),
+            "-g",
+            f"daemon off; pid {root}/nginx.pid; error_log stderr;",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         _wait_port(http)
@@ -145,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         factory: Any = uvloop.new_event_loop
     else:
         factory = asyncio.new_event_loop
-    with tempfile.TemporaryDirectory(prefix="httpx-bench-") as tmp, nginx(Path(tmp), ca) as (
-        http_port,
-        https_port,
+    with (
+        tempfile.TemporaryDirectory(prefix="httpx-bench-") as tmp,
+        nginx(Path(tmp), ca) as (
+            http_port,
+            https_port,
+        ),
     ):
         url = f"https://127.0.0.1:{https_port}/" if https else f"http://127.0.0.1:{http_port}/"
         proto = "HTTP/2" if args.http2 else "HTTP/1.1"
@@ -160,17 +172,17 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):  # interleaved, so drift hits both alike
             for name, make in kinds.items():
                 with asyncio.Runner(loop_factory=factory) as runner:
-                    rps, cpu = runner.run(
-                        _measure(make(), url, args.requests, args.concurrency)
-                    )
+                    rps, cpu = runner.run(_measure(make(), url, args.requests, args.concurrency))
                 results[name].append(rps)
                 cpus[name].append(cpu)
         base = statistics.median(results["httpx default (anyio)"])
         for name, runs in results.items():
             med = statistics.median(runs)
             cpu = statistics.median(cpus[name])
-            print(f"  {name:24} {med:7.0f} req/s ({med / base:.2f}x)  {cpu:5.0f} us CPU/req"
-                  "  runs: " + ", ".join(f"{r:.0f}" for r in runs))
+            print(
+                f"  {name:24} {med:7.0f} req/s ({med / base:.2f}x)  {cpu:5.0f} us CPU/req"
+                "  runs: " + ", ".join(f"{r:.0f}" for r in runs)
+            )
     return 0
 
 

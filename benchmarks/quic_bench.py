@@ -164,9 +164,7 @@ async def aioquic_case(pki: Pki, kind: str, mib: int, opens: int) -> float:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     sconf.private_key = load_pem_private_key(pki.key, None)
-    server = await aioquic_serve(
-        "127.0.0.1", 0, configuration=sconf, stream_handler=stream_handler
-    )
+    server = await aioquic_serve("127.0.0.1", 0, configuration=sconf, stream_handler=stream_handler)
     udp: Any = server._transport
     port = udp.get_extra_info("sockname")[1]
     cconf = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], server_name="localhost")
@@ -260,10 +258,12 @@ def main() -> None:
         ("bulk8", f"bulk upload, 8 streams, {args.mib} MiB", "MB/s"),
         ("opens", "stream open + 1-byte round trip", "/s"),
     ):
-        ours = measure(args.loop, partial(unisock_case, pki, kind, args.mib, args.opens),
-                       args.repeats)
-        plain = measure(args.loop, partial(aioquic_case, pki, kind, args.mib, args.opens),
-                        args.repeats)
+        ours = measure(
+            args.loop, partial(unisock_case, pki, kind, args.mib, args.opens), args.repeats
+        )
+        plain = measure(
+            args.loop, partial(aioquic_case, pki, kind, args.mib, args.opens), args.repeats
+        )
         rows.append((label, unit, ours, plain))
     tls_rate = measure(args.loop, partial(tls_connects, pki, min(args.opens, 200)), args.repeats)
     print(f"loop: {args.loop}, median of {args.repeats}, client and server in one process")

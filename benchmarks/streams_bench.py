@@ -166,9 +166,7 @@ async def bench_stream_reader(total: int) -> int:
         reader.feed_data(chunk)
         buffered[0] += len(chunk)
 
-    src = PushSource(
-        loop, total, feed, lambda: buffered[0] < HWM * CHUNK_SIZE, reader.feed_eof
-    )
+    src = PushSource(loop, total, feed, lambda: buffered[0] < HWM * CHUNK_SIZE, reader.feed_eof)
     src.start()
     received = 0
     read = reader.read

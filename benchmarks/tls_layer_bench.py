@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import trustme
 
-from unisock._tls_config import TLSOptions, server_context
-from unisock._tls_transport import TLSTransport
+from unisock._transports.tls.config import TLSOptions, server_context
+from unisock._transports.tls.transport import TLSTransport
 
 CHUNK = b"x" * (256 * 1024)
 
@@ -138,8 +138,7 @@ async def _client_tls(port: int, ca: bytes, seconds: float) -> float:
     loop = asyncio.get_running_loop()
     lower, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
     counter = _Counter()
-    tls = TLSTransport(lower, counter, TLSOptions.from_init(ca=ca), host="localhost",
-                       pooling=False)
+    tls = TLSTransport(lower, counter, TLSOptions.from_init(ca=ca), host="localhost", pooling=False)
     await tls.handshake
     await asyncio.sleep(0.05)
     start_total, start = counter.total, time.perf_counter()
@@ -156,8 +155,7 @@ def _client(kind: str, use_uvloop: bool, port: int, ca: bytes, seconds: float, q
     loop.close()
 
 
-def run_case(kind: str, use_uvloop: bool, seconds: float, ca: trustme.CA,
-             cert_pem: bytes) -> float:
+def run_case(kind: str, use_uvloop: bool, seconds: float, ca: trustme.CA, cert_pem: bytes) -> float:
     ctx = mp.get_context("spawn")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -167,8 +165,9 @@ def run_case(kind: str, use_uvloop: bool, seconds: float, ca: trustme.CA,
     server.start()
     sock.close()
     q = ctx.Queue()
-    client = ctx.Process(target=_client, args=(kind, use_uvloop, port, ca.cert_pem.bytes(),
-                                                seconds, q))
+    client = ctx.Process(
+        target=_client, args=(kind, use_uvloop, port, ca.cert_pem.bytes(), seconds, q)
+    )
     client.start()
     result = q.get(timeout=seconds + 30)
     client.join(10)

@@ -56,9 +56,7 @@ def run_on(kind: str, main: Callable[[], Awaitable[Any]], timeout: float = 60) -
         with asyncio.Runner() as runner:
             result = runner.run(bounded())
     if reported:
-        lines = [
-            f"{c.get('message')}: {c.get('exception')!r}" for c in reported
-        ]
+        lines = [f"{c.get('message')}: {c.get('exception')!r}" for c in reported]
         raise AssertionError("the loop's exception handler was called:\n" + "\n".join(lines))
     return result
 
@@ -298,9 +296,7 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     fds_after = _fds()
     if len(fds_after) > len(fds_before):
         new = sorted(
-            f"{fd} -> {target}"
-            for fd, target in fds_after.items()
-            if fds_before.get(fd) != target
+            f"{fd} -> {target}" for fd, target in fds_after.items() if fds_before.get(fd) != target
         )
         problems.append(f"{len(fds_after) - len(fds_before)} file descriptor(s) leaked: {new}")
     if problems:

@@ -61,9 +61,7 @@ def frame(kind: int, payload: bytes) -> bytes:
 
 
 def settings_frame(settings: Iterable[tuple[int, int]] = ()) -> bytes:
-    return frame(
-        FRAME_SETTINGS, b"".join(encode_varint(k) + encode_varint(v) for k, v in settings)
-    )
+    return frame(FRAME_SETTINGS, b"".join(encode_varint(k) + encode_varint(v) for k, v in settings))
 
 
 def parse_settings(payload: bytes) -> dict[int, int]:
@@ -195,9 +193,9 @@ async def read_peer_settings(connection: Any, timeout: float = 30) -> dict[int, 
     raise AssertionError("no control stream among the peer's first unidirectional streams")
 
 
-async def response(sock: unisock.Socket, codec: QpackCodec, stream_id: int = 0) -> tuple[
-    Headers, bytes
-]:
+async def response(
+    sock: unisock.Socket, codec: QpackCodec, stream_id: int = 0
+) -> tuple[Headers, bytes]:
     """Read one response on a request stream: HEADERS, then DATA to the stream's end.
     Frame types this helper does not know (reserved, grease) are skipped as RFC 9114 says."""
     frames = FrameReader(sock)

@@ -202,8 +202,6 @@ def test_cancelled_write_wait_loses_nothing(run: Any) -> None:
 # -- close -----------------------------------------------------------------------------
 
 
-
-
 def test_cancelled_close_wait_still_flushes_and_closes(
     run: Any, loop_kind: str, request: pytest.FixtureRequest
 ) -> None:

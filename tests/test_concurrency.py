@@ -110,10 +110,7 @@ def test_many_clients_echo_integrity(run: Any, kind: str, pki: Pki) -> None:
             echo_server(listener, pipes)
             copts = client_opts(kind, pki)
             results = await asyncio.gather(
-                *(
-                    echo_client(listener.local, copts, payloads[i], seed=i)
-                    for i in range(CLIENTS)
-                )
+                *(echo_client(listener.local, copts, payloads[i], seed=i) for i in range(CLIENTS))
             )
             for i, (digest, got) in enumerate(results):
                 assert got == size, f"client {i}: {got} bytes echoed, sent {size}"

@@ -24,8 +24,8 @@ from tests.tls_util import Pki, make_pki
 
 import unisock
 from unisock import errors
-from unisock._init import SocketInit
-from unisock._tls_config import SessionCache, session_cache
+from unisock._base.options import SocketInit
+from unisock._transports.tls.config import SessionCache, session_cache
 from unisock.testing import pairs
 
 
@@ -196,8 +196,7 @@ def test_session_cache_bound_holds_for_real_connections(
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
             listeners = [
-                await stack.enter_async_context(unisock.SocketListener(**sopts))
-                for _ in range(5)
+                await stack.enter_async_context(unisock.SocketListener(**sopts)) for _ in range(5)
             ]
             for listener in listeners:
                 assert not await one(listener)
@@ -244,7 +243,7 @@ def test_happy_eyeballs_stagger_then_live_address_wins(run: Any) -> None:
     """A blackholed address first, a live one second: the second attempt starts 250 ms
     after the first (RFC 8305's stagger), wins, and the hanging attempt is cancelled
     without leaking its socket."""
-    from unisock._tcp import HAPPY_EYEBALLS_DELAY, _race
+    from unisock._transports.tcp import HAPPY_EYEBALLS_DELAY, _race
 
     assert HAPPY_EYEBALLS_DELAY == 0.25
 
@@ -283,7 +282,7 @@ def test_happy_eyeballs_stagger_then_live_address_wins(run: Any) -> None:
 def test_happy_eyeballs_all_failing_gives_one_network_error(run: Any) -> None:
     """Every address refused: one ``NetworkError`` naming the remote, with the OS errno,
     and a failed attempt starts the next at once (no 250 ms wait)."""
-    from unisock._tcp import _race
+    from unisock._transports.tcp import _race
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -478,7 +477,7 @@ class MallInfo2(ctypes.Structure):
         "uordblks", "fordblks", "keepcost")]
 libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = MallInfo2
-from unisock._malloc import tune_malloc
+from unisock._base.malloc import tune_malloc
 tune_malloc()
 before = libc.mallinfo2().hblks
 block = bytearray(1 << 20)  # above glibc's default 128 KiB mmap threshold
@@ -616,7 +615,9 @@ def test_signal_stops_the_socket_pipe_fast_path(run: Any) -> None:
         async with tcp_pair() as (a_client, a_server), tcp_pair() as (b_client, b_server):
             controller = unisock.AbortController()
             piping = a_server.readable.pipe_to(
-                b_client.writable, signal=controller.signal, prevent_abort=True,
+                b_client.writable,
+                signal=controller.signal,
+                prevent_abort=True,
                 prevent_cancel=True,
             )
             assert a_server._pipe is not None, "the socket fast path was not taken"

@@ -15,9 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_reuse_port_server_spreads_connections_over_processes() -> None:
     port = free_port()
     out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "reuse_port_server.py"), str(port),
-         "--connections", "32"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            str(ROOT / "examples" / "reuse_port_server.py"),
+            str(port),
+            "--connections",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     replies = re.findall(r"worker (\d+): hello (\d+)", out)
     assert [int(n) for _, n in replies] == list(range(32))

@@ -61,9 +61,7 @@ class Gate:
 
     def __init__(self) -> None:
         self.controller: Any = None
-        self.stream: ReadableStream[Any] = ReadableStream(
-            {"type": "bytes", "start": self._start}
-        )
+        self.stream: ReadableStream[Any] = ReadableStream({"type": "bytes", "start": self._start})
         self.cancelled: list[Any] = []
 
     def _start(self, controller: Any) -> None:
@@ -533,8 +531,21 @@ async def resp_reply(frames: FrameReader) -> Any:
 def test_redis_resp(run: Run, peer: Any, tmp_path: Path) -> None:
     need("redis-server")
     port = free_port()
-    peer(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-          "--appendonly", "no", "--dir", str(tmp_path)])
+    peer(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ]
+    )
     wait_port(port)
 
     async def main() -> None:
@@ -662,8 +673,17 @@ http {{
 }}
 """
     )
-    peer([program, "-p", str(root), "-c", str(conf),
-          "-g", f"daemon off; pid {root}/nginx.pid; error_log stderr;"])
+    peer(
+        [
+            program,
+            "-p",
+            str(root),
+            "-c",
+            str(conf),
+            "-g",
+            f"daemon off; pid {root}/nginx.pid; error_log stderr;",
+        ]
+    )
     wait_port(port)
     return port, content
 

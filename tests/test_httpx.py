@@ -127,8 +127,13 @@ http {{
     )
     proc = _start(
         [
-            program, "-p", str(root), "-c", str(conf),
-            "-g", f"daemon off; pid {root}/nginx.pid; error_log stderr;",
+            program,
+            "-p",
+            str(root),
+            "-c",
+            str(conf),
+            "-g",
+            f"daemon off; pid {root}/nginx.pid; error_log stderr;",
         ],
         [http, https, short],
         "nginx",
@@ -141,9 +146,7 @@ http {{
 
 def client(**kw: Any) -> Any:
     timeout = kw.pop("timeout", 10.0)
-    return httpx.AsyncClient(
-        transport=unisock.httpx.AsyncHTTPTransport(**kw), timeout=timeout
-    )
+    return httpx.AsyncClient(transport=unisock.httpx.AsyncHTTPTransport(**kw), timeout=timeout)
 
 
 # -- HTTP/1.1 ----------------------------------------------------------------------------
@@ -469,8 +472,9 @@ def test_ssl_context_on_connect_and_starttls(run: Run, nginx: Nginx) -> None:
         await s.close()
         s = await unisock.connect(remote=remote)
         with pytest.raises(unisock.errors.TLSError):
-            await s.update(type="tls", ssl_context=ssl.create_default_context(),
-                           servername="localhost")
+            await s.update(
+                type="tls", ssl_context=ssl.create_default_context(), servername="localhost"
+            )
         with pytest.raises(unisock.errors.TLSError):  # a failed handshake fails the socket
             await s.closed
 

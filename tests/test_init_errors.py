@@ -12,14 +12,33 @@ from typing import Any
 import pytest
 
 import unisock
-from unisock._init import SocketInit, SocketListenerInit
+from unisock._base.options import SocketInit, SocketListenerInit
 
 BAD_VALUES: list[Any] = [
-    None, -1, math.nan, math.inf, 2**64, b"bytes", "text", "\x00host", 0, 65536, 1.5, [],
-    True, object(),
+    None,
+    -1,
+    math.nan,
+    math.inf,
+    2**64,
+    b"bytes",
+    "text",
+    "\x00host",
+    0,
+    65536,
+    1.5,
+    [],
+    True,
+    object(),
 ]
 TLS_FIELDS = {
-    "servername", "key", "cert", "ca", "session", "ssl_context", "verify", "alpn",
+    "servername",
+    "key",
+    "cert",
+    "ca",
+    "session",
+    "ssl_context",
+    "verify",
+    "alpn",
     "require_close_notify",
 }
 # Errors about how fields combine, where the value itself is not the point.
@@ -81,8 +100,15 @@ def test_every_listener_field_refuses_bad_values_clearly(field: str) -> None:
 
 @pytest.mark.parametrize(
     "remote",
-    [("127.0.0.1\x00.allowed.example", 80), "localhost:0", "localhost:65536", "localhost:-1",
-     (b"127.0.0.1", 80), ("127.0.0.1", "eighty"), ("127.0.0.1", 2**64)],
+    [
+        ("127.0.0.1\x00.allowed.example", 80),
+        "localhost:0",
+        "localhost:65536",
+        "localhost:-1",
+        (b"127.0.0.1", 80),
+        ("127.0.0.1", "eighty"),
+        ("127.0.0.1", 2**64),
+    ],
 )
 def test_bad_remotes_are_refused_naming_the_field(remote: Any) -> None:
     with pytest.raises((TypeError, ValueError), match="remote"):

@@ -37,6 +37,7 @@ BIG_TXT = [f"record {i:02d} " + "x" * 40 for i in range(40)]
 
 # -- the DNS wire format (RFC 1035), just what these tests need -------------------------
 
+
 def encode_name(name: str) -> bytes:
     out = b""
     for label in name.rstrip(".").split("."):
@@ -130,6 +131,7 @@ def check_a(resp: Response, ident: int) -> None:
 
 # -- the peer ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def unbound(tmp_path: Path, peer: Callable[..., Peer]) -> Iterator[int]:
     """unbound on 127.0.0.1:<port> (UDP and TCP), answering ``test.example`` locally."""
@@ -177,6 +179,7 @@ remote-control:
 
 
 # -- the tests --------------------------------------------------------------------------
+
 
 async def udp_exchange(port: int, query: bytes) -> bytes:
     sock = unisock.Socket(type="udp", remote=("127.0.0.1", port))

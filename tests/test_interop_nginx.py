@@ -93,8 +93,13 @@ http {{
     )
     proc = Peer(
         [
-            program, "-p", str(root), "-c", str(conf),
-            "-g", f"daemon off; pid {root}/nginx.pid; error_log stderr;",
+            program,
+            "-p",
+            str(root),
+            "-c",
+            str(conf),
+            "-g",
+            f"daemon off; pid {root}/nginx.pid; error_log stderr;",
         ],
         stderr=subprocess.PIPE,
     )
@@ -113,9 +118,7 @@ http {{
 
 def request(path: str = "/", *, close: bool = True) -> bytes:
     connection = "close" if close else "keep-alive"
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: {connection}\r\n\r\n"
-    ).encode()
+    return (f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: {connection}\r\n\r\n").encode()
 
 
 def client(n: Nginx, port: int | None = None, **kw: Any) -> unisock.Socket:
@@ -200,9 +203,7 @@ def test_require_close_notify_reports_the_truncation(run: Run, nginx: Nginx) -> 
         for _ in range(60):
             if truncated:
                 break
-            s = client(
-                nginx, body=request(), allow_pooling=False, require_close_notify=True
-            )
+            s = client(nginx, body=request(), allow_pooling=False, require_close_notify=True)
             try:
                 data = b"".join([c async for c in s.readable])
             except errors.TLSError as exc:
@@ -287,8 +288,12 @@ def test_client_certificate_required(run: Run, nginx: Nginx) -> None:
 
     async def main() -> None:
         s = client(
-            nginx, nginx.mtls_port, body=request(), allow_pooling=False,
-            cert=pki.client.cert_chain_pems[0].bytes(), key=pki.client.private_key_pem.bytes(),
+            nginx,
+            nginx.mtls_port,
+            body=request(),
+            allow_pooling=False,
+            cert=pki.client.cert_chain_pems[0].bytes(),
+            key=pki.client.private_key_pem.bytes(),
         )
         check_complete(b"".join([c async for c in s.readable]))
         assert s.info.certificate == ssl.PEM_cert_to_DER_cert(

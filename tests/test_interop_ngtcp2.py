@@ -79,9 +79,18 @@ def start_gtlsserver(
     log = tmp_path / "gtlsserver.log"
     with log.open("wb") as out:
         proc = peer(
-            [server, "-d", str(htdocs), *extra,
-             "127.0.0.1", str(port), str(material.key), str(material.cert)],
-            stdout=out, stderr=out,
+            [
+                server,
+                "-d",
+                str(htdocs),
+                *extra,
+                "127.0.0.1",
+                str(port),
+                str(material.key),
+                str(material.cert),
+            ],
+            stdout=out,
+            stderr=out,
         )
     try:
         wait_udp_bound(port)
@@ -103,16 +112,26 @@ def lossy_gtlsserver(
     # not -q: the log then says each packet it dropped on purpose.  One packet per send
     # (no GSO batches), so the loss is per packet and about 40 of the 1 MiB's go.
     yield from start_gtlsserver(
-        tmp_path, peer, material, "--no-quic-dump", "--no-http-dump", "--max-gso-dgrams=1",
-        "--tx-loss=0.05", "--rx-loss=0.05",
+        tmp_path,
+        peer,
+        material,
+        "--no-quic-dump",
+        "--no-http-dump",
+        "--max-gso-dgrams=1",
+        "--tx-loss=0.05",
+        "--rx-loss=0.05",
     )
 
 
 async def h3_get(served: Served, material: Material) -> tuple[h3.Headers, bytes, dict[int, int]]:
     """One HTTP/3 GET over a fresh connection: (response headers, body, server SETTINGS)."""
     sock = unisock.Socket(
-        type="quic", alpn=["h3"], remote=("127.0.0.1", served.port),
-        servername="localhost", ca=material.pki.ca_pem, allow_pooling=False,
+        type="quic",
+        alpn=["h3"],
+        remote=("127.0.0.1", served.port),
+        servername="localhost",
+        ca=material.pki.ca_pem,
+        allow_pooling=False,
     )
     info = await sock.ready
     assert info.type == "h3" and info.verification_status == "ok"
@@ -212,8 +231,11 @@ class H3Server:
         self.requests.append(headers)
         response = self.codec.encode(
             stream_id,
-            [(b":status", b"200"), (b"content-type", b"text/plain"),
-             (b"content-length", str(len(PAGE)).encode())],
+            [
+                (b":status", b"200"),
+                (b"content-type", b"text/plain"),
+                (b"content-length", str(len(PAGE)).encode()),
+            ],
         )
         writer = sock.writable.get_writer()
         await writer.write(h3.frame(h3.FRAME_HEADERS, response) + h3.frame(h3.FRAME_DATA, PAGE))
@@ -232,27 +254,34 @@ class H3Server:
 
 
 @pytest.mark.timeout(120)
-def test_gtlsclient_against_unisock_listener(
-    run: Run, material: Material, tmp_path: Path
-) -> None:
+def test_gtlsclient_against_unisock_listener(run: Run, material: Material, tmp_path: Path) -> None:
     client = program("gtlsclient")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
 
     async def main() -> None:
         async with unisock.SocketListener(
-            type="quic", alpn=["h3"], local=("127.0.0.1", 0),
+            type="quic",
+            alpn=["h3"],
+            local=("127.0.0.1", 0),
             allow_half_open=True,  # the response follows the request's FIN
-            cert=material.cert.read_bytes(), key=material.key.read_bytes(),
+            cert=material.cert.read_bytes(),
+            key=material.key.read_bytes(),
         ) as listener:
             assert listener.local is not None
             port = listener.local.port
             server = H3Server(listener)
             proc = await asyncio.create_subprocess_exec(
-                client, "-q", "--exit-on-first-stream-close", f"--download={downloads}",
-                "--sni=localhost", "127.0.0.1", str(port),
+                client,
+                "-q",
+                "--exit-on-first-stream-close",
+                f"--download={downloads}",
+                "--sni=localhost",
+                "127.0.0.1",
+                str(port),
                 f"https://localhost:{port}/page.txt",
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
             )
             try:

@@ -128,9 +128,7 @@ class SmtpServer:
         self.serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.serving
-        results = await asyncio.wait_for(
-            asyncio.gather(*self.tasks, return_exceptions=True), 10
-        )
+        results = await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 10)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -139,10 +137,20 @@ class SmtpServer:
 async def openssl_smtp_client(port: int, pki: Pki, timeout: float = 15) -> tuple[int, bytes, bytes]:
     """``openssl s_client -starttls smtp``; after the upgrade it sends EHLO then QUIT."""
     proc = await asyncio.create_subprocess_exec(
-        need("openssl"), "s_client", "-starttls", "smtp",
-        "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki.ca_pem),
-        "-servername", "localhost", "-verify_return_error", "-quiet",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        need("openssl"),
+        "s_client",
+        "-starttls",
+        "smtp",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-CAfile",
+        str(pki.ca_pem),
+        "-servername",
+        "localhost",
+        "-verify_return_error",
+        "-quiet",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:

@@ -49,7 +49,9 @@ def sshd(tmp_path: Path, peer: Callable[..., Peer]) -> Iterator[int]:
     host_key = tmp_path / "host_ed25519"
     subprocess.run(
         [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "unisock-test", "-f", str(host_key)],
-        check=True, timeout=30, stdin=subprocess.DEVNULL,
+        check=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
     )
     port = free_port()
     config = tmp_path / "sshd_config"

@@ -214,8 +214,11 @@ def test_info_is_filled_on_both_sides(run: Any) -> None:
     async def main() -> None:
         async with quic_listener(ca=CA_PEM) as listener:  # client certificates required
             client = unisock.Socket(
-                remote=listener.local, allow_pooling=False, body=b"hi",
-                cert=CLIENT.cert_chain_pems[0].bytes(), key=CLIENT.private_key_pem.bytes(),
+                remote=listener.local,
+                allow_pooling=False,
+                body=b"hi",
+                cert=CLIENT.cert_chain_pems[0].bytes(),
+                key=CLIENT.private_key_pem.bytes(),
                 **client_opts(),
             )
             server = (await listener.__anext__()).socket
@@ -237,8 +240,11 @@ def test_info_is_filled_on_both_sides(run: Any) -> None:
 
         async with quic_listener() as listener:  # no client certificate asked: none sent
             client = unisock.Socket(
-                remote=listener.local, allow_pooling=False, body=b"hi",
-                cert=CLIENT.cert_chain_pems[0].bytes(), key=CLIENT.private_key_pem.bytes(),
+                remote=listener.local,
+                allow_pooling=False,
+                body=b"hi",
+                cert=CLIENT.cert_chain_pems[0].bytes(),
+                key=CLIENT.private_key_pem.bytes(),
                 **client_opts(),
             )
             server = (await listener.__anext__()).socket
@@ -379,8 +385,12 @@ def test_sslkeylogfile_gets_the_secrets(
 
     run(main)
     text = path.read_text()
-    for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-                  "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
+    for label in (
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    ):
         assert label in text
 
 
@@ -394,8 +404,11 @@ OTHER = CA.issue_cert("other.example")
         ({"ca": 42}, TypeError, "ca must be"),
         ({"ca": GARBAGE_PEM}, ValueError, "ca: not a certificate"),
         ({"ca": "/nonexistent/ca.pem"}, ValueError, "ca: cannot read"),
-        ({"cert": CLIENT.cert_chain_pems[0].bytes(), "key": OTHER.private_key_pem.bytes()},
-         ValueError, "key: does not match"),
+        (
+            {"cert": CLIENT.cert_chain_pems[0].bytes(), "key": OTHER.private_key_pem.bytes()},
+            ValueError,
+            "key: does not match",
+        ),
         ({"session": b"not a session"}, ValueError, "session: QUIC"),
     ],
     ids=["ca-int", "ca-garbage", "ca-missing", "key-mismatch", "session"],

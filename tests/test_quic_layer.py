@@ -197,13 +197,16 @@ def test_echo_on_a_bidirectional_stream(flavor: str, pki: dict[str, bytes]) -> N
             cipher = info["cipher"]  # one naming with TLS over TCP: the IANA name
             assert cipher.name == cipher.standard_name and cipher.version == "TLSv1.3"
             assert cipher.name in (
-                "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_AES_256_GCM_SHA384",
+                "TLS_CHACHA20_POLY1305_SHA256",
             )
             assert isinstance(info["peer_certificate"], bytes)
             # Read from qh3's ServerHello and our ClientHello (an independent TLS stack).
             assert info["ephemeral_key"] is not None and info["ephemeral_key"].type == "ECDH"
-            assert info["signature_algorithms"] and "ecdsa_secp256r1_sha256" in (
+            assert (
                 info["signature_algorithms"]
+                and "ecdsa_secp256r1_sha256" in (info["signature_algorithms"])
             )
             assert info["servername"] == "localhost" and info["certificate"] is None
             proto = Collect()
@@ -539,8 +542,9 @@ def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, bytes]) -> 
             for payload in (b"", b"\x00", os.urandom(50), b"\xc0" + os.urandom(1300)):
                 junk.sendto(payload, server.local)
             # a well-formed long header with a version we do not speak
-            junk.sendto(b"\xc0\x0a\x0a\x0a\x0a\x08" + os.urandom(8) + b"\x00" + bytes(1200),
-                        server.local)
+            junk.sendto(
+                b"\xc0\x0a\x0a\x0a\x0a\x08" + os.urandom(8) + b"\x00" + bytes(1200), server.local
+            )
             await asyncio.sleep(0.2)
             assert len(server.connections) == 0
             # an abandoned handshake (a qh3 client that never finishes) costs nothing either
@@ -550,8 +554,9 @@ def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, bytes]) -> 
                 async with qh3_connect("127.0.0.1", server.local[1], configuration=config):
                     pass
             # and a proper client still gets served
-            core = await connect_quic(("127.0.0.1", server.local[1]), client_options(pki),
-                                      pooling=False)
+            core = await connect_quic(
+                ("127.0.0.1", server.local[1]), client_options(pki), pooling=False
+            )
             await core.handshake
             await close_core(core)
         finally:
@@ -577,8 +582,7 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, bytes
         def on_connection(core: QuicConnectionCore) -> None:
             core.on_stream = lambda transport, bidi: SlowReader(keep_open=True)
 
-        opts = QuicTLSOptions(cert=pki["cert"], key=pki["key"], alpn=(ALPN,),
-                              stream_window=window)
+        opts = QuicTLSOptions(cert=pki["cert"], key=pki["key"], alpn=(ALPN,), stream_window=window)
         server = await serve_quic(("127.0.0.1", 0), opts, on_connection)
         try:
             # 1. an independent sender (qh3) gets no credit beyond one window
@@ -599,8 +603,9 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, bytes
                 await asyncio.wait_for(slow.eof, 10)
                 assert slow.data == payload
             # 2. our sender pauses and keeps its buffer near the high-water mark
-            core = await connect_quic(("127.0.0.1", server.local[1]), client_options(pki),
-                                      pooling=False)
+            core = await connect_quic(
+                ("127.0.0.1", server.local[1]), client_options(pki), pooling=False
+            )
             sender = Sender(os.urandom(4 << 20), chunk=16 * 1024)
             t = await core.open_stream(True)
             t.set_write_buffer_limits(high=128 * 1024)

@@ -16,7 +16,7 @@ import trustme
 import unisock
 import unisock.streams
 from unisock import errors
-from unisock._init import SocketInit
+from unisock._base.options import SocketInit
 
 
 class _Pki:
@@ -243,7 +243,7 @@ def test_listener_on_any_v6_accepts_ipv4_clients(run: Any) -> None:
 
 def test_ipv6_only_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="ipv6_only"):
-        unisock._init.SocketListenerInit.parse(None, {"ipv6_only": "yes"})
+        unisock._base.options.SocketListenerInit.parse(None, {"ipv6_only": "yes"})
 
 
 # -- 8. a typo in type is refused ---------------------------------------------------------
@@ -485,12 +485,12 @@ def test_bad_socket_values_name_the_field(field: str, value: Any, error: Any) ->
 )
 def test_bad_listener_values_name_the_field(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):
-        unisock._init.SocketListenerInit.parse(None, {field: value})
+        unisock._base.options.SocketListenerInit.parse(None, {field: value})
 
 
 def test_nul_in_listener_local_is_refused() -> None:
     with pytest.raises(ValueError, match="local"):
-        unisock._init.SocketListenerInit.parse(None, {"local": ("127.0.0.1\x00x", 0)})
+        unisock._base.options.SocketListenerInit.parse(None, {"local": ("127.0.0.1\x00x", 0)})
 
 
 # -- issue 16 item 9: the README's echo server and abrupt clients --------------------------
@@ -521,7 +521,6 @@ def test_async_listener_errors_that_are_bugs_still_reach_the_loop() -> None:
 
     async def main() -> None:
         async with unisock.SocketListener() as listener:
-
             handled = asyncio.Event()
 
             async def buggy(event: Any) -> None:
@@ -615,10 +614,10 @@ def test_cancelling_the_task_awaiting_pipe_to_stops_the_pipe(run: Any) -> None:
 
 
 def test_listener_and_starttls_take_require_close_notify() -> None:
-    lopts = unisock._init.SocketListenerInit.parse(None, {"require_close_notify": True})
+    lopts = unisock._base.options.SocketListenerInit.parse(None, {"require_close_notify": True})
     assert lopts.socket_options.require_close_notify
     with pytest.raises(TypeError, match="require_close_notify"):
-        unisock._init.SocketListenerInit.parse(None, {"require_close_notify": "yes"})
+        unisock._base.options.SocketListenerInit.parse(None, {"require_close_notify": "yes"})
 
 
 def test_quic_listener_checks_its_material_at_construction(run: Any) -> None:
@@ -680,7 +679,10 @@ def test_pooled_tls_connections_keep_memory_flat(run: Any) -> None:
 
             async def one() -> None:
                 sock = await unisock.connect(
-                    type="tls", remote=listener.local, ca=pki.ca, servername="localhost",
+                    type="tls",
+                    remote=listener.local,
+                    ca=pki.ca,
+                    servername="localhost",
                     body=b"x",
                 )
                 assert b"".join([c async for c in sock.readable]) == b"x"

@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from unisock._deferred import Deferred
+from unisock._base.deferred import Deferred
 from unisock.abort import AbortController
 from unisock.streams import (
     CountQueuingStrategy,
@@ -246,9 +246,7 @@ class PipeMachine(RuleBasedStateMachine):
 
         self.dest: WritableStream[Any] = WritableStream({"write": write}, CountQueuingStrategy(2))
         self.abort = AbortController()
-        self.pipe = self._in_loop(
-            lambda: self.source.pipe_to(self.dest, signal=self.abort.signal)
-        )
+        self.pipe = self._in_loop(lambda: self.source.pipe_to(self.dest, signal=self.abort.signal))
         self.enqueued: list[int] = []
         self.next_chunk = 0
         self.clean_close = True

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from test_streams_support import both_loops, rejects, settle
-from unisock._deferred import RESOLVED_NONE, Deferred
+from unisock._base.deferred import RESOLVED_NONE, Deferred
 from unisock.errors import AbortError
 from unisock.streams import (
     CountQueuingStrategy,

@@ -70,8 +70,20 @@ def test_ipv6_and_hostname(run: Any) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["text", b"bytes", bytearray(b"ba"), memoryview(b"mv"), [b"it", b"er"], "async-iter",
-     "stream", "callable", "async-callable", "awaitable", "path", "file"],
+    [
+        "text",
+        b"bytes",
+        bytearray(b"ba"),
+        memoryview(b"mv"),
+        [b"it", b"er"],
+        "async-iter",
+        "stream",
+        "callable",
+        "async-callable",
+        "awaitable",
+        "path",
+        "file",
+    ],
     ids=str,
 )
 def test_body_forms(run: Any, body: Any, tmp_path: Any) -> None:
@@ -328,8 +340,12 @@ def test_ncat_half_close(run: Any, peer: Any) -> None:
         async with unisock.SocketListener(allow_half_open=True) as listener:
             assert listener.local is not None
             proc = await asyncio.create_subprocess_exec(
-                "ncat", "127.0.0.1", str(listener.local.port),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                "ncat",
+                "127.0.0.1",
+                str(listener.local.port),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
             )
             ev = await listener.__anext__()
             assert proc.stdin is not None and proc.stdout is not None
@@ -349,8 +365,21 @@ def test_ncat_half_close(run: Any, peer: Any) -> None:
 def test_redis_resp(run: Any, peer: Any, tmp_path: Any) -> None:
     need("redis-server")
     port = free_port()
-    peer(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-          "--appendonly", "no", "--dir", str(tmp_path)])
+    peer(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ]
+    )
     wait_port(port)
 
     async def main() -> None:

@@ -85,7 +85,10 @@ def test_client_against_openssl_s_server_with_alpn(run: Any, pki: Pki) -> None:
 
         async def main() -> None:
             s = unisock.Socket(
-                type="tls", alpn=["x-echo"], remote=("127.0.0.1", port), ca=pki.ca_pem,
+                type="tls",
+                alpn=["x-echo"],
+                remote=("127.0.0.1", port),
+                ca=pki.ca_pem,
                 servername="localhost",
             )
             info = await s.ready
@@ -102,8 +105,12 @@ def test_mutual_tls_against_openssl_verify(run: Any, pki: Pki) -> None:
 
         async def main() -> None:
             s = unisock.Socket(
-                type="tls", remote=("127.0.0.1", port), ca=pki.ca_pem, servername="localhost",
-                cert=pki.client.cert_chain_pems[0].bytes(), key=pki.client.private_key_pem.bytes(),
+                type="tls",
+                remote=("127.0.0.1", port),
+                ca=pki.ca_pem,
+                servername="localhost",
+                cert=pki.client.cert_chain_pems[0].bytes(),
+                key=pki.client.private_key_pem.bytes(),
             )
             await s.ready
             await expect_reversed(s, b"abc")
@@ -128,9 +135,21 @@ def test_openssl_s_client_against_listener(run: Any, pki: Pki) -> None:
 
             server = asyncio.ensure_future(serve())
             rc, out, err = await run_peer(
-                ["openssl", "s_client", "-connect", f"127.0.0.1:{lst.local.port}",
-                 "-CAfile", str(pki.ca_pem), "-servername", "localhost", "-alpn", "x-test",
-                 "-verify_return_error", "-quiet", "-ign_eof"],
+                [
+                    "openssl",
+                    "s_client",
+                    "-connect",
+                    f"127.0.0.1:{lst.local.port}",
+                    "-CAfile",
+                    str(pki.ca_pem),
+                    "-servername",
+                    "localhost",
+                    "-alpn",
+                    "x-test",
+                    "-verify_return_error",
+                    "-quiet",
+                    "-ign_eof",
+                ],
                 stdin=b"ping over tls\n",
             )
             assert b"ping over tls" in out, err
@@ -162,8 +181,13 @@ def test_curl_fetches_from_listener(run: Any, pki: Pki) -> None:
 
             server = asyncio.ensure_future(serve())
             rc, out, err = await run_peer(
-                ["curl", "-sS", "--cacert", str(pki.ca_pem),
-                 f"https://localhost:{lst.local.port}/"],
+                [
+                    "curl",
+                    "-sS",
+                    "--cacert",
+                    str(pki.ca_pem),
+                    f"https://localhost:{lst.local.port}/",
+                ],
             )
             assert rc == 0, err
             assert out == b"hello curl"
@@ -255,10 +279,20 @@ def test_starttls_with_openssl_s_client_smtp(run: Any, pki: Pki) -> None:
 
             server = asyncio.ensure_future(serve())
             proc = await asyncio.create_subprocess_exec(
-                "openssl", "s_client", "-connect", f"127.0.0.1:{lst.local.port}",
-                "-starttls", "smtp", "-CAfile", str(pki.ca_pem), "-servername", "localhost",
-                "-verify_return_error", "-quiet",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                "openssl",
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{lst.local.port}",
+                "-starttls",
+                "smtp",
+                "-CAfile",
+                str(pki.ca_pem),
+                "-servername",
+                "localhost",
+                "-verify_return_error",
+                "-quiet",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
             assert proc.stdin is not None and proc.stdout is not None
@@ -316,7 +350,10 @@ def test_session_resumption_with_pooling(run: Any, pki: Pki) -> None:
             reused = []
             for _ in range(3):
                 s = unisock.Socket(
-                    type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                    type="tls",
+                    remote=lst.local,
+                    ca=pki.ca_pem,
+                    servername="localhost",
                     body=b"hi",
                 )
                 assert await conformance.read_all(s) == b"hi"
@@ -325,8 +362,13 @@ def test_session_resumption_with_pooling(run: Any, pki: Pki) -> None:
                 await s.closed
             assert reused[1:] == [True, True], reused
             s = unisock.Socket(
-                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
-                session=session, allow_pooling=False, body=b"again",
+                type="tls",
+                remote=lst.local,
+                ca=pki.ca_pem,
+                servername="localhost",
+                session=session,
+                allow_pooling=False,
+                body=b"again",
             )
             assert await conformance.read_all(s) == b"again"
             assert s.info.session_reused
@@ -369,15 +411,24 @@ def test_info_session_resumes_after_tls13_ticket(run: Any, pki: Pki) -> None:
 
             server = asyncio.ensure_future(serve())
             s = unisock.Socket(
-                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
-                body=b"hi", allow_pooling=False,
+                type="tls",
+                remote=lst.local,
+                ca=pki.ca_pem,
+                servername="localhost",
+                body=b"hi",
+                allow_pooling=False,
             )
             assert await conformance.read_all(s) == b"hi"
             session = s.info.session
             assert session is not None and session.has_ticket
             s2 = unisock.Socket(
-                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
-                body=b"again", allow_pooling=False, session=session,
+                type="tls",
+                remote=lst.local,
+                ca=pki.ca_pem,
+                servername="localhost",
+                body=b"again",
+                allow_pooling=False,
+                session=session,
             )
             assert await conformance.read_all(s2) == b"again"
             assert s2.info.session_reused
@@ -414,7 +465,7 @@ def test_system_trust_honours_ssl_cert_file(
 
 @pytest.fixture
 def keylog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from unisock import _tls_config
+    from unisock._transports.tls import config as _tls_config
 
     path = tmp_path / "keys.log"
     monkeypatch.setenv("SSLKEYLOGFILE", str(path))
@@ -429,7 +480,10 @@ def test_sslkeylogfile_gets_the_secrets(run: Any, pki: Pki, keylog: Path) -> Non
     async def main() -> None:
         async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
             s = unisock.Socket(
-                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                type="tls",
+                remote=lst.local,
+                ca=pki.ca_pem,
+                servername="localhost",
                 allow_pooling=False,
             )
             info = await s.ready
@@ -440,8 +494,12 @@ def test_sslkeylogfile_gets_the_secrets(run: Any, pki: Pki, keylog: Path) -> Non
 
     run(main)
     text = keylog.read_text()
-    for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-                  "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
+    for label in (
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    ):
         assert label in text
 
 
@@ -454,10 +512,16 @@ def bad_client_material(pki: Pki) -> list[tuple[dict[str, Any], type[Exception],
         ({"ca": 42}, TypeError, "ca must be"),
         ({"ca": GARBAGE_PEM}, ValueError, "ca: not a certificate"),
         ({"ca": str(pki.dir / "missing.pem")}, ValueError, "ca: cannot read"),
-        ({"cert": pki.client.cert_chain_pems[0].bytes(),
-          "key": other.private_key_pem.bytes()}, ValueError, "key: does not match"),
-        ({"cert": GARBAGE_PEM, "key": pki.client.private_key_pem.bytes()},
-         ValueError, "cert: not a certificate"),
+        (
+            {"cert": pki.client.cert_chain_pems[0].bytes(), "key": other.private_key_pem.bytes()},
+            ValueError,
+            "key: does not match",
+        ),
+        (
+            {"cert": GARBAGE_PEM, "key": pki.client.private_key_pem.bytes()},
+            ValueError,
+            "cert: not a certificate",
+        ),
         ({"session": b"not a session"}, TypeError, "session must be"),
     ]
 
@@ -477,13 +541,17 @@ def test_bad_client_material_fails_at_construction(run: Any, pki: Pki, case: int
 def test_client_material_is_validated_once(run: Any, pki: Pki) -> None:
     """Construction validates and caches: connecting again with the same inputs reuses
     the validated options (a repeated connect stays cheap)."""
-    from unisock import _tls_config, _tls_socket
+    from unisock._api import tls as _tls_socket
+    from unisock._transports.tls import config as _tls_config
 
     async def main() -> None:
         async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
             for _ in range(3):
                 s = unisock.Socket(
-                    type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost",
+                    type="tls",
+                    remote=lst.local,
+                    ca=pki.ca_pem,
+                    servername="localhost",
                     cert=pki.client.cert_chain_pems[0].bytes(),
                     key=pki.client.private_key_pem.bytes(),
                 )

@@ -23,7 +23,7 @@ from tls_util import (
     run,
     run_peer,
 )
-from unisock._tls_config import (
+from unisock._transports.tls.config import (
     CipherInfo,
     EphemeralKeyInfo,
     SessionCache,
@@ -31,7 +31,7 @@ from unisock._tls_config import (
     client_context,
     server_context,
 )
-from unisock._tls_transport import TLSTransport
+from unisock._transports.tls.transport import TLSTransport
 from unisock.errors import NetworkError, TLSError
 
 pytestmark = pytest.mark.timeout(30)
@@ -87,8 +87,9 @@ class Collect(asyncio.Protocol):
             await self.grew.wait()
 
 
-async def tls_connect(port: int, opts: TLSOptions, proto: asyncio.Protocol | None = None,
-                      **kw: Any) -> tuple[TLSTransport, Collect]:
+async def tls_connect(
+    port: int, opts: TLSOptions, proto: asyncio.Protocol | None = None, **kw: Any
+) -> tuple[TLSTransport, Collect]:
     loop = asyncio.get_running_loop()
     lower, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
     p = proto if proto is not None else Collect()
@@ -146,8 +147,9 @@ class Echo(Collect):
 
 
 def server_opts(pki: Pki, **kw: Any) -> TLSOptions:
-    return TLSOptions.from_init(cert=str(pki.server_pem), key=str(pki.server_pem),
-                                server_side=True, **kw)
+    return TLSOptions.from_init(
+        cert=str(pki.server_pem), key=str(pki.server_pem), server_side=True, **kw
+    )
 
 
 def client_opts(pki: Pki, **kw: Any) -> TLSOptions:
@@ -178,8 +180,9 @@ def test_client_against_openssl_server(loop: str, pki: Pki) -> None:
         assert info["verification_status"] == "ok"
         assert info["peer_certificate"] == der(pki.server.cert_chain_pems[0].bytes())
         assert info["certificate"] is None
-        assert info["cipher"] == CipherInfo("TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384",
-                                            "TLSv1.3")
+        assert info["cipher"] == CipherInfo(
+            "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", "TLSv1.3"
+        )
         assert info["ephemeral_key"] == EphemeralKeyInfo("ECDH", "X25519", 253)
         assert "ecdsa_secp256r1_sha256" in info["signature_algorithms"]
         assert isinstance(info["session"], ssl.SSLSession)
@@ -195,8 +198,9 @@ def test_client_against_openssl_server(loop: str, pki: Pki) -> None:
 
 def test_tls12_info_names_and_ticket(pki: Pki) -> None:
     async def main() -> dict[str, Any]:
-        with openssl_server("-cert", str(pki.server_pem), "-www", "-tls1_2",
-                            "-groups", "P-256") as port:
+        with openssl_server(
+            "-cert", str(pki.server_pem), "-www", "-tls1_2", "-groups", "P-256"
+        ) as port:
             t, p = await tls_connect(port, client_opts(pki), pooling=False)
             t.write(b"GET / HTTP/1.0\r\n\r\n")
             info = await t.handshake
@@ -206,8 +210,9 @@ def test_tls12_info_names_and_ticket(pki: Pki) -> None:
             return info
 
     info = run("asyncio", main)
-    assert info["cipher"] == CipherInfo("ECDHE-ECDSA-AES256-GCM-SHA384",
-                                        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLSv1.2")
+    assert info["cipher"] == CipherInfo(
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLSv1.2"
+    )
     assert info["ephemeral_key"] == EphemeralKeyInfo("ECDH", "prime256v1", 256)
     assert isinstance(info["ticket"], bytes) and len(info["ticket"]) > 32
     assert info["session"].has_ticket
@@ -234,9 +239,19 @@ def test_mutual_tls_with_openssl_server(version: str, pki: Pki) -> None:
     key_obj = serialization.load_pem_private_key(key, None)
 
     async def main() -> tuple[dict[str, Any], BaseException | None]:
-        with openssl_server("-cert", str(pki.server_pem), "-www", "-Verify", "2",
-                            "-CAfile", str(pki.ca_pem), "-verify_return_error", version,
-                            "-naccept", "2") as port:
+        with openssl_server(
+            "-cert",
+            str(pki.server_pem),
+            "-www",
+            "-Verify",
+            "2",
+            "-CAfile",
+            str(pki.ca_pem),
+            "-verify_return_error",
+            version,
+            "-naccept",
+            "2",
+        ) as port:
             t, p = await tls_connect(port, client_opts(pki, cert=chain, key=key_obj))
             t.write(b"GET / HTTP/1.0\r\n\r\n")
             info = await t.handshake
@@ -308,8 +323,9 @@ def test_verify_false_is_explicit(pki: Pki, tmp_path: Path) -> None:
 
     async def main() -> dict[str, Any]:
         async with TLSServer(server_opts(pki), Collect) as srv:
-            t, p = await tls_connect(srv.port, TLSOptions.from_init(ca=str(other.ca_pem),
-                                                                     verify=False))
+            t, p = await tls_connect(
+                srv.port, TLSOptions.from_init(ca=str(other.ca_pem), verify=False)
+            )
             info = await t.handshake
             t.close()
             await p.lost
@@ -352,10 +368,25 @@ def test_server_against_openssl_client(loop: str, pki: Pki) -> None:
     async def main() -> tuple[int, bytes, Any]:
         async with TLSServer(server_opts(pki, alpn=["x-test"]), Echo) as srv:
             rc, out, err = await run_peer(
-                ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-quiet",
-                 "-CAfile", str(pki.ca_pem), "-verify_return_error", "-verify_hostname",
-                 "localhost", "-servername", "localhost", "-alpn", "x-test", "-ign_eof"],
-                stdin=b"hello\nBYE\n")
+                [
+                    "openssl",
+                    "s_client",
+                    "-connect",
+                    f"127.0.0.1:{srv.port}",
+                    "-quiet",
+                    "-CAfile",
+                    str(pki.ca_pem),
+                    "-verify_return_error",
+                    "-verify_hostname",
+                    "localhost",
+                    "-servername",
+                    "localhost",
+                    "-alpn",
+                    "x-test",
+                    "-ign_eof",
+                ],
+                stdin=b"hello\nBYE\n",
+            )
             info = await srv.transports[0].handshake
             return rc, out, info
 
@@ -373,8 +404,16 @@ def test_server_mutual_tls_against_openssl_client(pki: Pki) -> None:
 
     async def main() -> tuple[bytes, dict[str, Any], BaseException | None]:
         async with TLSServer(server_opts(pki, ca=str(pki.ca_pem)), Echo) as srv:
-            base = ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-quiet",
-                    "-CAfile", str(pki.ca_pem), "-ign_eof"]
+            base = [
+                "openssl",
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{srv.port}",
+                "-quiet",
+                "-CAfile",
+                str(pki.ca_pem),
+                "-ign_eof",
+            ]
             rc, out, _ = await run_peer([*base, "-cert", str(pki.client_pem)], b"hi\nBYE\n")
             assert rc == 0
             info = await srv.transports[0].handshake
@@ -397,15 +436,26 @@ def test_curl_fetches_from_our_server(pki: Pki) -> None:
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
             if b"\r\n\r\n" in self.data:
-                self.transport.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
-                                     + b"hello from unisock\n" * 1000)
+                self.transport.write(
+                    b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+                    + b"hello from unisock\n" * 1000
+                )
                 self.transport.close()
 
     async def main() -> tuple[int, bytes, bytes]:
         async with TLSServer(server_opts(pki, alpn=["http/1.1"]), Http) as srv:
             return await run_peer(
-                ["curl", "-sS", "--http1.0", "--cacert", str(pki.ca_pem), "--resolve",
-                 f"localhost:{srv.port}:127.0.0.1", f"https://localhost:{srv.port}/"])
+                [
+                    "curl",
+                    "-sS",
+                    "--http1.0",
+                    "--cacert",
+                    str(pki.ca_pem),
+                    "--resolve",
+                    f"localhost:{srv.port}:127.0.0.1",
+                    f"https://localhost:{srv.port}/",
+                ]
+            )
 
     rc, out, err = run("asyncio", main)
     assert rc == 0, err
@@ -439,8 +489,10 @@ class Smtp(asyncio.Protocol):
         verb = line.split(b" ")[0].upper()
         w = self.tls.write if self.tls is not None else self.transport.write
         if verb == b"EHLO":
-            w(b"250-localhost\r\n" + (b"250 STARTTLS\r\n" if self.tls is None else
-                                        b"250 SECURE\r\n"))
+            w(
+                b"250-localhost\r\n"
+                + (b"250 STARTTLS\r\n" if self.tls is None else b"250 SECURE\r\n")
+            )
         elif verb == b"STARTTLS" and self.tls is None:
             w(b"220 Go ahead\r\n")
             rest, self.buf = self.buf, b""
@@ -480,9 +532,21 @@ def test_starttls_smtp_with_openssl_client(loop: str, pki: Pki) -> None:
         port = server.sockets[0].getsockname()[1]
         try:
             rc, out, _ = await run_peer(
-                ["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{port}",
-                 "-quiet", "-CAfile", str(pki.ca_pem), "-verify_return_error", "-ign_eof"],
-                stdin=b"EHLO again\r\nQUIT\r\n")
+                [
+                    "openssl",
+                    "s_client",
+                    "-starttls",
+                    "smtp",
+                    "-connect",
+                    f"127.0.0.1:{port}",
+                    "-quiet",
+                    "-CAfile",
+                    str(pki.ca_pem),
+                    "-verify_return_error",
+                    "-ign_eof",
+                ],
+                stdin=b"EHLO again\r\nQUIT\r\n",
+            )
             assert smtps[0].tls is not None
             info = await smtps[0].tls.handshake
         finally:
@@ -516,8 +580,12 @@ def test_starttls_keeps_bytes_sent_with_the_upgrade(pki: Pki) -> None:
                     line, rest = self.buf.split(b"\n", 1)
                     assert line == b"UPGRADE"
                     got.append(Echo())
-                    TLSTransport(self.t, got[-1], server_opts(pki),  # type: ignore[arg-type]
-                                 initial_data=rest).handshake.add_done_callback(lambda d: None)
+                    TLSTransport(
+                        self.t,
+                        got[-1],
+                        server_opts(pki),  # type: ignore[arg-type]
+                        initial_data=rest,
+                    ).handshake.add_done_callback(lambda d: None)
 
         server = await loop.create_server(Prefix, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -545,8 +613,7 @@ def test_session_resumption_through_the_cache(version: str, pki: Pki) -> None:
 
     async def main() -> list[bool]:
         reused = []
-        with openssl_server("-cert", str(pki.server_pem), "-www", version,
-                            "-naccept", "3") as port:
+        with openssl_server("-cert", str(pki.server_pem), "-www", version, "-naccept", "3") as port:
             for _ in range(3):
                 t, p = await tls_connect(port, client_opts(pki), cache=cache)
                 t.write(b"GET / HTTP/1.0\r\n\r\n")
@@ -569,8 +636,7 @@ def test_explicit_session_resumes_without_pooling(pki: Pki) -> None:
             await t.handshake
             await p.lost
             session = t.tls_info()["session"]
-            t2, p2 = await tls_connect(srv.port, client_opts(pki, session=session),
-                                       pooling=False)
+            t2, p2 = await tls_connect(srv.port, client_opts(pki, session=session), pooling=False)
             t2.write(b"BYE")
             info = await t2.handshake
             await p2.lost
@@ -699,14 +765,20 @@ def test_accepted_key_and_cert_forms(pki: Pki, tmp_path: Path) -> None:
     key_pem = pki.server.private_key_pem.bytes()
     chain_pem = b"".join(c.bytes() for c in pki.server.cert_chain_pems)
     key_obj = serialization.load_pem_private_key(key_pem, None)
-    key_der = key_obj.private_bytes(serialization.Encoding.DER,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+    key_der = key_obj.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     certs = x509.load_pem_x509_certificates(chain_pem)
     (tmp_path / "k.der").write_bytes(key_der)
     reference = TLSOptions.from_init(key=key_pem, cert=chain_pem, server_side=True)
-    for key in (key_obj, key_pem, key_pem.decode(), key_der, tmp_path / "k.der",
-                str(pki.server_pem)):
+    for key in (
+        key_obj,
+        key_pem,
+        key_pem.decode(),
+        key_der,
+        tmp_path / "k.der",
+        str(pki.server_pem),
+    ):
         for cert in (certs, chain_pem, chain_pem.decode(), str(pki.server_pem)):
             opts = TLSOptions.from_init(key=key, cert=cert, server_side=True)
             assert opts == reference
@@ -716,8 +788,9 @@ def test_accepted_key_and_cert_forms(pki: Pki, tmp_path: Path) -> None:
     ca_der = pki.ca.cert_pem.bytes()
     ca_opts = TLSOptions.from_init(ca=[ca_der, str(pki.ca_pem), certs[0]])
     assert ca_opts.ca is not None and len(ca_opts.ca) == 3
-    assert server_context(reference) is server_context(TLSOptions.from_init(
-        key=key_obj, cert=certs, server_side=True))  # cached by content
+    assert server_context(reference) is server_context(
+        TLSOptions.from_init(key=key_obj, cert=certs, server_side=True)
+    )  # cached by content
 
 
 @pytest.mark.parametrize(
@@ -728,8 +801,11 @@ def test_accepted_key_and_cert_forms(pki: Pki, tmp_path: Path) -> None:
         ({"ca": "/nonexistent/ca.pem"}, ValueError, ["ca", "/nonexistent/ca.pem"]),
         ({"ca": b"not a certificate"}, ValueError, ["ca", "not a certificate"]),
         ({"ca": [[b"x"]]}, TypeError, ["ca", "nested"]),
-        ({"key": b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"},
-         ValueError, ["key"]),
+        (
+            {"key": b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"},
+            ValueError,
+            ["key"],
+        ),
         ({"verify": "yes"}, TypeError, ["verify", "'yes'"]),
         ({"servername": 7}, TypeError, ["servername", "int"]),
         ({"servername": ""}, ValueError, ["servername"]),
@@ -740,8 +816,9 @@ def test_accepted_key_and_cert_forms(pki: Pki, tmp_path: Path) -> None:
         ({"server_side": True}, ValueError, ["cert", "server needs"]),
     ],
 )
-def test_option_errors_name_the_field(fields: dict[str, Any], error: type[Exception],
-                                      words: list[str]) -> None:
+def test_option_errors_name_the_field(
+    fields: dict[str, Any], error: type[Exception], words: list[str]
+) -> None:
     with pytest.raises(error) as info:
         TLSOptions.from_init(**fields)
     for word in words:
@@ -750,8 +827,9 @@ def test_option_errors_name_the_field(fields: dict[str, Any], error: type[Except
 
 def test_key_must_match_cert(pki: Pki) -> None:
     with pytest.raises(ValueError, match="key: does not match"):
-        TLSOptions.from_init(key=pki.client.private_key_pem.bytes(),
-                             cert=pki.server.cert_chain_pems[0].bytes())
+        TLSOptions.from_init(
+            key=pki.client.private_key_pem.bytes(), cert=pki.server.cert_chain_pems[0].bytes()
+        )
     with pytest.raises(ValueError, match="cert and key must be given together"):
         TLSOptions.from_init(key=pki.client.private_key_pem.bytes())
 
@@ -772,13 +850,21 @@ def _server_hello(group: int) -> bytes:
     """A TLS 1.3 ServerHello record whose key_share names ``group`` (as a server sends)."""
     share = group.to_bytes(2, "big") + (4).to_bytes(2, "big") + b"\x11" * 4
     extensions = (
-        (43).to_bytes(2, "big") + (2).to_bytes(2, "big") + b"\x03\x04"  # supported_versions
-        + (51).to_bytes(2, "big") + len(share).to_bytes(2, "big") + share  # key_share
+        (43).to_bytes(2, "big")
+        + (2).to_bytes(2, "big")
+        + b"\x03\x04"  # supported_versions
+        + (51).to_bytes(2, "big")
+        + len(share).to_bytes(2, "big")
+        + share  # key_share
     )
     body = (
-        b"\x03\x03" + b"\x00" * 32 + b"\x00"  # legacy version, random, empty session id
-        + b"\x13\x01" + b"\x00"  # TLS_AES_128_GCM_SHA256, no compression
-        + len(extensions).to_bytes(2, "big") + extensions
+        b"\x03\x03"
+        + b"\x00" * 32
+        + b"\x00"  # legacy version, random, empty session id
+        + b"\x13\x01"
+        + b"\x00"  # TLS_AES_128_GCM_SHA256, no compression
+        + len(extensions).to_bytes(2, "big")
+        + extensions
     )
     message = b"\x02" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x03" + len(message).to_bytes(2, "big") + message
@@ -800,7 +886,7 @@ def _server_hello(group: int) -> bytes:
 def test_ephemeral_key_names_current_groups(group: int, expected: EphemeralKeyInfo) -> None:
     """The key exchange group is read from the ServerHello; the IANA registry's current
     groups (post-quantum hybrids included) are named, not reported as "unknown"."""
-    from unisock._tls_names import HandshakeObserver
+    from unisock._transports.tls.names import HandshakeObserver
 
     record = _server_hello(group)
     for split in (len(record), 7):  # whole, and cut inside the record

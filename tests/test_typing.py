@@ -14,8 +14,16 @@ SAMPLE = Path(__file__).parent / "typing_samples" / "calls.py"
 def test_mypy_checks_the_options(tmp_path: Path) -> None:
     result = subprocess.run(
         [
-            sys.executable, "-m", "mypy", "--strict", "--no-incremental",
-            "--cache-dir", str(tmp_path), "--config-file", "/dev/null", str(SAMPLE),
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--cache-dir",
+            str(tmp_path),
+            "--config-file",
+            "/dev/null",
+            str(SAMPLE),
         ],
         capture_output=True,
         text=True,

@@ -159,12 +159,21 @@ def _dns_answer_a(reply: bytes, qid: int = 0x1234) -> str:
 def test_dnsmasq_answers_hand_built_query(run: Any, peer: Any, tmp_path: Any) -> None:
     need("dnsmasq")
     port = free_tcp_udp_port()
-    peer([
-        "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-        f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-        "--address=/example.test/10.1.2.3", f"--pid-file={tmp_path / 'dnsmasq.pid'}",
-        "--user=root",
-    ])
+    peer(
+        [
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            f"--port={port}",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--address=/example.test/10.1.2.3",
+            f"--pid-file={tmp_path / 'dnsmasq.pid'}",
+            "--user=root",
+        ]
+    )
     wait_udp_bound(port)
 
     async def main() -> None:
@@ -196,8 +205,13 @@ def test_listener_keeps_two_socat_clients_apart(run: Any) -> None:
         procs = []
         for word in (b"alpha", b"beta"):
             proc = await asyncio.create_subprocess_exec(
-                "socat", "-t", "2", "-", f"UDP4:127.0.0.1:{listener.local.port}",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                "socat",
+                "-t",
+                "2",
+                "-",
+                f"UDP4:127.0.0.1:{listener.local.port}",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
             )
             procs.append((proc, word))

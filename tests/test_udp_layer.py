@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 from tests.conftest import free_tcp_udp_port
 
-from unisock._udp import (
+from unisock._transports.udp.endpoint import (
     MAX_PAYLOAD_IPV4,
     MAX_PAYLOAD_IPV6,
     Address,
     DatagramEndpoint,
     open_datagram_endpoint,
 )
-from unisock._udp_demux import Peer, PeerTable, RemoveReason
+from unisock._transports.udp.peers import Peer, PeerTable, RemoveReason
 from unisock.errors import NetworkError
 
 try:

@@ -80,7 +80,9 @@ def make_pki(tmp: Path) -> Pki:
 def expired(pki: Pki) -> tuple[trustme.LeafCert, Path]:
     now = datetime.datetime.now(datetime.UTC)
     return pki.leaf(
-        "expired", "localhost", "127.0.0.1",
+        "expired",
+        "localhost",
+        "127.0.0.1",
         not_before=now - datetime.timedelta(days=30),
         not_after=now - datetime.timedelta(days=1),
     )
@@ -111,7 +113,9 @@ def openssl_server(*args: str, timeout: float = 10) -> Iterator[int]:
     need("openssl")
     proc = subprocess.Popen(
         ["openssl", "s_server", "-accept", "127.0.0.1:0", *args],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         m = _wait_line(proc, rb"ACCEPT 127\.0\.0\.1:(\d+)", timeout)
@@ -134,7 +138,10 @@ async def run_peer(
 ) -> tuple[int, bytes, bytes]:
     """Run a peer program to completion without blocking the loop; return (rc, out, err)."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        *argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)

@@ -8,15 +8,15 @@ TCP, UDP, TLS (with STARTTLS upgrade) and QUIC behind one ``Socket`` and one
 from __future__ import annotations
 
 from . import errors
-from ._address import SocketAddress
-from ._deferred import Deferred
-from ._info import CipherInfo, EphemeralKeyInfo, SocketInfo, SocketStats
-from ._init import SocketInit, SocketListenerInit
-from ._socket_events import ErrorEvent, SocketDataEvent, SocketEvent
+from ._api.listener import SocketListener
+from ._api.socket import Socket, connect
+from ._api.socket_events import ErrorEvent, SocketDataEvent, SocketEvent
+from ._base.address import SocketAddress
+from ._base.deferred import Deferred
+from ._base.options import SocketInit, SocketListenerInit
+from ._base.records import CipherInfo, EphemeralKeyInfo, SocketInfo, SocketStats
 from .abort import AbortController, AbortSignal
 from .events import Event, EventTarget
-from .listener import SocketListener
-from .socket import Socket, connect
 
 __version__ = "0.1.0.dev0"
 
@@ -46,7 +46,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     if name == "Datagram":
-        from ._udp_socket import Datagram
+        from ._api.udp import Datagram
 
         return Datagram
     raise AttributeError(f"module 'unisock' has no attribute {name!r}")

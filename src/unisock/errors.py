@@ -7,7 +7,7 @@ import errno as _errno
 import os as _os
 import socket as _socket
 
-from ._framing_errors import IncompleteReadError, LimitOverrunError
+from ._base.framing_errors import IncompleteReadError, LimitOverrunError
 
 __all__ = [
     "AbortError",

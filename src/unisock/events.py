@@ -151,9 +151,7 @@ class EventTarget:
         if listener is None:
             return
         if not callable(listener) and not isinstance(listener, _HandlesEvents):
-            raise TypeError(
-                f"listener must be callable or have handle_event(), got {listener!r}"
-            )
+            raise TypeError(f"listener must be callable or have handle_event(), got {listener!r}")
         if signal is not None and signal.aborted:
             return
         entries = self._listeners.setdefault(type, [])

@@ -43,7 +43,7 @@ except ImportError as exc:  # pragma: no cover - the extra is not installed
     ) from exc
 
 from . import errors
-from .socket import Socket, connect
+from ._api.socket import Socket, connect
 from .streams import ReadableStreamDefaultReader
 
 __all__ = ["AsyncHTTPTransport", "UnisockBackend", "UnisockStream"]
@@ -188,11 +188,7 @@ class UnisockStream(httpcore.AsyncNetworkStream):
             return True
         sock = self.socket
         readable = sock._readable
-        return (
-            sock._state == "closed"
-            or readable._state != "readable"
-            or bool(sock._rctrl._queue)
-        )
+        return sock._state == "closed" or readable._state != "readable" or bool(sock._rctrl._queue)
 
 
 class UnisockBackend(httpcore.AsyncNetworkBackend):

@@ -25,7 +25,7 @@ import pytest
 from tests.adversarial._util import CA_PEM, CHAIN_PEM, KEY_PEM
 
 import unisock
-from unisock._address import parse_address
+from unisock._base.address import parse_address
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,9 +112,24 @@ def test_cli_quic_error_is_one_line(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "unisock"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     server = subprocess.Popen(
-        [*cli, "listen", "-t", "quic", "--alpn", "x", "--cert", str(pem), "--key", str(pem),
-         "--echo", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            *cli,
+            "listen",
+            "-t",
+            "quic",
+            "--alpn",
+            "x",
+            "--cert",
+            str(pem),
+            "--key",
+            str(pem),
+            "--echo",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert server.stderr is not None
@@ -122,9 +137,12 @@ def test_cli_quic_error_is_one_line(tmp_path: Path) -> None:
         # No --ca: the server's certificate is not trusted; aioquic logged
         # "[<cid>] Error: 298, reason: unable to get local issuer certificate" too.
         client = subprocess.run(
-            [*cli, "connect", "-t", "quic", "--alpn", "x", "--timeout", "5",
-             f"127.0.0.1:{port}"],
-            input="hi\n", capture_output=True, text=True, timeout=30, env=env,
+            [*cli, "connect", "-t", "quic", "--alpn", "x", "--timeout", "5", f"127.0.0.1:{port}"],
+            input="hi\n",
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
         )
         assert client.returncode == 1
         assert client.stderr.count("\n") == 1, client.stderr

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from unisock._address import parse_address
+from unisock._base.address import parse_address
 from unisock.cli.args import build_parser
 from unisock.cli.options import listen_address, read_certificates, read_key, target_address
 from unisock.cli.run import UsageError

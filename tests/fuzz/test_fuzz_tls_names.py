@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from unisock._tls_names import _MAX_BUFFERED, HandshakeObserver
+from unisock._transports.tls.names import _MAX_BUFFERED, HandshakeObserver
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -151,9 +151,7 @@ async def starts_closed_prevent_true() -> None:
 async def starts_closed_prevent_all() -> None:
     rs = RecordingReadable({"start": lambda c: c.close()})
     ws = RecordingWritable()
-    await rs.stream.pipe_to(
-        ws.stream, prevent_close=True, prevent_abort=True, prevent_cancel=True
-    )
+    await rs.stream.pipe_to(ws.stream, prevent_close=True, prevent_abort=True, prevent_cancel=True)
     assert rs.events == [] and ws.events == []
 
 
@@ -360,7 +358,6 @@ async def abort_waits_for_write() -> None:
     gate.set()
     await rejects_with(pipe, error1)
     assert ws.events == ["write", "a", "abort", error1]
-
 
 
 test_wpt = wpt.collect()

@@ -226,9 +226,7 @@ async def pull_after_last_chunk() -> None:
     assert len(pulls) == 2
 
 
-@wpt(
-    "ReadableStream: should not call pull() in reaction to read()ing the last chunk, if draining"
-)
+@wpt("ReadableStream: should not call pull() in reaction to read()ing the last chunk, if draining")
 async def no_pull_when_draining() -> None:
     pulls: list[C] = []
     controllers: list[C] = []
@@ -541,9 +539,7 @@ async def cancel_return_value() -> None:
     assert await ReadableStream({"cancel": lambda reason: "Hello"}).cancel() is None
 
 
-@wpt(
-    "ReadableStream cancellation: should reject promise when cancel callback raises an exception"
-)
+@wpt("ReadableStream cancellation: should reject promise when cancel callback raises an exception")
 async def cancel_raises() -> None:
     thrown = Error1("test")
 

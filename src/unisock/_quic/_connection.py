@@ -24,7 +24,7 @@ from aioquic.quic import events
 from aioquic.quic.connection import QuicConnectionState, stream_is_client_initiated
 from aioquic.quic.packet import QuicErrorCode
 
-from .._deferred import Deferred
+from .._base.deferred import Deferred
 from ..errors import InvalidStateError, NetworkError, TimeoutError, TLSError, network_error
 from ..events import report_exception
 from ._endpoint import Address, Endpoint

@@ -119,9 +119,7 @@ class Endpoint:
 class ClientEndpoint(Endpoint):
     """A connected UDP socket serving exactly one client connection."""
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, peer: Address
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, peer: Address) -> None:
         super().__init__(loop, sock)
         self.peer = peer
         self.core: QuicConnectionCore | None = None
@@ -161,4 +159,3 @@ def open_client_endpoint(
     except BaseException:
         sock.close()
         raise
-

@@ -17,8 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from .._tls_config import CipherInfo, EphemeralKeyInfo
-from .._tls_names import CIPHER_IANA, HandshakeObserver
+from .._transports.tls.config import CipherInfo, EphemeralKeyInfo
+from .._transports.tls.names import CIPHER_IANA, HandshakeObserver
 
 __all__ = ["handshake_facts", "watch"]
 

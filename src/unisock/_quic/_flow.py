@@ -51,7 +51,7 @@ from aioquic.quic.packet_builder import QuicDeliveryState, QuicPacketBuilder
 from aioquic.quic.recovery import QuicPacketPacer, QuicPacketSpace
 from aioquic.quic.stream import QuicStream
 
-from .._tls_names import HandshakeObserver
+from .._transports.tls.names import HandshakeObserver
 from ._facts import watch
 
 __all__ = ["UNI_STREAM_BACKLOG", "CreditedConnection", "ReceiveCredit", "missing_internals"]
@@ -79,6 +79,7 @@ def missing_internals() -> list[str]:
     if limit is not None and not all(hasattr(limit, a) for a in ("value", "sent", "used")):
         missing.append("_local_max_streams_uni.value/sent/used")
     return missing
+
 
 TIMER_SLACK = 0.002
 """Loop timers fire up to ~1 ms late (libuv counts milliseconds): let the pacer burst that."""
@@ -149,9 +150,7 @@ class CreditedConnection(QuicConnection):
         if self._want_client_cert:
             self.tls._request_client_certificate = True
 
-    def _write_connection_limits(
-        self, builder: QuicPacketBuilder, space: QuicPacketSpace
-    ) -> None:
+    def _write_connection_limits(self, builder: QuicPacketBuilder, space: QuicPacketSpace) -> None:
         limit = self._local_max_streams_uni
         if limit.value > self._uni_value:  # aioquic freed slots: streams that finished
             self._uni_natural += limit.value - self._uni_value

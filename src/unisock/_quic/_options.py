@@ -15,7 +15,7 @@ from aioquic.quic.configuration import QuicConfiguration
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from .._tls_config import keylog_path, trust_locations
+from .._transports.tls.config import keylog_path, trust_locations
 
 __all__ = ["DEFAULT_STREAM_WINDOW", "PemSource", "QuicTLSOptions", "make_configuration", "read_pem"]
 

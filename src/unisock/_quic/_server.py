@@ -158,8 +158,10 @@ class QuicServer:
         if header.token:
             try:
                 original_cid = self._retry.validate_token(
-                    address=addr, destination_cid=header.destination_cid,
-                    token=header.token, now=now,
+                    address=addr,
+                    destination_cid=header.destination_cid,
+                    token=header.token,
+                    now=now,
                 )
             except ValueError:
                 self.initials_dropped += 1

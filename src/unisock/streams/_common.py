@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .._deferred import RESOLVED_NONE, Deferred, settle_from
+from .._base.deferred import RESOLVED_NONE, Deferred, settle_from
 
 SizeFn = Callable[[Any], float]
 

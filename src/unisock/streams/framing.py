@@ -41,8 +41,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._deferred import RESOLVED_NONE, Deferred, settle_from
-from .._framing_errors import IncompleteReadError, LimitOverrunError
+from .._base.deferred import RESOLVED_NONE, Deferred, settle_from
+from .._base.framing_errors import IncompleteReadError, LimitOverrunError
 from ..errors import InvalidStateError
 from ._common import ReadResult
 from .readable import (
@@ -88,9 +88,7 @@ def _check_separator(separator: object) -> bytes:
     try:
         sep = bytes(memoryview(separator))  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(
-            f"separator must be bytes-like, got {type(separator).__name__}"
-        ) from None
+        raise TypeError(f"separator must be bytes-like, got {type(separator).__name__}") from None
     if not sep:
         raise ValueError("separator must not be empty")
     return sep

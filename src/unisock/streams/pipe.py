@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._deferred import RESOLVED_NONE, Deferred
+from .._base.deferred import RESOLVED_NONE, Deferred
 from ..abort import AbortSignal, as_exception
 from .readable import CLOSED, ERRORED, ReadableStream, ReadableStreamDefaultReader
 from .writable import (
@@ -81,8 +81,10 @@ class _Pipe:
             self._dest_errored(self.dest._stored_error)
         elif self.source._state == CLOSED:
             self._source_closed()
-        elif self.dest._close_request is not None or self.dest._in_flight_close is not None or (
-            self.dest._state == W_CLOSED
+        elif (
+            self.dest._close_request is not None
+            or self.dest._in_flight_close is not None
+            or (self.dest._state == W_CLOSED)
         ):
             self._dest_closed()
         if self.shutting_down:
@@ -220,8 +222,10 @@ class _Pipe:
     # -- shutdown ---------------------------------------------------------------------
     def _wait_for_writes(self, then: Callable[[], None]) -> None:
         dest = self.dest
-        if dest._state == "writable" and dest._close_request is None and (
-            dest._in_flight_close is None
+        if (
+            dest._state == "writable"
+            and dest._close_request is None
+            and (dest._in_flight_close is None)
         ):
             self.last_write.add_done_callback(lambda _: then())
         else:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .._deferred import _FULFILLED, _REJECTED, RESOLVED_NONE, Deferred
+from .._base.deferred import _FULFILLED, _REJECTED, RESOLVED_NONE, Deferred
 from ..abort import as_exception
 from ._common import (
     DONE,
@@ -436,8 +436,10 @@ class ReadableByteStreamController(_ControllerBase):
         if self._total > 0:
             self._close_requested = True
             return
-        if self._pending and self._pending[0].filled > 0 and (
-            self._pending[0].filled < self._pending[0].min_fill
+        if (
+            self._pending
+            and self._pending[0].filled > 0
+            and (self._pending[0].filled < self._pending[0].min_fill)
         ):
             exc = TypeError("the stream closed with a partially filled BYOB read")
             self._error(exc)
@@ -683,7 +685,6 @@ class ReadableStreamDefaultReader(_ReaderBase):
             stream._end_observed()
             return _DONE_D
         return Deferred.rejected(_stored(stream))
-
 
     def _withdraw(self, request: Deferred[ReadResult]) -> None:
         """A read nobody waits for any more (its task was cancelled) gives up its place."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
-from .._deferred import RESOLVED_NONE, Deferred
+from .._base.deferred import RESOLVED_NONE, Deferred
 from ._common import invoke
 from .readable import (
     READABLE,
@@ -72,9 +72,11 @@ def tee(stream: ReadableStream[Any]) -> tuple[ReadableStream[Any], ReadableStrea
             reasons[i] = reason
             if canceled[0] and canceled[1]:
                 stream._cancel(list(reasons)).add_done_callback(
-                    lambda d: cancel_done.reject(exc)
-                    if (exc := d.exception()) is not None
-                    else cancel_done.resolve(None)
+                    lambda d: (
+                        cancel_done.reject(exc)
+                        if (exc := d.exception()) is not None
+                        else cancel_done.resolve(None)
+                    )
                 )
             return cancel_done
 
@@ -123,7 +125,7 @@ def from_iterable(source: Iterable[Any] | AsyncIterable[Any]) -> ReadableStream[
                     controller.enqueue(d.result())
                     done.resolve(None)
 
-            from .._deferred import settle_from
+            from .._base.deferred import settle_from
 
             settle_from(step, iterator.__anext__())
             step.add_done_callback(got)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._deferred import RESOLVED_NONE, Deferred
+from .._base.deferred import RESOLVED_NONE, Deferred
 from ..abort import as_exception
 from ._common import extract_strategy, get_member, invoke, invoke_start
 from .readable import READABLE, ReadableStream, ReadableStreamDefaultController
@@ -40,9 +40,11 @@ class TransformStreamDefaultController:
             stream._set_backpressure(True)
 
     def error(self, reason: Any = None) -> None:
-        self._stream._error(as_exception(reason) if reason is not None else TypeError(
-            "the transform errored the stream"
-        ))
+        self._stream._error(
+            as_exception(reason)
+            if reason is not None
+            else TypeError("the transform errored the stream")
+        )
 
     def terminate(self) -> None:
         stream = self._stream
@@ -230,8 +232,10 @@ class TransformStream:
         return done
 
     def _sink_abort(self, reason: Any) -> Deferred[Any]:
-        exc = as_exception(reason) if reason is not None else TypeError(
-            "the writable side was aborted"
+        exc = (
+            as_exception(reason)
+            if reason is not None
+            else TypeError("the writable side was aborted")
         )
         if self._readable._state == READABLE:
             self._readable_controller._error(exc)
@@ -243,8 +247,10 @@ class TransformStream:
         return self._set_backpressure(False)
 
     def _source_cancel(self, reason: Any) -> Deferred[Any]:
-        exc = as_exception(reason) if reason is not None else TypeError(
-            "the readable side was cancelled"
+        exc = (
+            as_exception(reason)
+            if reason is not None
+            else TypeError("the readable side was cancelled")
         )
         self._error_writable_and_unblock(exc)
         return RESOLVED_NONE

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .._deferred import RESOLVED_NONE, Deferred
+from .._base.deferred import RESOLVED_NONE, Deferred
 from ..abort import AbortController, as_exception
 from ._common import SizeFn, extract_strategy, get_member, invoke, invoke_start
 
@@ -91,9 +91,9 @@ class WritableStreamDefaultController:
     def error(self, e: Any = None) -> None:
         if self._stream._state == WRITABLE:
             self._clear_algorithms()
-            self._stream._start_erroring(_abort_error(e) if e is not None else TypeError(
-                "the sink errored the stream"
-            ))
+            self._stream._start_erroring(
+                _abort_error(e) if e is not None else TypeError("the sink errored the stream")
+            )
 
     # -- internals ----------------------------------------------------------------------
     def _clear_algorithms(self) -> None:
@@ -207,8 +207,10 @@ class WritableStreamDefaultWriter(Generic[T]):
         stream._writer = self
         state = stream._state
         if state == WRITABLE:
-            if stream._close_request is None and stream._in_flight_close is None and (
-                stream._backpressure
+            if (
+                stream._close_request is None
+                and stream._in_flight_close is None
+                and (stream._backpressure)
             ):
                 self._ready: Deferred[None] = Deferred()
             else:
@@ -253,8 +255,10 @@ class WritableStreamDefaultWriter(Generic[T]):
             return Deferred.rejected(TypeError("the writer has been released"))
         controller = stream._controller
         state = stream._state
-        if state == WRITABLE and stream._close_request is None and (
-            stream._in_flight_close is None
+        if (
+            state == WRITABLE
+            and stream._close_request is None
+            and (stream._in_flight_close is None)
         ):
             if (
                 not controller._queue
@@ -297,8 +301,10 @@ class WritableStreamDefaultWriter(Generic[T]):
             stream._update_backpressure()
             controller._advance()
             return request
-        if state == CLOSED or stream._close_request is not None or (
-            stream._in_flight_close is not None
+        if (
+            state == CLOSED
+            or stream._close_request is not None
+            or (stream._in_flight_close is not None)
         ):
             return Deferred.rejected(TypeError("cannot write: the stream is closing or closed"))
         assert stream._stored_error is not None
@@ -344,8 +350,10 @@ class WritableStreamDefaultWriter(Generic[T]):
         stream = self._stream
         assert stream is not None
         state = stream._state
-        if stream._close_request is not None or stream._in_flight_close is not None or (
-            state == CLOSED
+        if (
+            stream._close_request is not None
+            or stream._in_flight_close is not None
+            or (state == CLOSED)
         ):
             return RESOLVED_NONE
         if state == ERRORED:
@@ -520,8 +528,10 @@ class WritableStream(Generic[T]):
         writer = self._writer
         if writer is not None:
             writer._reject_ready(exc)
-        if self._in_flight_write is None and self._in_flight_close is None and (
-            controller._started
+        if (
+            self._in_flight_write is None
+            and self._in_flight_close is None
+            and (controller._started)
         ):
             self._finish_erroring()
 

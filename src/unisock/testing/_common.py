@@ -174,8 +174,10 @@ async def read_all(sock: Socket, within: float = 30) -> bytes:
 
 
 async def expect_error(
-    awaitable: Awaitable[Any], kinds: type[BaseException] | tuple[type[BaseException], ...],
-    what: str, within: float = 10,
+    awaitable: Awaitable[Any],
+    kinds: type[BaseException] | tuple[type[BaseException], ...],
+    what: str,
+    within: float = 10,
 ) -> BaseException:
     """Await something that must fail with one of ``kinds``; return the error."""
     try:

@@ -117,7 +117,8 @@ async def check_bound_datagrams(make_pair: PairFactory) -> None:
         assert await _read_n(b, 1, "a reply from a bound socket") == [b"reply"]
         await expect_error(a_writer.write(b"no address"), TypeError, "bytes on a bound socket")
         await expect_error(
-            a_writer.write(Datagram(b"x" * (UDP_MAX_IPV4 + 1), got.remote)), ValueError,
+            a_writer.write(Datagram(b"x" * (UDP_MAX_IPV4 + 1), got.remote)),
+            ValueError,
             "an oversize Datagram",
         )
         await bounded(a_writer.write(Datagram(b"again", got.remote)), WITHIN, "a later write")

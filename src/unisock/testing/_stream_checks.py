@@ -99,7 +99,10 @@ async def check_many_small_writes(make_pair: PairFactory, *, count: int = 4000) 
     write is no end of stream."""
     rng = random.Random(1)
     kinds: list[Callable[[bytes], bytes | bytearray | memoryview]] = [
-        bytes, bytearray, memoryview, lambda c: memoryview(b"." + c)[1:],
+        bytes,
+        bytearray,
+        memoryview,
+        lambda c: memoryview(b"." + c)[1:],
     ]
     chunks = [rng.choice(kinds)(rng.randbytes(rng.randint(0, 16))) for _ in range(count)]
     async with make_pair() as (a, b):
@@ -440,7 +443,9 @@ async def check_idle_timeout(
         outcomes: list[BaseException] = []
         for sock in (a, b):
             exc = await expect_error(
-                sock.closed, (errors.TimeoutError, NetworkError), "closed of an idle socket",
+                sock.closed,
+                (errors.TimeoutError, NetworkError),
+                "closed of an idle socket",
                 10 * idle + 5,
             )
             assert sock.signal.aborted and sock.signal.reason is exc, (

@@ -180,8 +180,12 @@ _LISTENER_FIELDS = ("allow_half_open", "idle_timeout", "send_buffer_size", "rece
 
 def _quic_client(material: TLSMaterial, alpn: str, remote: Any, options: dict[str, Any]) -> Socket:
     return Socket(
-        type="quic", alpn=[alpn], remote=remote, allow_pooling=False,
-        **material.client_options(), **options,
+        type="quic",
+        alpn=[alpn],
+        remote=remote,
+        allow_pooling=False,
+        **material.client_options(),
+        **options,
     )
 
 
@@ -240,7 +244,8 @@ def quic_server_stream_pair(
             client_connection = client.connection
             assert server_connection is not None and client_connection is not None
             a = await bounded(
-                server_connection.create_bidirectional_stream(), SETUP_BOUND,
+                server_connection.create_bidirectional_stream(),
+                SETUP_BOUND,
                 "opening a server-side QUIC stream",
             )
             async with settled(a):

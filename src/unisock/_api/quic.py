@@ -13,12 +13,11 @@ import ssl
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ._address import SocketAddress
-from ._deferred import Deferred
-from ._info import SocketInfo
-from ._init import Options
-from ._pem import to_pem
-from ._quic import (
+from .._base.address import SocketAddress
+from .._base.deferred import Deferred
+from .._base.options import Options
+from .._base.records import SocketInfo
+from .._quic import (
     UNI_STREAM_BACKLOG,
     QuicConnectionCore,
     QuicStreamTransport,
@@ -26,7 +25,8 @@ from ._quic import (
     connect_quic,
     serve_quic,
 )
-from .streams import ReadableStream, WritableStream
+from .._transports.tls.pem import to_pem
+from ..streams import ReadableStream, WritableStream
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -64,7 +64,7 @@ def quic_options(opts: Options, *, server: bool) -> QuicTLSOptions:
         cert = to_pem(opts.cert, "cert") if opts.cert is not None else None
         key = to_pem(opts.key, "key") if opts.key is not None else None
     else:
-        from ._tls_socket import _client_options
+        from .tls import _client_options
 
         if opts.session is not None:
             raise ValueError(
@@ -241,8 +241,11 @@ class QuicConnection:
 
     def _ended(self, d: Deferred[None]) -> None:
         exc = d.exception()
-        for stream in (self.incoming_bidirectional_streams, self.incoming_unidirectional_streams,
-                       self.datagrams.readable):
+        for stream in (
+            self.incoming_bidirectional_streams,
+            self.incoming_unidirectional_streams,
+            self.datagrams.readable,
+        ):
             controller = stream._controller
             if controller._can_close_or_enqueue():
                 if exc is None:

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
-    from ._address import SocketAddress
-    from .abort import AbortSignal
+    from ..abort import AbortSignal
+    from .address import SocketAddress
 
 AddressLike: TypeAlias = "SocketAddress | tuple[str, int] | Mapping[str, Any] | str"
 """``SocketAddress(address, port)``, ``(host, port)``, ``{"address": ..., "port": ...}``,

@@ -15,17 +15,18 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Unpack
 
-from ._address import SocketAddress, from_sockaddr, is_ip
-from ._deferred import Deferred
-from ._init import ListenerOptions, SocketListenerInit
-from ._kwargs import SocketListenerKwargs
-from ._socket_events import ErrorEvent, SocketEvent
-from ._tcp import apply_socket_options, set_no_delay
-from .errors import NetworkError
-from .events import Event, EventTarget
+from .._base.address import SocketAddress, from_sockaddr, is_ip
+from .._base.deferred import Deferred
+from .._base.kwargs import SocketListenerKwargs
+from .._base.options import ListenerOptions, SocketListenerInit
+from .._transports.tcp import apply_socket_options, set_no_delay
+from ..errors import NetworkError
+from ..events import Event, EventTarget
 from .socket import Socket, _StreamProtocol
+from .socket_events import ErrorEvent, SocketEvent
 
 __all__ = ["SocketListener"]
+
 
 class _AcceptedProtocol(_StreamProtocol):
     __slots__ = ("_listener",)
@@ -77,7 +78,7 @@ class SocketListener(EventTarget):
         if opts.transport == "tls":
             self._tls_server_options()  # bad key/cert/ca fail here, naming the field
         elif opts.transport == "quic":
-            from ._tls_socket import server_options
+            from .tls import server_options
 
             server_options(opts.socket_options)  # the same checks for QUIC's material
         self._state = "opening"
@@ -171,7 +172,7 @@ class SocketListener(EventTarget):
         if opts.transport in ("tcp", "tls"):
             # unisock's own accept loop (``_accept``): out of file descriptors it pauses
             # and retries with a backoff, logging once, on every loop.
-            from ._accept import Acceptor, open_listening_sockets
+            from .._transports.accept import Acceptor, open_listening_sockets
 
             sockets = await open_listening_sockets(
                 self._loop,
@@ -187,11 +188,11 @@ class SocketListener(EventTarget):
                 self._loop, sockets, self._make_protocol, self._accept_failed, what
             )
         elif opts.transport == "udp":
-            from ._udp_socket import open_udp_listener
+            from .udp import open_udp_listener
 
             self._handle = await open_udp_listener(self)
         else:
-            from ._quic_socket import open_quic_listener
+            from .quic import open_quic_listener
 
             self._handle = await open_quic_listener(self)
 
@@ -202,7 +203,7 @@ class SocketListener(EventTarget):
         exc = task.exception()
         if exc is not None:
             if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-                from .errors import network_error
+                from ..errors import network_error
 
                 exc = network_error(exc, f"cannot listen on {self._opts.local}")
             self._fail(exc)
@@ -217,7 +218,7 @@ class SocketListener(EventTarget):
     def _tls_server_options(self) -> Any:
         """The server's TLS options, validated once (at construction) and reused."""
         if self._tls_opts is None:
-            from ._tls_socket import server_options
+            from .tls import server_options
 
             self._tls_opts = server_options(self._opts.socket_options)
         return self._tls_opts
@@ -241,7 +242,7 @@ class SocketListener(EventTarget):
             with contextlib.suppress(NetworkError):
                 apply_socket_options(raw, opts)
         if self._opts.transport == "tls":
-            from ._tls_socket import accept_tls
+            from .tls import accept_tls
 
             accept_tls(self, sock, transport)
             return
@@ -324,12 +325,12 @@ def _ipv6_listening_socket(opts: ListenerOptions) -> socket.socket | None:
 
 
 def _reason(reason: Any) -> BaseException:
-    from .abort import as_exception
+    from ..abort import as_exception
 
     return as_exception(reason)
 
 
 def _closed_error() -> BaseException:
-    from .errors import InvalidStateError
+    from ..errors import InvalidStateError
 
     return InvalidStateError("the listener was closed")

@@ -15,9 +15,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from ._address import SocketAddress, is_ip
-from ._init import Options
-from .errors import NetworkError, network_error
+from .._base.address import SocketAddress, is_ip
+from .._base.options import Options
+from ..errors import NetworkError, network_error
 
 __all__ = ["apply_socket_options", "open_tcp", "resolve"]
 

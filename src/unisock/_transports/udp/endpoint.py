@@ -40,7 +40,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, TypeVar
 
-from .errors import InvalidStateError, NetworkError, network_error
+from ...errors import InvalidStateError, NetworkError, network_error
 
 __all__ = [
     "MAX_PAYLOAD_IPV4",

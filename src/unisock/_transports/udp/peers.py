@@ -33,8 +33,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
 
-from ._udp import Address, DatagramEndpoint
-from .errors import InvalidStateError
+from ...errors import InvalidStateError
+from .endpoint import Address, DatagramEndpoint
 
 __all__ = ["DEFAULT_MAX_PEERS", "Peer", "PeerHandler", "PeerTable", "RemoveReason"]
 

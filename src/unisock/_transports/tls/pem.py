@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ssl
 
-from ._tls_config import _normalise_certs, _normalise_key
+from .config import _normalise_certs, _normalise_key
 
 
 def to_pem(value: object, field: str) -> bytes:

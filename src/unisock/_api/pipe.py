@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from ._deferred import RESOLVED_NONE, Deferred
-from .streams.pipe import _Pipe
+from .._base.deferred import RESOLVED_NONE, Deferred
+from ..streams.pipe import _Pipe
 
 if TYPE_CHECKING:
     from .socket import Socket

@@ -359,9 +359,7 @@ class HandshakeObserver:
                     self.servername = names.vector(2).decode("ascii", "replace")
             if 13 in ext:
                 algs = _Reader(_Reader(ext[13]).vector(2))
-                self.sigalgs = tuple(
-                    sigalg_name(algs.uint(2)) for _ in range(len(algs.data) // 2)
-                )
+                self.sigalgs = tuple(sigalg_name(algs.uint(2)) for _ in range(len(algs.data) // 2))
         elif not from_client and mtype == 2:  # ServerHello (or HelloRetryRequest)
             r.take(2 + 32)
             r.vector(1)

@@ -14,16 +14,16 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._address import SocketAddress, from_sockaddr, parse_address
-from ._deferred import RESOLVED_NONE, Deferred
-from ._info import SocketInfo
-from ._udp import DatagramEndpoint, open_datagram_endpoint
-from ._udp_demux import Peer, PeerTable
-from .errors import InvalidStateError, NetworkError, TimeoutError
-from .streams import WritableStream
-from .streams._common import read_result
-from .streams.readable import ReadableStreamDefaultController, ReadableStreamDefaultReader
-from .streams.writable import WritableStreamDefaultWriter
+from .._base.address import SocketAddress, from_sockaddr, parse_address
+from .._base.deferred import RESOLVED_NONE, Deferred
+from .._base.records import SocketInfo
+from .._transports.udp.endpoint import DatagramEndpoint, open_datagram_endpoint
+from .._transports.udp.peers import Peer, PeerTable
+from ..errors import InvalidStateError, NetworkError, TimeoutError
+from ..streams import WritableStream
+from ..streams._common import read_result
+from ..streams.readable import ReadableStreamDefaultController, ReadableStreamDefaultReader
+from ..streams.writable import WritableStreamDefaultWriter
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -296,7 +296,7 @@ def deliver(sock: Socket, data: bytes, addr: Any) -> None:
 
 def report_error(sock: Socket, exc: Exception) -> None:
     """An ICMP error (e.g. port unreachable): fails the pending read, or the next write."""
-    from ._socket_events import ErrorEvent
+    from .socket_events import ErrorEvent
 
     reader = sock._readable._reader
     if reader is not None and reader._requests:
@@ -416,4 +416,3 @@ async def open_udp_listener(listener: SocketListener) -> _UdpListenerHandle:
     )
     listener.local = from_sockaddr(endpoint.get_extra_info("sockname"))
     return _UdpListenerHandle(endpoint, table)
-

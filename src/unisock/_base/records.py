@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from ._address import SocketAddress
+from .address import SocketAddress
 
 __all__ = ["CipherInfo", "EphemeralKeyInfo", "SocketInfo", "SocketStats"]
 

@@ -30,21 +30,21 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar, Unpack
 
-from . import errors
-from ._deferred import RESOLVED_NONE, Deferred
-from ._info import SocketInfo, SocketStats, tcp_segments
-from ._init import Options, SocketInit
-from ._kwargs import SocketKwargs, SocketUpdateKwargs
-from ._malloc import tune_malloc
-from ._socket_events import ErrorEvent, SocketDataEvent
-from .abort import AbortController, AbortSignal, as_exception
-from .events import Event, EventTarget, _watch, report_exception
-from .streams import ReadableStream, WritableStream
-from .streams._common import read_result
-from .streams.readable import (
+from .. import errors
+from .._base.deferred import RESOLVED_NONE, Deferred
+from .._base.kwargs import SocketKwargs, SocketUpdateKwargs
+from .._base.malloc import tune_malloc
+from .._base.options import Options, SocketInit
+from .._base.records import SocketInfo, SocketStats, tcp_segments
+from ..abort import AbortController, AbortSignal, as_exception
+from ..events import Event, EventTarget, _watch, report_exception
+from ..streams import ReadableStream, WritableStream
+from ..streams._common import read_result
+from ..streams.readable import (
     ReadableByteStreamController,
     ReadableStreamDefaultReader,
 )
+from .socket_events import ErrorEvent, SocketDataEvent
 
 __all__ = ["Socket", "connect"]
 
@@ -80,7 +80,7 @@ class _SocketReadable(ReadableStream[bytes]):
         return _SocketReader(self)
 
     def _pipe_class(self, dest: Any) -> Any:
-        from ._socket_pipe import pipe_class_for
+        from .pipe import pipe_class_for
 
         return pipe_class_for(self._owner, dest)
 
@@ -352,7 +352,7 @@ class Socket(EventTarget):
         opts = SocketInit.parse(init, kwargs)
         _check_body(opts.body)
         if opts.transport == "tls" or opts.transport == "quic":
-            from ._tls_socket import validate_client
+            from .tls import validate_client
 
             validate_client(opts)  # bad key/cert/ca/session fail here, not at ready
         try:
@@ -374,8 +374,10 @@ class Socket(EventTarget):
         elif opts.transport in ("tls", "quic") and self.HANDSHAKE_TIMEOUT > 0:
             self._ready_timer = loop.call_later(self.HANDSHAKE_TIMEOUT, self._ready_timed_out)
         body = opts.body
-        if opts.transport == "tcp" and opts.no_delay and isinstance(
-            body, str | bytes | bytearray | memoryview
+        if (
+            opts.transport == "tcp"
+            and opts.no_delay
+            and isinstance(body, str | bytes | bytearray | memoryview)
         ):
             # A small fixed body can ride on the SYN (TCP Fast Open, where the kernel can).
             payload = body.encode() if isinstance(body, str) else bytes(body)
@@ -445,7 +447,7 @@ class Socket(EventTarget):
             high_water_mark=1,
         )
         if opts.transport == "udp":
-            from ._udp_socket import setup_datagram_streams
+            from .udp import setup_datagram_streams
 
             setup_datagram_streams(self)
 
@@ -459,7 +461,7 @@ class Socket(EventTarget):
         return self, self._protocol
 
     def _start_opening(self) -> None:
-        from ._connectors import open_socket
+        from .connectors import open_socket
 
         task = self._open_task = asyncio.ensure_future(open_socket(self))
         task.add_done_callback(self._opened)
@@ -561,7 +563,7 @@ class Socket(EventTarget):
         **kwargs: Unpack[SocketUpdateKwargs],
     ) -> None:
         """Change timeouts, ``no_delay``, buffer sizes, ``ttl``; or upgrade to TLS in place."""
-        from ._update import update_socket
+        from .update import update_socket
 
         await update_socket(self, init, kwargs)
 
@@ -611,7 +613,7 @@ class Socket(EventTarget):
         self._maybe_finish()
 
     def _transport_info(self, transport: asyncio.BaseTransport) -> SocketInfo:
-        from ._address import from_sockaddr
+        from .._base.address import from_sockaddr
 
         return SocketInfo(
             type=self._opts.type_label,
@@ -638,11 +640,7 @@ class Socket(EventTarget):
         if readable._state != "readable" or controller._close_requested:
             return  # cancelled: incoming bytes are dropped
         reader = readable._reader
-        if (
-            reader is not None
-            and reader._requests
-            and type(reader) is _SocketReader
-        ):
+        if reader is not None and reader._requests and type(reader) is _SocketReader:
             reader._requests.popleft().resolve(read_result(data, False))
             return
         if not data:
@@ -700,9 +698,7 @@ class Socket(EventTarget):
                 return
             if self._readable._reader is not None:
                 self.remove_event_listener("data", entries[-1].callback)
-                raise TypeError(
-                    "cannot listen for 'data': readable is locked to a reader already"
-                )
+                raise TypeError("cannot listen for 'data': readable is locked to a reader already")
             self._enter_data_mode()
         callbacks = [self._entry_caller(e) for e in (entries or ())]
         self._data_callbacks = callbacks
@@ -921,9 +917,7 @@ class Socket(EventTarget):
             sock = transport.get_extra_info("socket")
             if sock is not None and sock.family in (_socket.AF_INET, _socket.AF_INET6):
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(
-                        _socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
         self._teardown(exc)
         self.dispatch_event(Event("close"))
@@ -1141,4 +1135,3 @@ async def connect(
         sock._abort(errors.AbortError("connect() was cancelled"))
         raise
     return sock
-

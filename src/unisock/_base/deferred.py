@@ -63,7 +63,7 @@ class Deferred(Generic[T]):
             return cast(T, self._value)
         if self._state == _REJECTED:
             raise self._value
-        from .errors import InvalidStateError
+        from ..errors import InvalidStateError
 
         raise InvalidStateError("the result is not ready yet")
 
@@ -145,8 +145,10 @@ class Deferred(Generic[T]):
 
     def __repr__(self) -> str:
         state = ("pending", "fulfilled", "rejected")[self._state]
-        return f"<Deferred {state}>" if self._state == _PENDING else (
-            f"<Deferred {state} {self._value!r}>"
+        return (
+            f"<Deferred {state}>"
+            if self._state == _PENDING
+            else (f"<Deferred {state} {self._value!r}>")
         )
 
 
@@ -157,6 +159,7 @@ RESOLVED_NONE: Deferred[None] = Deferred.resolved(None)
 def settle_from(target: Deferred[Any], awaitable: Any) -> None:
     """Settle ``target`` from a coroutine or awaitable, running it as a task if needed."""
     if isinstance(awaitable, Deferred):
+
         def _copy(src: Deferred[Any]) -> None:
             if src._state == _FULFILLED:
                 target.resolve(src._value)

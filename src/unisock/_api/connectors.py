@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._tcp import open_tcp
+from .._transports.tcp import open_tcp
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -26,17 +26,17 @@ async def open_socket(sock: Socket) -> None:
         sock._open(sock._transport_info(transport))
         return
     if opts.transport == "tls":
-        from ._tls_socket import connect_tls
+        from .tls import connect_tls
 
         await connect_tls(sock)
         return
     if opts.transport == "udp":
-        from ._udp_socket import open_udp
+        from .udp import open_udp
 
         await open_udp(sock)
         return
     if opts.transport == "quic":
-        from ._quic_socket import open_quic_stream
+        from .quic import open_quic_stream
 
         await open_quic_stream(sock)
         return

@@ -15,13 +15,13 @@ import os
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from ._address import from_sockaddr
-from ._info import SocketInfo
-from ._init import Options, resolve_type
-from ._tcp import open_tcp
-from ._tls_config import TLSOptions
-from ._tls_transport import TLSTransport
-from .errors import TLSError
+from .._base.address import from_sockaddr
+from .._base.options import Options, resolve_type
+from .._base.records import SocketInfo
+from .._transports.tcp import open_tcp
+from .._transports.tls.config import TLSOptions
+from .._transports.tls.transport import TLSTransport
+from ..errors import TLSError
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -142,7 +142,7 @@ def validate_client(opts: Options) -> None:
     if opts.transport == "tls":
         _client_options(opts, {}, opts.alpn)
     elif opts.transport == "quic":
-        from ._quic_socket import quic_options
+        from .quic import quic_options
 
         quic_options(opts, server=False)
 
@@ -222,7 +222,7 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
     opts = sock._opts
     transport = sock._transport
     if transport is None or sock._state != "open" or sock._tls is not None:
-        from .errors import InvalidStateError
+        from ..errors import InvalidStateError
 
         raise InvalidStateError("only an open plaintext TCP socket can be upgraded to TLS")
     _, alpn = resolve_type(fields.get("type", "tls"), fields.get("alpn"))

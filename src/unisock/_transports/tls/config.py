@@ -24,8 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from ._info import CipherInfo, EphemeralKeyInfo
-from ._tls_names import CIPHER_IANA, HandshakeObserver
+from ..._base.records import CipherInfo, EphemeralKeyInfo
+from .names import CIPHER_IANA, HandshakeObserver
 
 __all__ = [
     "CipherInfo",
@@ -61,9 +61,7 @@ def _read_path(fieldname: str, value: str | os.PathLike[str]) -> bytes:
 
 
 def _looks_like_path(value: object) -> bool:
-    return isinstance(value, os.PathLike) or (
-        isinstance(value, str) and "-----BEGIN" not in value
-    )
+    return isinstance(value, os.PathLike) or (isinstance(value, str) and "-----BEGIN" not in value)
 
 
 def _normalise_key(value: object) -> bytes:
@@ -195,8 +193,15 @@ class TLSOptions:
         """Check each field, raising ``TypeError``/``ValueError`` that name it."""
         if ssl_context is not None:
             return cls._from_context(
-                ssl_context, servername=servername, key=key, cert=cert, ca=ca,
-                verify=verify, alpn=alpn, session=session, server_side=server_side,
+                ssl_context,
+                servername=servername,
+                key=key,
+                cert=cert,
+                ca=ca,
+                verify=verify,
+                alpn=alpn,
+                session=session,
+                server_side=server_side,
             )
         if servername is not None:
             if not isinstance(servername, str):
@@ -235,8 +240,15 @@ class TLSOptions:
 
     @classmethod
     def _from_context(
-        cls, context: object, *, servername: object, verify: object, alpn: object,
-        session: object, server_side: object, **material: object,
+        cls,
+        context: object,
+        *,
+        servername: object,
+        verify: object,
+        alpn: object,
+        session: object,
+        server_side: object,
+        **material: object,
     ) -> TLSOptions:
         if not isinstance(context, ssl.SSLContext):
             raise TypeError(f"ssl_context must be an ssl.SSLContext, not {type(context).__name__}")
@@ -344,8 +356,9 @@ def _load_trust(ctx: ssl.SSLContext, opts: TLSOptions) -> None:
         ctx.load_verify_locations(cadata=b"".join(opts.ca))
         return
     if sys.platform == "win32":  # pragma: no cover - the Windows store has no paths
-        ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH if opts.server_side
-                               else ssl.Purpose.SERVER_AUTH)
+        ctx.load_default_certs(
+            ssl.Purpose.CLIENT_AUTH if opts.server_side else ssl.Purpose.SERVER_AUTH
+        )
     cafile, capath = trust_locations()
     ctx.load_verify_locations(cafile=cafile, capath=capath)
 
@@ -353,9 +366,7 @@ def _load_trust(ctx: ssl.SSLContext, opts: TLSOptions) -> None:
 def _load_chain(ctx: ssl.SSLContext, opts: TLSOptions) -> None:
     """``load_cert_chain`` only reads files: use a private temp file, removed at once."""
     assert opts.key is not None and opts.cert is not None
-    pem = b"".join(
-        ssl.DER_cert_to_PEM_cert(der).encode("ascii") for der in opts.cert
-    ) + opts.key
+    pem = b"".join(ssl.DER_cert_to_PEM_cert(der).encode("ascii") for der in opts.cert) + opts.key
     shm = "/dev/shm"
     directory = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
     fd, path = tempfile.mkstemp(prefix="unisock-", suffix=".pem", dir=directory)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from .events import Event
+from ..events import Event
 
 if TYPE_CHECKING:
     from .socket import Socket

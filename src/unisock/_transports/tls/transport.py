@@ -25,8 +25,9 @@ import ssl
 import threading
 from typing import Any, cast
 
-from ._deferred import Deferred
-from ._tls_config import (
+from ..._base.deferred import Deferred
+from ...errors import AbortError, NetworkError, TLSError, network_error
+from .config import (
     SessionCache,
     SessionKey,
     TLSOptions,
@@ -35,8 +36,7 @@ from ._tls_config import (
     session_cache,
     tls_info,
 )
-from ._tls_names import HandshakeObserver
-from .errors import AbortError, NetworkError, TLSError, network_error
+from .names import HandshakeObserver
 
 __all__ = ["TLSTransport"]
 
@@ -129,12 +129,17 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._outgoing = ssl.MemoryBIO()
         try:
             self._sslobj = ctx.wrap_bio(
-                self._incoming, self._outgoing, server_side=server_side,
-                server_hostname=servername, session=session,
+                self._incoming,
+                self._outgoing,
+                server_side=server_side,
+                server_hostname=servername,
+                session=session,
             )
         except ValueError:  # a session of another context: start a fresh one
             self._sslobj = ctx.wrap_bio(
-                self._incoming, self._outgoing, server_side=server_side,
+                self._incoming,
+                self._outgoing,
+                server_side=server_side,
                 server_hostname=servername,
             )
         self._observer: HandshakeObserver | None = HandshakeObserver(server_side)
@@ -276,10 +281,12 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             if self._allow_truncation:
                 self._peer_eof()
             else:
-                self._fatal(TLSError(
-                    "TLS stream truncated: the peer closed without close_notify",
-                    verification_status=None,
-                ))
+                self._fatal(
+                    TLSError(
+                        "TLS stream truncated: the peer closed without close_notify",
+                        verification_status=None,
+                    )
+                )
         else:
             reason = _reason(exc) if isinstance(exc, ssl.SSLError) else str(exc)
             self._fatal(TLSError(f"TLS connection failed: {reason}"))

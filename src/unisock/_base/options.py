@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._address import SocketAddress, parse_address
-from .abort import AbortSignal
+from ..abort import AbortSignal
+from .address import SocketAddress, parse_address
 
 __all__ = ["SocketInit", "SocketListenerInit", "resolve_type"]
 
@@ -22,11 +22,42 @@ TRANSPORTS = ("tcp", "udp", "tls", "quic")
 
 IANA_ALPN_IDS = frozenset(
     {
-        "http/0.9", "http/1.0", "http/1.1", "spdy/1", "spdy/2", "spdy/3", "stun.turn",
-        "stun.nat-discovery", "h2", "h2c", "webrtc", "c-webrtc", "ftp", "imap", "pop3",
-        "managesieve", "coap", "xmpp-client", "xmpp-server", "acme-tls/1", "mqtt", "dot",
-        "ntske/1", "sunrpc", "h3", "smb", "irc", "nntp", "nnsp", "doq", "sip/2", "tds/8.0",
-        "dicom", "postgresql", "radius/1.0", "radius/1.1",
+        "http/0.9",
+        "http/1.0",
+        "http/1.1",
+        "spdy/1",
+        "spdy/2",
+        "spdy/3",
+        "stun.turn",
+        "stun.nat-discovery",
+        "h2",
+        "h2c",
+        "webrtc",
+        "c-webrtc",
+        "ftp",
+        "imap",
+        "pop3",
+        "managesieve",
+        "coap",
+        "xmpp-client",
+        "xmpp-server",
+        "acme-tls/1",
+        "mqtt",
+        "dot",
+        "ntske/1",
+        "sunrpc",
+        "h3",
+        "smb",
+        "irc",
+        "nntp",
+        "nnsp",
+        "doq",
+        "sip/2",
+        "tds/8.0",
+        "dicom",
+        "postgresql",
+        "radius/1.0",
+        "radius/1.1",
     }
 )
 """The TLS ALPN protocol ids of the IANA registry that ``type`` accepts by name.  Any
@@ -76,9 +107,7 @@ def resolve_type(value: Any, alpn: Any) -> tuple[str, tuple[str, ...]]:
             _check_type_id(v, value)
         ids = tuple(value)
     else:
-        raise TypeError(
-            f"type must be 'tcp', 'udp', 'tls', 'quic' or ALPN id(s), got {value!r}"
-        )
+        raise TypeError(f"type must be 'tcp', 'udp', 'tls', 'quic' or ALPN id(s), got {value!r}")
     quic = [_is_quic_alpn(i) for i in ids]
     if any(quic) and not all(quic):
         raise ValueError(f"type mixes QUIC and TLS ALPN ids: {list(ids)!r}")
@@ -291,8 +320,8 @@ class Options:
         transport, alpn = resolve_type(get("type", "tcp"), get("alpn"))
         remote = get("remote")
         local = get("local")
-        remote_addr = None if remote is None else parse_address(
-            remote, "remote", allow_zero_port=False
+        remote_addr = (
+            None if remote is None else parse_address(remote, "remote", allow_zero_port=False)
         )
         local_addr = None if local is None else parse_address(local, "local", allow_zero_port=True)
         if remote_addr is None and not (transport == "udp" and local_addr is not None):
@@ -315,8 +344,11 @@ class Options:
         if ssl_context is not None and transport != "tls":
             raise ValueError(
                 f"ssl_context needs type 'tls' (or update(type='tls')), not {transport!r}"
-                + (": QUIC's TLS is configured by ca, cert, key and verify"
-                   if transport == "quic" else "")
+                + (
+                    ": QUIC's TLS is configured by ca, cert, key and verify"
+                    if transport == "quic"
+                    else ""
+                )
             )
         opts = cls(
             transport=transport,
@@ -332,9 +364,7 @@ class Options:
             ca=get("ca"),
             session=get("session"),
             verify=_bool(get("verify", True), "verify"),
-            require_close_notify=_bool(
-                get("require_close_notify", False), "require_close_notify"
-            ),
+            require_close_notify=_bool(get("require_close_notify", False), "require_close_notify"),
             type_label=transport,
             ssl_context=ssl_context,
             **_tuning(get),
@@ -420,9 +450,7 @@ class ListenerOptions:
             ca=get("ca"),
             session=None,
             verify=True,
-            require_close_notify=_bool(
-                get("require_close_notify", False), "require_close_notify"
-            ),
+            require_close_notify=_bool(get("require_close_notify", False), "require_close_notify"),
             type_label=transport,
             **_tuning(get),
         )

@@ -15,14 +15,21 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import errors
-from ._init import Options, SocketInit, given_fields, merge, resolve_type
+from .. import errors
+from .._base.options import Options, SocketInit, given_fields, merge, resolve_type
 
 if TYPE_CHECKING:
     from .socket import Socket
 
 _TLS_FIELDS = {
-    "servername", "ca", "cert", "key", "verify", "alpn", "session", "require_close_notify",
+    "servername",
+    "ca",
+    "cert",
+    "key",
+    "verify",
+    "alpn",
+    "session",
+    "require_close_notify",
     "ssl_context",
 }
 _RUNTIME_FIELDS = {
@@ -99,7 +106,7 @@ def _checked(opts: Options, raw: dict[str, Any]) -> Options:
 
 
 def _apply(sock: Socket, opts: Options, changed: set[str]) -> None:
-    from ._tcp import apply_socket_options, set_no_delay
+    from .._transports.tcp import apply_socket_options, set_no_delay
 
     sock._opts = opts
     if not changed:
@@ -127,7 +134,7 @@ def _apply(sock: Socket, opts: Options, changed: set[str]) -> None:
 async def _bounded_upgrade(sock: Socket, raw: dict[str, Any]) -> None:
     """STARTTLS, aborted with ``TimeoutError`` past ``ready_timeout`` (else the default
     handshake bound)."""
-    from ._tls_socket import upgrade_to_tls
+    from .tls import upgrade_to_tls
 
     timeout = sock._opts.ready_timeout or sock.HANDSHAKE_TIMEOUT
     expired: list[BaseException] = []

@@ -1,0 +1,1 @@
+"""Primitives with no event loop in them: Deferred, addresses, records, frozen options."""

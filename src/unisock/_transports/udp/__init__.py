@@ -1,0 +1,1 @@
+"""UDP: the batched datagram endpoint and the per-peer table of a UDP listener."""
