@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Unpack
 
-from .._base.address import SocketAddress, from_sockaddr, is_ip
+from .._base.address import SocketAddress
 from .._base.deferred import Deferred
 from .._base.kwargs import SocketListenerKwargs
 from .._base.options import ListenerOptions, SocketListenerInit
-from .._transports.tcp import apply_socket_options, set_no_delay
 from ..errors import NetworkError
 from ..events import Event, EventTarget
+from .driver import driver
 from .socket import Socket, _StreamProtocol
 from .socket_events import ErrorEvent, SocketEvent
 
@@ -46,14 +45,15 @@ class SocketListener(EventTarget):
 
     __slots__ = (
         "_closed",
+        "_driver",
         "_handle",
         "_loop",
         "_opts",
         "_queue",
         "_ready",
         "_server",
+        "_server_config",
         "_state",
-        "_tls_opts",
         "_waiters",
         "local",
     )
@@ -66,7 +66,6 @@ class SocketListener(EventTarget):
     ) -> None:
         super().__init__()
         opts = SocketListenerInit.parse(init, kwargs)
-        self._tls_opts: Any = None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -75,12 +74,9 @@ class SocketListener(EventTarget):
             ) from None
         self._loop = loop
         self._opts: ListenerOptions = opts
-        if opts.transport == "tls":
-            self._tls_server_options()  # bad key/cert/ca fail here, naming the field
-        elif opts.transport == "quic":
-            from .tls import server_options
-
-            server_options(opts.socket_options)  # the same checks for QUIC's material
+        self._driver = driver(opts.transport)
+        # Bad key/cert/ca fail here, naming the field; the config serves every connection.
+        self._server_config = self._driver.check_listener(self)
         self._state = "opening"
         self._server: Any = None
         self._handle: Any = None
@@ -168,33 +164,7 @@ class SocketListener(EventTarget):
 
     # -- opening ----------------------------------------------------------------------
     async def _open(self) -> None:
-        opts = self._opts
-        if opts.transport in ("tcp", "tls"):
-            # unisock's own accept loop (``_accept``): out of file descriptors it pauses
-            # and retries with a backoff, logging once, on every loop.
-            from .._transports.accept import Acceptor, open_listening_sockets
-
-            sockets = await open_listening_sockets(
-                self._loop,
-                opts.local.address,
-                opts.local.port,
-                backlog=opts.backlog,
-                reuse_port=opts.reuse_port,
-                prebound=_ipv6_listening_socket(opts),
-            )
-            self.local = from_sockaddr(sockets[0].getsockname()) if sockets else None
-            what = f"{opts.transport.upper()} listener on {self.local}"
-            self._server = Acceptor(
-                self._loop, sockets, self._make_protocol, self._accept_failed, what
-            )
-        elif opts.transport == "udp":
-            from .udp import open_udp_listener
-
-            self._handle = await open_udp_listener(self)
-        else:
-            from .quic import open_quic_listener
-
-            self._handle = await open_quic_listener(self)
+        await self._driver.listen(self)
 
     def _opened(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -215,14 +185,6 @@ class SocketListener(EventTarget):
         assert self.local is not None
         self._ready.resolve(self.local)
 
-    def _tls_server_options(self) -> Any:
-        """The server's TLS options, validated once (at construction) and reused."""
-        if self._tls_opts is None:
-            from .tls import server_options
-
-            self._tls_opts = server_options(self._opts.socket_options)
-        return self._tls_opts
-
     def _accept_failed(self, exc: BaseException) -> None:
         """The listening socket broke (not one connection, not a lack of resources)."""
         errno = exc.errno if isinstance(exc, OSError) else None
@@ -235,19 +197,7 @@ class SocketListener(EventTarget):
         return protocol
 
     def _accepted(self, sock: Socket, transport: asyncio.BaseTransport) -> None:
-        opts = self._opts.socket_options
-        raw = transport.get_extra_info("socket")
-        if raw is not None:
-            set_no_delay(raw, opts.no_delay)
-            with contextlib.suppress(NetworkError):
-                apply_socket_options(raw, opts)
-        if self._opts.transport == "tls":
-            from .tls import accept_tls
-
-            accept_tls(self, sock, transport)
-            return
-        sock._open(sock._transport_info(transport))
-        self._deliver(sock)
+        self._driver.accepted(self, sock, transport)
 
     def _deliver(self, sock: Socket) -> None:
         """Hand an open socket to the listeners, or queue it for ``async for``."""
@@ -294,34 +244,6 @@ class SocketListener(EventTarget):
         self._closed.reject(exc)
         self._wake()
         self.dispatch_event(ErrorEvent(exc))
-
-
-def _ipv6_listening_socket(opts: ListenerOptions) -> socket.socket | None:
-    """A bound TCP socket for an IPv6 ``local``, dual stack unless ``ipv6_only``.
-
-    asyncio's ``create_server`` (and ``_accept.open_listening_sockets`` for host names)
-    sets ``IPV6_V6ONLY``, so ``[::]`` would refuse IPv4 clients; Node, Deno and Go accept
-    them, and so does unisock.  Host names and IPv4 addresses are left to
-    ``open_listening_sockets``.
-    """
-    host = opts.local.address
-    if ":" not in host or not is_ip(host.split("%")[0]):
-        return None
-    info = socket.getaddrinfo(
-        host, opts.local.port, socket.AF_INET6, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST
-    )
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if opts.reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(opts.ipv6_only))
-        sock.bind(info[0][4])
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _reason(reason: Any) -> BaseException:

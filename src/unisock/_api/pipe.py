@@ -96,7 +96,7 @@ class SocketPipe(_Pipe):
 def pipe_class_for(sock: Socket, dest: Any) -> Any:
     """``SocketPipe`` where the push path applies, else the generic pipe."""
     if (
-        sock._opts.transport == "udp"
+        sock._driver.datagrams
         or sock._data_callbacks is not None
         or sock._pipe is not None
         or sock._rctrl._pending

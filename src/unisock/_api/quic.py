@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ssl
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._base.address import SocketAddress
 from .._base.deferred import Deferred
@@ -27,6 +27,7 @@ from .._quic import (
 )
 from .._transports.tls.pem import to_pem
 from ..streams import ReadableStream, WritableStream
+from .driver import Driver
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -336,3 +337,35 @@ async def open_quic_listener(listener: SocketListener) -> _QuicListenerHandle:
     )
     listener.local = SocketAddress(str(server.local[0]), int(server.local[1]))
     return _QuicListenerHandle(server)
+
+
+class QuicDriver(Driver):
+    """One bidirectional stream of a (pooled) QUIC connection per socket."""
+
+    name: ClassVar[str] = "quic"
+    handshake_bounded: ClassVar[bool] = True
+
+    def check_client(self, opts: Options) -> None:
+        if opts.remote is not None:
+            quic_options(opts, server=False)  # bad material fails at Socket(...)
+
+    def check_listener(self, listener: SocketListener) -> None:
+        from .tls import server_options
+
+        server_options(listener._opts.socket_options)  # the same checks as TLS's
+
+    async def open(self, sock: Socket) -> None:
+        await open_quic_stream(sock)
+
+    async def listen(self, listener: SocketListener) -> None:
+        listener._handle = await open_quic_listener(listener)
+
+    def packets(self, sock: Socket) -> tuple[int, int]:
+        connection = sock.connection
+        if connection is None:
+            return (0, 0)
+        stats = connection.stats
+        return stats["packets_sent"], stats["packets_received"]
+
+
+DRIVER = QuicDriver()

@@ -44,7 +44,9 @@ from ..streams.readable import (
     ReadableByteStreamController,
     ReadableStreamDefaultReader,
 )
+from .driver import driver
 from .socket_events import ErrorEvent, SocketDataEvent
+from .update import update_socket
 
 __all__ = ["Socket", "connect"]
 
@@ -300,6 +302,7 @@ class Socket(EventTarget):
         "_data_callbacks",
         "_direction",
         "_drain",
+        "_driver",
         "_dropped",
         "_eof",
         "_fast_open",
@@ -351,10 +354,7 @@ class Socket(EventTarget):
     ) -> None:
         opts = SocketInit.parse(init, kwargs)
         _check_body(opts.body)
-        if opts.transport == "tls" or opts.transport == "quic":
-            from .tls import validate_client
-
-            validate_client(opts)  # bad key/cert/ca/session fail here, not at ready
+        driver(opts.transport).check_client(opts)  # bad material fails here, not at ready
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -371,18 +371,10 @@ class Socket(EventTarget):
             self._closed.add_done_callback(lambda _: remove())  # no reference once closed
         if opts.ready_timeout:
             self._ready_timer = loop.call_later(opts.ready_timeout, self._ready_timed_out)
-        elif opts.transport in ("tls", "quic") and self.HANDSHAKE_TIMEOUT > 0:
+        elif self._driver.handshake_bounded and self.HANDSHAKE_TIMEOUT > 0:
             self._ready_timer = loop.call_later(self.HANDSHAKE_TIMEOUT, self._ready_timed_out)
-        body = opts.body
-        if (
-            opts.transport == "tcp"
-            and opts.no_delay
-            and isinstance(body, str | bytes | bytearray | memoryview)
-        ):
-            # A small fixed body can ride on the SYN (TCP Fast Open, where the kernel can).
-            payload = body.encode() if isinstance(body, str) else bytes(body)
-            if 0 < len(payload) <= 1400:
-                self._fast_open = payload
+        if opts.body is not None:
+            self._fast_open = self._driver.early_data(self, opts.body)
         self._start_opening()
         if opts.body is not None:
             self._start_body(opts.body)
@@ -393,6 +385,7 @@ class Socket(EventTarget):
         EventTarget.__init__(self)
         self._loop = loop
         self._opts = opts
+        self._driver = driver(opts.transport)
         self._state = "connecting"
         self._transport: asyncio.Transport | None = None
         self._protocol = _StreamProtocol(self)
@@ -446,10 +439,7 @@ class Socket(EventTarget):
             abort=self._sink_abort,
             high_water_mark=1,
         )
-        if opts.transport == "udp":
-            from .udp import setup_datagram_streams
-
-            setup_datagram_streams(self)
+        self._driver.setup(self)
 
     @classmethod
     def _accepted(
@@ -461,9 +451,7 @@ class Socket(EventTarget):
         return self, self._protocol
 
     def _start_opening(self) -> None:
-        from .connectors import open_socket
-
-        task = self._open_task = asyncio.ensure_future(open_socket(self))
+        task = self._open_task = asyncio.ensure_future(self._driver.open(self))
         task.add_done_callback(self._opened)
 
     def _opened(self, task: asyncio.Task[None]) -> None:
@@ -563,8 +551,6 @@ class Socket(EventTarget):
         **kwargs: Unpack[SocketUpdateKwargs],
     ) -> None:
         """Change timeouts, ``no_delay``, buffer sizes, ``ttl``; or upgrade to TLS in place."""
-        from .update import update_socket
-
         await update_socket(self, init, kwargs)
 
     async def __aenter__(self) -> Socket:
@@ -611,15 +597,6 @@ class Socket(EventTarget):
             self._arm_idle()
         self._ready.resolve(info)
         self._maybe_finish()
-
-    def _transport_info(self, transport: asyncio.BaseTransport) -> SocketInfo:
-        from .._base.address import from_sockaddr
-
-        return SocketInfo(
-            type=self._opts.type_label,
-            remote=from_sockaddr(transport.get_extra_info("peername")) or self._opts.remote,
-            local=from_sockaddr(transport.get_extra_info("sockname")),
-        )
 
     # -- receiving (hot path) ---------------------------------------------------------
     def _on_data(self, data: bytes) -> None:
@@ -986,7 +963,7 @@ class Socket(EventTarget):
                 message = f"not ready after ready_timeout={timeout} s"
             else:
                 message = (
-                    f"the {self._opts.transport.upper()} handshake was not done after "
+                    f"the {self._driver.name.upper()} handshake was not done after "
                     f"{self.HANDSHAKE_TIMEOUT:g} s (set ready_timeout to change the bound)"
                 )
             self._fail(errors.TimeoutError(message))
@@ -1024,17 +1001,7 @@ class Socket(EventTarget):
         return self._bytes_written - pending
 
     def _stat_packets(self) -> tuple[int, int]:
-        transport: Any = self._transport
-        if self._opts.transport == "udp":  # datagrams are the packets
-            return (transport.sent, transport.received) if transport is not None else (0, 0)
-        connection = self.connection
-        if connection is not None:  # QUIC: the connection's packets
-            stats = connection.stats
-            return stats["packets_sent"], stats["packets_received"]
-        if self._state == "closed" or self._final_packets is not None:
-            return self._final_packets or (0, 0)
-        segments = tcp_segments(transport.get_extra_info("socket")) if transport else None
-        return segments or (0, 0)
+        return self._driver.packets(self)
 
     # -- body -------------------------------------------------------------------------
     def _start_body(self, body: Any) -> None:

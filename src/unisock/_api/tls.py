@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import os
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._base.address import from_sockaddr
 from .._base.options import Options, resolve_type
@@ -22,12 +22,14 @@ from .._transports.tcp import open_tcp
 from .._transports.tls.config import TLSOptions
 from .._transports.tls.transport import TLSTransport
 from ..errors import TLSError
+from .socket import _StreamProtocol
+from .tcp import TcpDriver
 
 if TYPE_CHECKING:
     from .listener import SocketListener
     from .socket import Socket
 
-__all__ = ["accept_tls", "connect_tls", "upgrade_to_tls", "validate_client"]
+__all__ = ["DRIVER", "TlsDriver", "server_options", "tls_info"]
 
 TLS_HANDSHAKE_TIMEOUT = 30.0
 """Seconds an accepted connection may take over its handshake when no ``ready_timeout``
@@ -134,19 +136,6 @@ def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]
     return cached
 
 
-def validate_client(opts: Options) -> None:
-    """Check a TLS or QUIC client's material at ``Socket(...)``: ``TypeError``/``ValueError``
-    naming the field (a missing file, a garbage PEM, a cert/key mismatch, a bad session)."""
-    if opts.remote is None:
-        return
-    if opts.transport == "tls":
-        _client_options(opts, {}, opts.alpn)
-    elif opts.transport == "quic":
-        from .quic import quic_options
-
-        quic_options(opts, server=False)
-
-
 def server_options(opts: Options) -> TLSOptions:
     return TLSOptions.from_init(
         key=opts.key, cert=opts.cert, ca=opts.ca, alpn=opts.alpn, server_side=True
@@ -185,9 +174,7 @@ async def connect_tls(sock: Socket) -> None:
 
 def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTransport) -> None:
     """Run the server handshake on an accepted connection; deliver the socket once done."""
-    from .socket import _StreamProtocol
-
-    tls_opts = listener._tls_server_options()
+    tls_opts = listener._server_config
     sock._protocol = protocol = _StreamProtocol(sock)  # the accepting one has done its job
     tls = TLSTransport(
         transport,  # type: ignore[arg-type]
@@ -276,3 +263,35 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
         sock._fail(exc)
         raise
     sock._info = tls_info(sock, transport, info)
+
+
+class TlsDriver(TcpDriver):
+    """TCP, then our TLS layer (``_transports.tls``) under the socket's streams."""
+
+    name: ClassVar[str] = "tls"
+    handshake_bounded: ClassVar[bool] = True
+
+    def check_client(self, opts: Options) -> None:
+        # A missing file, a garbage PEM, a cert/key mismatch or a bad session fails at
+        # Socket(...), naming the field, not later at ready.
+        if opts.remote is not None:
+            _client_options(opts, {}, opts.alpn)
+
+    def check_listener(self, listener: SocketListener) -> TLSOptions:
+        return server_options(listener._opts.socket_options)
+
+    def early_data(self, sock: Socket, body: Any) -> bytes | None:
+        return None  # the ClientHello goes first
+
+    async def open(self, sock: Socket) -> None:
+        await connect_tls(sock)
+
+    def accepted(self, listener: SocketListener, sock: Socket, transport: Any) -> None:
+        self.configure_accepted(sock, transport)
+        accept_tls(listener, sock, transport)
+
+    async def upgrade(self, sock: Socket, fields: dict[str, Any]) -> None:
+        await upgrade_to_tls(sock, fields)
+
+
+DRIVER = TlsDriver()

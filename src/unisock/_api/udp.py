@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._base.address import SocketAddress, from_sockaddr, parse_address
 from .._base.deferred import RESOLVED_NONE, Deferred
@@ -24,6 +24,7 @@ from ..streams import WritableStream
 from ..streams._common import read_result
 from ..streams.readable import ReadableStreamDefaultController, ReadableStreamDefaultReader
 from ..streams.writable import WritableStreamDefaultWriter
+from .driver import Driver
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -416,3 +417,38 @@ async def open_udp_listener(listener: SocketListener) -> _UdpListenerHandle:
     )
     listener.local = from_sockaddr(endpoint.get_extra_info("sockname"))
     return _UdpListenerHandle(endpoint, table)
+
+
+class UdpDriver(Driver):
+    """Datagrams: one chunk is one datagram; a listener splits its socket by peer."""
+
+    name: ClassVar[str] = "udp"
+    datagrams: ClassVar[bool] = True
+    update_type: ClassVar[str] = "udp"
+
+    def setup(self, sock: Socket) -> None:
+        setup_datagram_streams(sock)
+
+    async def open(self, sock: Socket) -> None:
+        await open_udp(sock)
+
+    async def listen(self, listener: SocketListener) -> None:
+        listener._handle = await open_udp_listener(listener)
+
+    def packets(self, sock: Socket) -> tuple[int, int]:
+        link: Any = sock._transport  # datagrams are the packets
+        return (link.sent, link.received) if link is not None else (0, 0)
+
+    def raw_socket(self, sock: Socket) -> Any:
+        # A peer of a listener shares the listener's socket: nothing of its own to set.
+        link: Any = sock._transport
+        if link is None or getattr(link, "peer", None) is not None:
+            return None
+        endpoint = getattr(link, "endpoint", None)
+        return endpoint.get_extra_info("socket") if endpoint is not None else None
+
+    def shares_socket(self, sock: Socket) -> bool:
+        return getattr(sock._transport, "peer", None) is not None
+
+
+DRIVER = UdpDriver()

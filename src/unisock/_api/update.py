@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._base.options import Options, SocketInit, given_fields, merge, resolve_type
+from .driver import driver
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -58,9 +59,11 @@ async def update_socket(sock: Socket, init: Any, kwargs: Mapping[str, Any]) -> N
     tls_given = sorted(set(raw) & _TLS_FIELDS)
     if tls_given and not upgrade:
         raise ValueError(f"{', '.join(tls_given)} can only be given with type='tls' (STARTTLS)")
-    checked = _checked(opts, raw)  # every value validated before anything changes
+    checked = _checked(
+        opts, raw, sock._driver.update_type
+    )  # every value validated before anything changes
     shared = sorted({"ttl", "send_buffer_size", "receive_buffer_size"} & set(raw))
-    if shared and opts.transport == "udp" and getattr(sock._transport, "peer", None):
+    if shared and sock._driver.shares_socket(sock):
         raise ValueError(
             f"{', '.join(shared)} cannot change on one peer of a UDP listener: all its peers "
             "share the listener's socket (set it on the SocketListener)"
@@ -95,12 +98,12 @@ def _is_upgrade(opts: Options, raw: dict[str, Any]) -> bool:
     )
 
 
-def _checked(opts: Options, raw: dict[str, Any]) -> Options:
+def _checked(opts: Options, raw: dict[str, Any], sock_type: str) -> Options:
     """The runtime fields as they would be after the update, validated by the one table
     of field validators (a throw-away ``Options`` of the same kind)."""
     fields = _RUNTIME_FIELDS | {"require_close_notify"}
     trial = {name: raw.get(name, getattr(opts, name)) for name in fields}
-    trial["type"] = "udp" if opts.transport == "udp" else "tcp"
+    trial["type"] = sock_type
     trial["remote"] = opts.remote or ("127.0.0.1", 1)
     return Options.build(trial)
 
@@ -112,9 +115,7 @@ def _apply(sock: Socket, opts: Options, changed: set[str]) -> None:
     if not changed:
         return
     transport = sock._transport
-    raw_sock = transport.get_extra_info("socket") if transport is not None else None
-    if raw_sock is None and opts.transport == "udp" and transport is not None:
-        raw_sock = _own_udp_socket(transport)
+    raw_sock = sock._driver.raw_socket(sock)
     if raw_sock is not None:
         if "no_delay" in changed:
             set_no_delay(raw_sock, opts.no_delay)
@@ -134,8 +135,6 @@ def _apply(sock: Socket, opts: Options, changed: set[str]) -> None:
 async def _bounded_upgrade(sock: Socket, raw: dict[str, Any]) -> None:
     """STARTTLS, aborted with ``TimeoutError`` past ``ready_timeout`` (else the default
     handshake bound)."""
-    from .tls import upgrade_to_tls
-
     timeout = sock._opts.ready_timeout or sock.HANDSHAKE_TIMEOUT
     expired: list[BaseException] = []
 
@@ -146,7 +145,7 @@ async def _bounded_upgrade(sock: Socket, raw: dict[str, Any]) -> None:
 
     timer = sock._loop.call_later(timeout, expire) if timeout > 0 else None
     try:
-        await upgrade_to_tls(sock, raw)
+        await driver("tls").upgrade(sock, raw)
     except asyncio.CancelledError:
         # Half-way through a handshake the socket can be neither plaintext nor TLS: a
         # cancelled upgrade aborts it (as asyncio's start_tls closes its transport).
@@ -159,12 +158,3 @@ async def _bounded_upgrade(sock: Socket, raw: dict[str, Any]) -> None:
     finally:
         if timer is not None:
             timer.cancel()
-
-
-def _own_udp_socket(link: Any) -> Any:
-    """The OS socket of a UDP socket that has an endpoint of its own (not a listener's
-    per-peer socket, whose endpoint all peers share)."""
-    if getattr(link, "peer", None) is not None:
-        return None
-    endpoint = getattr(link, "endpoint", None)
-    return endpoint.get_extra_info("socket") if endpoint is not None else None

@@ -1,0 +1,126 @@
+"""The TCP driver: connecting (Happy Eyeballs, Fast Open), listening, accepting."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .._base.address import from_sockaddr, is_ip
+from .._base.options import ListenerOptions
+from .._base.records import SocketInfo, tcp_segments
+from .._transports.tcp import apply_socket_options, open_tcp, set_no_delay
+from ..errors import NetworkError
+from .driver import Driver
+
+if TYPE_CHECKING:
+    from .listener import SocketListener
+    from .socket import Socket
+
+__all__ = ["DRIVER", "TcpDriver", "transport_info"]
+
+FAST_OPEN_MAX = 1400
+"""The largest body sent on the SYN (one segment on any usual path)."""
+
+
+def transport_info(sock: Socket, transport: Any) -> SocketInfo:
+    """Type and both addresses of a connected stream transport."""
+    return SocketInfo(
+        type=sock._opts.type_label,
+        remote=from_sockaddr(transport.get_extra_info("peername")) or sock._opts.remote,
+        local=from_sockaddr(transport.get_extra_info("sockname")),
+    )
+
+
+class TcpDriver(Driver):
+    name: ClassVar[str] = "tcp"
+
+    def early_data(self, sock: Socket, body: Any) -> bytes | None:
+        # A small fixed body can ride on the SYN (TCP Fast Open, where the kernel can).
+        if not sock._opts.no_delay or not isinstance(body, str | bytes | bytearray | memoryview):
+            return None
+        payload = body.encode() if isinstance(body, str) else bytes(body)
+        return payload if 0 < len(payload) <= FAST_OPEN_MAX else None
+
+    async def open(self, sock: Socket) -> None:
+        transport, sent = await open_tcp(
+            sock._loop, sock._opts, lambda: sock._protocol, fast_open=sock._fast_open
+        )
+        if sock._state == "closed":  # aborted meanwhile: see Socket._attach
+            transport.abort()
+            return
+        sock._fast_open_sent = sent
+        sock._bytes_written += sent
+        sock._open(transport_info(sock, transport))
+
+    async def listen(self, listener: SocketListener) -> None:
+        # unisock's own accept loop (``_transports.accept``): out of file descriptors it
+        # pauses and retries with a backoff, logging once, on every loop.
+        from .._transports.accept import Acceptor, open_listening_sockets
+
+        opts = listener._opts
+        sockets = await open_listening_sockets(
+            listener._loop,
+            opts.local.address,
+            opts.local.port,
+            backlog=opts.backlog,
+            reuse_port=opts.reuse_port,
+            prebound=_ipv6_listening_socket(opts),
+        )
+        listener.local = from_sockaddr(sockets[0].getsockname()) if sockets else None
+        what = f"{self.name.upper()} listener on {listener.local}"
+        listener._server = Acceptor(
+            listener._loop, sockets, listener._make_protocol, listener._accept_failed, what
+        )
+
+    def accepted(self, listener: SocketListener, sock: Socket, transport: Any) -> None:
+        self.configure_accepted(sock, transport)
+        sock._open(transport_info(sock, transport))
+        listener._deliver(sock)
+
+    def configure_accepted(self, sock: Socket, transport: Any) -> None:
+        """The listener's socket options, applied to an accepted connection."""
+        opts = sock._opts
+        raw = transport.get_extra_info("socket")
+        if raw is not None:
+            set_no_delay(raw, opts.no_delay)
+            with contextlib.suppress(NetworkError):
+                apply_socket_options(raw, opts)
+
+    def packets(self, sock: Socket) -> tuple[int, int]:
+        if sock._state == "closed" or sock._final_packets is not None:
+            return sock._final_packets or (0, 0)
+        transport = sock._transport
+        segments = tcp_segments(transport.get_extra_info("socket")) if transport else None
+        return segments or (0, 0)
+
+
+def _ipv6_listening_socket(opts: ListenerOptions) -> socket.socket | None:
+    """A bound TCP socket for an IPv6 ``local``, dual stack unless ``ipv6_only``.
+
+    asyncio's ``create_server`` (and ``open_listening_sockets`` for host names) sets
+    ``IPV6_V6ONLY``, so ``[::]`` would refuse IPv4 clients; Node, Deno and Go accept them,
+    and so does unisock.  Host names and IPv4 addresses are left to
+    ``open_listening_sockets``.
+    """
+    host = opts.local.address
+    if ":" not in host or not is_ip(host.split("%")[0]):
+        return None
+    info = socket.getaddrinfo(
+        host, opts.local.port, socket.AF_INET6, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST
+    )
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if opts.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(opts.ipv6_only))
+        sock.bind(info[0][4])
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+DRIVER = TcpDriver()
