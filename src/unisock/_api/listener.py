@@ -20,8 +20,9 @@ from .._base.kwargs import SocketListenerKwargs
 from .._base.options import ListenerOptions, SocketListenerInit
 from ..errors import NetworkError
 from ..events import Event, EventTarget
+from .channel import _StreamProtocol
 from .driver import driver
-from .socket import Socket, _StreamProtocol
+from .socket import Socket
 from .socket_events import ErrorEvent, SocketEvent
 
 __all__ = ["SocketListener"]

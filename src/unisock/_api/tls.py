@@ -22,7 +22,7 @@ from .._transports.tcp import open_tcp
 from .._transports.tls.config import TLSOptions
 from .._transports.tls.transport import TLSTransport
 from ..errors import TLSError
-from .socket import _StreamProtocol
+from .channel import _StreamProtocol
 from .tcp import TcpDriver
 
 if TYPE_CHECKING:

@@ -242,7 +242,7 @@ def _send(sock: Socket, chunk: Any) -> Deferred[None] | None:
     """The sink's write (used only while connecting): sends once the socket is open."""
     link = sock._transport
     if not isinstance(link, _Link):
-        from .socket import _chain
+        from .channel import _chain
 
         return _chain(sock._ready, lambda: _send(sock, chunk))
     payload, addr = _prepare(sock, chunk)

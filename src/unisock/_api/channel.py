@@ -1,0 +1,477 @@
+"""The per-chunk path of a socket: bytes in from the transport, bytes out to it.
+
+Per chunk in: the transport hands ``bytes`` to ``_on_data`` (through ``_StreamProtocol``),
+which fulfils a waiting read directly or queues the chunk (pausing the transport at the
+readable's high-water mark), or, in ``"data"`` event mode, calls the listeners
+(``data_events``).  When a BYOB read is waiting and nothing is queued, the kernel copies
+straight into the reader's buffer.  Per chunk out: the writer's fast path calls
+``_sink_write``, which writes to the transport and returns ``None`` unless the transport
+is above its high-water mark.  No task, no future, no loop look-up per chunk.
+
+``ByteChannel`` is a part of ``Socket`` (a mixin over the socket's own slots), kept in
+its own module so that the hot path can be read, measured and tuned in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import errors
+from .._base.deferred import RESOLVED_NONE, Deferred
+from ..events import Event, EventTarget
+from ..streams import ReadableStream, WritableStream
+from ..streams._common import read_result
+from ..streams.readable import ReadableByteStreamController, ReadableStreamDefaultReader
+from .lifecycle import State
+
+if TYPE_CHECKING:
+    from .._base.options import Options
+    from .socket import Socket
+
+__all__ = ["DEFAULT_READ_HWM", "DEFAULT_WRITE_HWM", "ByteChannel"]
+
+DEFAULT_READ_HWM = 1024 * 1024
+DEFAULT_WRITE_HWM = 256 * 1024
+READ_BUFFER_SIZE = 256 * 1024
+
+_local = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """One reusable receive buffer per thread: every chunk is copied out at once."""
+    view: memoryview | None = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(READ_BUFFER_SIZE))
+    return view
+
+
+class _SocketReadable(ReadableStream[bytes]):
+    """A socket's readable: refuses readers in ``"data"`` mode and reports end-of-read."""
+
+    __slots__ = ("_owner",)
+
+    _owner: Socket
+
+    def get_reader(self, mode: str | None = None) -> Any:
+        self._owner._check_stream_mode()
+        if mode is None:
+            return self._default_reader()
+        return super().get_reader(mode)
+
+    def _default_reader(self) -> ReadableStreamDefaultReader:
+        return _SocketReader(self)
+
+    def _pipe_class(self, dest: Any) -> Any:
+        from .pipe import pipe_class_for
+
+        return pipe_class_for(self._owner, dest)
+
+    def values(self, *, prevent_cancel: bool = False) -> AsyncGenerator[bytes, None]:
+        self._owner._check_stream_mode()
+        return super().values(prevent_cancel=prevent_cancel)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._owner._check_stream_mode()
+        return super().__aiter__()
+
+    def _end_observed(self) -> None:
+        self._owner._read_end_observed()
+
+
+class _ReadFuture(asyncio.Future[Any]):
+    """A pending socket read: a loop future that also takes the stream's resolve/reject.
+
+    Rejections are marked retrieved at once (never logged when nobody awaits), and a
+    cancelled wait withdraws the read so the next chunk goes to the next read.
+    """
+
+    _reader: Any = None
+
+    def resolve(self, value: Any) -> None:
+        if not self.done():
+            self.set_result(value)
+
+    def reject(self, exc: BaseException) -> None:
+        if not self.done():
+            self.set_exception(exc)
+            self.exception()
+
+    def cancel(self, msg: Any = None) -> bool:
+        reader = self._reader
+        if reader is not None:
+            if not self.done():
+                requests = reader._requests
+                if self in requests:
+                    requests.remove(self)
+            elif not self.cancelled() and self.exception() is None:
+                # Fulfilled, but the awaiting task is cancelled before it ran again (a
+                # ``wait_for`` timeout racing the chunk): the task will never see the
+                # chunk, so it goes back to the front of the queue for the next read.
+                self._reader = None
+                result = self.result()
+                stream = reader._stream
+                if not result.done and result.value and stream is not None:
+                    controller = stream._controller
+                    controller._queue.appendleft(result.value)
+                    controller._total += len(result.value)
+        return super().cancel(msg)
+
+
+class _SocketReader(ReadableStreamDefaultReader):
+    """Fails the next read with an error the OS reported meanwhile (UDP's ICMP errors)."""
+
+    __slots__ = ()
+
+    def read(self) -> Deferred[Any]:
+        stream = self._stream
+        if stream is None:
+            return super().read()
+        owner = stream._owner  # type: ignore[attr-defined]
+        exc = owner._pending_error
+        if exc is not None:
+            owner._pending_error = None
+            return Deferred.rejected(exc)
+        controller = stream._controller
+        if (
+            stream._state == "readable"
+            and not controller._queue
+            and controller._pull_algorithm is None
+            and not getattr(controller, "_pending", None)
+            and getattr(controller, "_auto_allocate", None) is None
+        ):
+            # Nothing queued and the transport is reading: wait for the next chunk on a
+            # plain loop future (the cheapest thing a task can wait on).
+            stream._disturbed = True
+            waiting = _ReadFuture(loop=owner._loop)
+            waiting._reader = self
+            self._requests.append(waiting)  # type: ignore[arg-type]
+            return waiting  # type: ignore[return-value]
+        request = super().read()
+        request._loop = owner._loop
+        return request
+
+
+class _StreamProtocol(asyncio.BufferedProtocol):
+    """Bridges a transport to its socket; the per-chunk receive path starts here.
+
+    When a BYOB read is waiting and nothing is queued, the kernel copies straight into the
+    reader's buffer (zero-copy); otherwise into one reusable buffer, copied out once.
+    """
+
+    __slots__ = ("_buffer", "_direct", "_socket")
+
+    def __init__(self, sock: Socket) -> None:
+        self._socket = sock
+        self._buffer = _read_buffer()
+        self._direct = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._socket._attach(transport)  # type: ignore[arg-type]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        controller = self._socket._rctrl
+        pending = controller._pending
+        if pending and not controller._queue and pending[0].kind == "byob":
+            desc = pending[0]
+            view = desc.view[desc.filled :]
+            if len(view) and self._socket._pipe is None:
+                self._direct = True
+                return view
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._direct:  # the bytes are already in the BYOB reader's buffer
+            self._direct = False
+            sock = self._socket
+            sock._bytes_received += nbytes
+            controller = sock._rctrl
+            if sock._readable._state == "readable" and controller._pending:
+                controller._respond(nbytes)
+            return
+        self._socket._on_data(bytes(self._buffer[:nbytes]))
+
+    def data_received(self, data: bytes) -> None:
+        self._socket._on_data(data if type(data) is bytes else bytes(data))
+
+    def eof_received(self) -> bool:
+        self._socket._on_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._socket._on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._socket._write_paused = True
+
+    def resume_writing(self) -> None:
+        sock = self._socket
+        sock._write_paused = False
+        drain = sock._drain
+        if drain is not None:
+            sock._drain = None
+            sock._resuming = True  # see Socket._maybe_finish
+            try:
+                drain.resolve(None)
+            finally:
+                sock._resuming = False
+
+
+def _chain(first: Deferred[Any], then: Callable[[], Deferred[Any] | None]) -> Deferred[None]:
+    """Run ``then`` once ``first`` is fulfilled; the outcome of both as one result."""
+    out: Deferred[None] = Deferred()
+
+    def finish(d: Deferred[Any]) -> None:
+        exc = d.exception()
+        if exc is not None:
+            out.reject(exc)
+        else:
+            out.resolve(None)
+
+    def step(d: Deferred[Any]) -> None:
+        exc = d.exception()
+        if exc is not None:
+            out.reject(exc)
+            return
+        try:
+            result = then()
+        except Exception as err:
+            out.reject(err)
+            return
+        (result or RESOLVED_NONE).add_done_callback(finish)
+
+    first.add_done_callback(step)
+    return out
+
+
+class ByteChannel(EventTarget):
+    """The socket's streams and their per-chunk algorithms (the base of ``Socket``)."""
+
+    __slots__ = (
+        "_bytes_received",
+        "_bytes_written",
+        "_data_backlog",
+        "_data_callbacks",
+        "_drain",
+        "_eof",
+        "_pending_error",
+        "_pipe",
+        "_rctrl",
+        "_read_done",
+        "_read_paused",
+        "_readable",
+        "_resuming",
+        "_writable",
+        "_write_done",
+        "_write_paused",
+    )
+
+    _bytes_received: int
+    _bytes_written: int
+    _data_backlog: list[bytes] | None
+    _data_callbacks: list[Any] | None
+    _drain: Deferred[None] | None
+    _eof: bool
+    _pending_error: BaseException | None
+    _pipe: Any
+    _rctrl: ReadableByteStreamController
+    _read_done: bool
+    _read_paused: bool
+    _readable: _SocketReadable
+    _resuming: bool
+    _writable: WritableStream[Any]
+    _write_done: bool
+    _write_paused: bool
+    # The socket's own (see Socket):
+    _loop: asyncio.AbstractEventLoop
+    _opts: Options
+    _ready: Deferred[Any]
+    _state: State
+    _transport: Any
+
+    if TYPE_CHECKING:
+
+        def _abort(self, reason: Any) -> None: ...
+        def _maybe_finish(self) -> None: ...
+        def _dispatch_data(self, buffers: list[bytes]) -> None: ...
+        def _data_mode_end(self) -> None: ...
+        def _check_stream_mode(self) -> None: ...
+
+    def _make_streams(self, opts: Options) -> None:
+        """The readable (a byte stream fed by ``_on_data``) and the writable (whose sink
+        writes to the transport)."""
+        readable: Any = _SocketReadable._create(
+            pull=self._resume_reading,
+            cancel=self._readable_cancelled,
+            high_water_mark=opts.receive_buffer_size or DEFAULT_READ_HWM,
+            bytes_stream=True,
+        )
+        readable._owner = self
+        self._readable = readable
+        controller = readable._controller
+        assert isinstance(controller, ReadableByteStreamController)
+        controller._pull_algorithm = None  # only needed while the transport is paused
+        self._rctrl = controller
+        self._writable = WritableStream._create(
+            write=self._sink_write,
+            close=self._sink_close,
+            abort=self._sink_abort,
+            high_water_mark=1,
+        )
+
+    def _on_data(self, data: bytes) -> None:
+        self._bytes_received += len(data)
+        pipe = self._pipe
+        if pipe is not None:
+            pipe.push(data)
+            return
+        callbacks = self._data_callbacks
+        if callbacks is not None:
+            if self._data_backlog is not None:
+                self._data_backlog.append(data)
+            else:
+                self._dispatch_data([data])
+            return
+        readable = self._readable
+        controller = self._rctrl
+        if readable._state != "readable" or controller._close_requested:
+            return  # cancelled: incoming bytes are dropped
+        reader = readable._reader
+        if reader is not None and reader._requests and type(reader) is _SocketReader:
+            reader._requests.popleft().resolve(read_result(data, False))
+            return
+        if not data:
+            return
+        controller.enqueue(data)
+        if controller._total >= controller._hwm and not self._read_paused:
+            self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        self._read_paused = True
+        self._rctrl._pull_algorithm = self._resume_reading
+        transport = self._transport
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        controller = self._rctrl
+        if self._read_paused and controller._total > controller._hwm // 4:
+            return  # hysteresis: resume once the queue is down to a quarter
+        controller._pull_algorithm = None
+        if not self._read_paused:
+            return
+        self._read_paused = False
+        transport = self._transport
+        if transport is not None and not self._read_done:
+            with contextlib.suppress(Exception):
+                transport.resume_reading()
+
+    def _on_eof(self) -> None:
+        if self._eof:
+            return
+        self._eof = True
+        self._read_done = True
+        self._rctrl._pull_algorithm = None
+        if self._data_callbacks is not None:
+            if self._data_backlog is None:
+                self._data_mode_end()
+        else:
+            self.dispatch_event(Event("end"))
+            controller = self._rctrl
+            if self._readable._state == "readable" and not controller._close_requested:
+                controller.close()
+                request = controller.byob_request
+                if request is not None and self._readable._state == "closed":
+                    request.respond(0)
+        self._maybe_finish()
+
+    def _read_end_observed(self) -> None:
+        if self._eof and not self._opts.allow_half_open:
+            self._close_writable_after_queued()
+
+    def _close_writable_after_queued(self) -> None:
+        writable = self._writable
+        if writable._in_pipe:
+            return  # a pipe in flight finishes first and closes it itself
+        if (
+            writable._state == "writable"
+            and writable._close_request is None
+            and writable._in_flight_close is None
+        ):
+            writable._close_stream()
+
+    def _readable_cancelled(self, reason: Any) -> Deferred[None]:
+        self._read_done = True
+        self._rctrl._pull_algorithm = None
+        self._read_paused = True
+        transport = self._transport
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.pause_reading()
+        self._maybe_finish()
+        return RESOLVED_NONE
+
+    def _sink_write(self, chunk: Any) -> Deferred[None] | None:
+        transport = self._transport
+        if transport is None:
+            if self._state is State.CLOSED:
+                raise errors.InvalidStateError("the socket is closed")
+            return _chain(self._ready, lambda: self._sink_write(chunk))
+        if type(chunk) is bytes:
+            size = len(chunk)
+        elif isinstance(chunk, bytearray | memoryview):
+            size = memoryview(chunk).nbytes
+        elif isinstance(chunk, str):
+            raise self._bad_chunk("socket writes take bytes-like chunks, got str: encode it first")
+        else:
+            try:
+                chunk = memoryview(chunk)
+            except TypeError:
+                raise self._bad_chunk(
+                    f"socket writes take bytes-like chunks, got {type(chunk).__name__}"
+                ) from None
+            size = chunk.nbytes
+        transport.write(chunk)
+        self._bytes_written += size
+        if self._write_paused:
+            drain = self._drain
+            if drain is None:
+                drain = self._drain = Deferred()
+            return drain
+        return None
+
+    def _bad_chunk(self, message: str) -> TypeError:
+        """A write of a bad chunk fails it, errors the writable and aborts the socket (as
+        the standard does for a failing sink): the abort runs once the write has failed."""
+        exc = TypeError(message)
+        self._loop.call_soon(self._abort, exc)
+        return exc
+
+    def _sink_close(self) -> Deferred[None] | None:
+        if self._transport is None:
+            return _chain(self._ready, self._sink_close)
+        transport = self._transport
+        self._write_done = True
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+        except (OSError, RuntimeError) as exc:
+            raise errors.translate(exc, "cannot half-close") from None
+        self._maybe_finish()
+        return None
+
+    def _sink_abort(self, reason: Any) -> None:
+        if self._state is not State.CLOSED:
+            self._abort(reason)
+
+    def _stat_bytes_sent(self) -> int:
+        transport = self._transport
+        pending = 0
+        if transport is not None and self._state is not State.CLOSED:
+            with contextlib.suppress(Exception):
+                pending = transport.get_write_buffer_size()
+        return self._bytes_written - pending

@@ -1,0 +1,100 @@
+"""A socket's ``"data"`` event mode: chunks go to listeners as they arrive, no reader.
+
+The first ``"data"`` listener takes every byte queued so far (delivered on the next loop
+pass, before anything newer) and locks the readable for good; removing the last listener
+pauses reading until one is added again.  API.md's fast echo path: a sync listener runs
+inside the transport's callback, with no task or future per chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import Event, _watch, report_exception
+from ..streams.readable import ReadableStreamDefaultReader
+from .channel import ByteChannel
+from .socket_events import SocketDataEvent
+
+__all__ = ["DataEvents"]
+
+
+class DataEvents(ByteChannel):
+    """The ``"data"`` listeners of a socket (a part of ``Socket``, over the channel)."""
+
+    __slots__ = ()
+
+    def _dispatch_data(self, buffers: list[bytes]) -> None:
+        event = SocketDataEvent(buffers)
+        event.target = self
+        for callback in self._data_callbacks or ():
+            try:
+                result = callback(event)
+            except Exception as exc:
+                report_exception(exc, "exception in 'data' event listener")
+                continue
+            if result is not None and hasattr(result, "__await__"):
+                _watch(result, "exception in async 'data' event listener")
+
+    def _check_stream_mode(self) -> None:
+        if self._data_callbacks is not None:
+            raise TypeError(
+                "readable is not available: this socket delivers its bytes to 'data' "
+                "event listeners"
+            )
+
+    def _listeners_changed(self, type: str) -> None:
+        if type != "data":
+            return
+        entries = self._listeners.get("data")
+        if self._data_callbacks is None:
+            if not entries:
+                return
+            if self._readable._reader is not None:
+                self.remove_event_listener("data", entries[-1].callback)
+                raise TypeError("cannot listen for 'data': readable is locked to a reader already")
+            self._enter_data_mode()
+        callbacks = [self._entry_caller(e) for e in (entries or ())]
+        self._data_callbacks = callbacks
+        if not callbacks:
+            self._pause_reading()
+        elif self._read_paused and not self._read_done:
+            self._resume_reading()
+
+    def _entry_caller(self, entry: Any) -> Any:
+        callback = entry.callback
+        if not entry.once and callable(callback):
+            return callback
+
+        def call(event: Event) -> object:
+            if entry.once:
+                self.remove_event_listener("data", callback)
+            if callable(callback):
+                return callback(event)
+            return callback.handle_event(event)
+
+        return call
+
+    def _enter_data_mode(self) -> None:
+        """The first ``"data"`` listener: hand it every queued byte, lock the readable."""
+        controller = self._rctrl
+        queued = list(controller._queue)
+        controller._queue.clear()
+        controller._total = 0
+        lock = ReadableStreamDefaultReader(self._readable)  # holds the lock for good
+        del lock
+        self._data_callbacks = []
+        self._data_backlog = queued
+        self._loop.call_soon(self._flush_backlog)
+
+    def _flush_backlog(self) -> None:
+        """Deliver what was queued before the first listener, then what came meanwhile."""
+        backlog, self._data_backlog = self._data_backlog, None
+        if backlog:
+            self._dispatch_data(backlog)
+        if self._eof:
+            self._data_mode_end()
+
+    def _data_mode_end(self) -> None:
+        self.dispatch_event(Event("end"))
+        if not self._opts.allow_half_open:
+            self._close_writable_after_queued()
