@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from suite import report, runner
-from suite.peers import PEERS
+from suite.peers import PEERS, add_baselines
 from suite.settings import MODES
 from suite.workloads import WORKLOADS
 
@@ -32,6 +32,7 @@ SMOKE_PEERS = ("asyncio-protocol", "c")
 # that call suite.workloads.register() when imported.
 for _plugin in sorted((Path(__file__).resolve().parent / "suite").glob("workloads_*.py")):
     importlib.import_module(f"suite.{_plugin.stem}")
+add_baselines()  # before/after twins when UNISOCK_BENCH_BASELINE names another src
 
 
 def _names(value: str, known: dict[str, object], what: str) -> list[str]:

@@ -7,6 +7,7 @@ the one-line reason that the report prints next to its "n/a".
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,9 @@ class Peer:
     """Only these workloads (None: every workload of its kind)."""
     subject: bool = False
     """unisock itself: its figures get ratio rows against the other peers."""
+    baseline: str | None = None
+    """A ``src`` folder of another unisock checkout to run instead of this one (the
+    ``@base`` peers: before/after figures in one run)."""
 
     def runs(self, workload: str, kind: str) -> bool:
         """Whether this peer takes part in ``workload`` by design."""
@@ -58,6 +62,13 @@ class Peer:
             if node is None:
                 raise PeerError("node is not installed")
             return (node, str(path))
+        if self.baseline is not None:
+            # The same peer program, importing unisock from the other checkout.
+            code = (
+                f"import runpy, sys; sys.path[:0] = [{self.baseline!r}, {str(PEERS_DIR)!r}]; "
+                f"sys.argv[0] = {str(path)!r}; runpy.run_path({str(path)!r}, run_name='__main__')"
+            )
+            return (sys.executable, "-c", code)
         return (sys.executable, str(path))
 
     def argv(self, prefix: tuple[str, ...], role: str, *args: str) -> list[str]:
@@ -121,6 +132,29 @@ PEERS: dict[str, Peer] = {
     ]
 }
 """Every peer, in table order: the limit first, then the libraries, unisock last."""
+
+BASELINE_ENV = "UNISOCK_BENCH_BASELINE"
+"""Set to the ``src`` folder of another checkout (e.g. ``git worktree add /tmp/before
+<rev>``) to add an ``@base`` twin of every unisock peer: before and after in one run."""
+
+
+def add_baselines() -> None:
+    """With ``UNISOCK_BENCH_BASELINE`` set, an ``@base`` twin of every unisock peer."""
+    base = os.environ.get(BASELINE_ENV)
+    if not base:
+        return
+    for peer in [p for p in PEERS.values() if p.subject and p.baseline is None]:
+        name = peer.name + "@base"
+        PEERS[name] = Peer(
+            name,
+            peer.program,
+            peer.loop,
+            peer.options,
+            peer.kind,
+            peer.workloads,
+            subject=True,
+            baseline=base,
+        )
 
 
 def comparisons(subject: Peer, peers: list[Peer]) -> list[Peer]:

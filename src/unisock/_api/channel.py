@@ -26,7 +26,7 @@ from ..events import Event, EventTarget
 from ..streams import ReadableStream, WritableStream
 from ..streams._common import read_result
 from ..streams.readable import ReadableByteStreamController, ReadableStreamDefaultReader
-from .lifecycle import State
+from .lifecycle import CLOSED, State
 
 if TYPE_CHECKING:
     from .._base.options import Options
@@ -418,7 +418,7 @@ class ByteChannel(EventTarget):
     def _sink_write(self, chunk: Any) -> Deferred[None] | None:
         transport = self._transport
         if transport is None:
-            if self._state is State.CLOSED:
+            if self._state is CLOSED:
                 raise errors.InvalidStateError("the socket is closed")
             return _chain(self._ready, lambda: self._sink_write(chunk))
         if type(chunk) is bytes:
@@ -465,13 +465,13 @@ class ByteChannel(EventTarget):
         return None
 
     def _sink_abort(self, reason: Any) -> None:
-        if self._state is not State.CLOSED:
+        if self._state is not CLOSED:
             self._abort(reason)
 
     def _stat_bytes_sent(self) -> int:
         transport = self._transport
         pending = 0
-        if transport is not None and self._state is not State.CLOSED:
+        if transport is not None and self._state is not CLOSED:
             with contextlib.suppress(Exception):
                 pending = transport.get_write_buffer_size()
         return self._bytes_written - pending

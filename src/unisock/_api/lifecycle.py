@@ -23,6 +23,10 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "CLOSED",
+    "CLOSING",
+    "CONNECTING",
+    "OPEN",
     "IGNORED",
     "TRANSITIONS",
     "Input",
@@ -53,6 +57,13 @@ class Input(enum.Enum):
     FAILED = "failed"
     """A connect, handshake or transport error: ``ready``/``closed`` reject with it."""
 
+
+# The members as plain module constants: ``sock._state is CLOSED`` costs one global
+# look-up, where ``State.CLOSED`` goes through the enum class's attribute machinery.
+CONNECTING = State.CONNECTING
+OPEN = State.OPEN
+CLOSING = State.CLOSING
+CLOSED = State.CLOSED
 
 _LIVE = (State.CONNECTING, State.OPEN, State.CLOSING)
 

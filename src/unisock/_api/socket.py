@@ -41,9 +41,10 @@ from .channel import DEFAULT_WRITE_HWM, _StreamProtocol
 from .data_events import DataEvents
 from .driver import driver
 from .lifecycle import (
+    CLOSED,
+    CONNECTING,
     IDLE_STEPS,
     Input,
-    State,
     grace_deadline,
     idle_check_due,
     ready_deadline,
@@ -141,7 +142,7 @@ class Socket(DataEvents):
         self._loop = loop
         self._opts = opts
         self._driver = driver(opts.transport)
-        self._state = State.CONNECTING
+        self._state = CONNECTING
         self._transport: asyncio.Transport | None = None
         self._protocol = _StreamProtocol(self)
         self._tls: Any = None
@@ -273,7 +274,7 @@ class Socket(DataEvents):
 
     async def close(self) -> None:
         """Flush what is queued, send FIN, stop reading; bounded by ``CLOSE_GRACE``."""
-        if self._state is not State.CLOSED:
+        if self._state is not CLOSED:
             self._begin_close()
         with contextlib.suppress(Exception):
             await self._closed
@@ -311,7 +312,7 @@ class Socket(DataEvents):
         high = self._opts.send_buffer_size or DEFAULT_WRITE_HWM
         with contextlib.suppress(Exception):
             transport.set_write_buffer_limits(high=high, low=high // 4)
-        if self._state is State.CLOSED:
+        if self._state is CLOSED:
             # Aborted while connecting: the opener aborts the transport once the loop has
             # fully taken it over.  Aborting here, inside connection_made, would let uvloop
             # close the fd while the Python socket object still owns the number, and its
@@ -373,7 +374,7 @@ class Socket(DataEvents):
             and writable._in_flight_close is None
         ):
             writable._close_stream()
-        if self._state is not State.CLOSED:
+        if self._state is not CLOSED:
             self._arm_grace()
         self._maybe_finish()
 
@@ -385,12 +386,12 @@ class Socket(DataEvents):
 
     def _grace_expired(self) -> None:
         self._grace_timer = None
-        if self._state is State.CONNECTING:  # the peer never answered: nobody to blame
+        if self._state is CONNECTING:  # the peer never answered: nobody to blame
             why = "the connection was never established"
             if self._tls is not None:
                 why = "the TLS handshake never finished"
             self._abort(errors.TimeoutError(f"close() gave up after {self.CLOSE_GRACE} s: {why}"))
-        elif self._state is not State.CLOSED:
+        elif self._state is not CLOSED:
             self._abort(
                 errors.TimeoutError(
                     f"close() gave up after {self.CLOSE_GRACE} s: the peer is not reading"
@@ -466,7 +467,7 @@ class Socket(DataEvents):
 
     def _on_lost(self, exc: BaseException | None) -> None:
         self._snapshot_packets()
-        if self._state is State.CLOSED:
+        if self._state is CLOSED:
             return
         state = step(self._state, Input.LOST_CLEAN) if exc is None and self._write_done else None
         if state is not None:
@@ -484,7 +485,7 @@ class Socket(DataEvents):
     # -- timeouts ---------------------------------------------------------------------
     def _ready_timed_out(self) -> None:
         self._ready_timer = None
-        if self._state is State.CONNECTING:
+        if self._state is CONNECTING:
             timeout = self._opts.ready_timeout
             if timeout:
                 message = f"not ready after ready_timeout={timeout} s"
@@ -507,7 +508,7 @@ class Socket(DataEvents):
 
     def _idle_check(self, quarters: int) -> None:
         self._idle_timer = None
-        if self._state is State.CLOSED:
+        if self._state is CLOSED:
             return
         mark = self._bytes_received + self._bytes_written
         timeout = self._opts.idle_timeout
