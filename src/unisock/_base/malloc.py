@@ -11,9 +11,7 @@ with the process.  Set ``UNISOCK_MALLOC_TUNING=0`` to leave malloc alone.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import platform
 import sys
 
 _M_TRIM_THRESHOLD = -1
@@ -31,7 +29,12 @@ def tune_malloc() -> None:
     _done = True
     if os.environ.get("UNISOCK_MALLOC_TUNING", "1") == "0":
         return
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # loaded only here, at the first socket: ctypes and platform cost
+    import platform  # several milliseconds of import time
+
+    if platform.libc_ver()[0] != "glibc":
         return
     try:
         mallopt = ctypes.CDLL(None).mallopt
