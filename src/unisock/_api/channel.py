@@ -201,7 +201,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self._socket._on_eof()
         return True
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, exc: BaseException | None) -> None:
         self._socket._on_lost(exc)
 
     def pause_writing(self) -> None:

@@ -33,6 +33,7 @@ from .._base.kwargs import SocketKwargs, SocketUpdateKwargs
 from .._base.malloc import tune_malloc
 from .._base.options import Options, SocketInit
 from .._base.records import SocketInfo, SocketStats, tcp_segments
+from .._transports.base import StreamTransport
 from ..abort import AbortController, AbortSignal, as_exception
 from ..events import Event, EventTarget
 from ..streams import ReadableStream, WritableStream
@@ -143,7 +144,7 @@ class Socket(DataEvents):
         self._opts = opts
         self._driver = driver(opts.transport)
         self._state = CONNECTING
-        self._transport: asyncio.Transport | None = None
+        self._transport: StreamTransport | None = None
         self._protocol = _StreamProtocol(self)
         self._tls: Any = None
         self._direction = "both"

@@ -54,7 +54,7 @@ class _Holding(asyncio.BufferedProtocol):
         self.lost = exc or ConnectionResetError("the peer closed the connection")
 
 
-def tls_info(sock: Socket, transport: asyncio.BaseTransport, info: dict[str, Any]) -> SocketInfo:
+def tls_info(sock: Socket, transport: Any, info: dict[str, Any]) -> SocketInfo:
     return SocketInfo(
         type=info.get("type") or "tls",
         remote=from_sockaddr(transport.get_extra_info("peername")) or sock._opts.remote,

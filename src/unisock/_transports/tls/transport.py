@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from ..._base.deferred import Deferred
 from ...errors import AbortError, NetworkError, TLSError, network_error
+from ..base import StreamTransport
 from .config import (
     SessionCache,
     SessionKey,
@@ -87,7 +88,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
 
     def __init__(
         self,
-        lower: asyncio.Transport,
+        lower: StreamTransport,
         protocol: asyncio.BaseProtocol,
         options: TLSOptions,
         *,

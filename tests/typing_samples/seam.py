@@ -1,0 +1,29 @@
+"""Every transport fits the seam unisock owns (``unisock._transports.base``): mypy
+checks these assignments structurally, so a transport that drops or changes a method
+the sockets use fails here, not at run time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from unisock._api.channel import _StreamProtocol
+from unisock._api.udp import _Link
+from unisock._quic import QuicStreamTransport
+from unisock._transports.base import DatagramLink, StreamReceiver, StreamTransport
+from unisock._transports.tls.transport import TLSTransport
+
+
+def fits(
+    loop_transport: asyncio.Transport,
+    tls: TLSTransport,
+    quic_stream: QuicStreamTransport,
+    udp_link: _Link,
+    receiver: _StreamProtocol,
+) -> list[object]:
+    a: StreamTransport = loop_transport  # stock asyncio's and uvloop's own TCP transports
+    b: StreamTransport = tls
+    c: StreamTransport = quic_stream
+    d: DatagramLink = udp_link
+    e: StreamReceiver = receiver
+    f: StreamReceiver = tls  # TLS receives from the TCP transport below it
+    return [a, b, c, d, e, f]
