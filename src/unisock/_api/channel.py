@@ -24,12 +24,13 @@ from .. import errors
 from .._base.deferred import RESOLVED_NONE, Deferred
 from ..events import Event, EventTarget
 from ..streams import ReadableStream, WritableStream
-from ..streams._common import read_result
+from ..streams._common import ReadResult, read_result
 from ..streams.readable import ReadableByteStreamController, ReadableStreamDefaultReader
 from .lifecycle import CLOSED, State
 
 if TYPE_CHECKING:
     from .._base.options import Options
+    from .driver import Driver
     from .socket import Socket
 
 __all__ = ["DEFAULT_READ_HWM", "DEFAULT_WRITE_HWM", "ByteChannel"]
@@ -39,6 +40,7 @@ DEFAULT_WRITE_HWM = 256 * 1024
 READ_BUFFER_SIZE = 256 * 1024
 
 _local = threading.local()
+_new_tuple = tuple.__new__
 
 
 def _read_buffer() -> memoryview:
@@ -57,10 +59,13 @@ class _SocketReadable(ReadableStream[bytes]):
     _owner: Socket
 
     def get_reader(self, mode: str | None = None) -> Any:
-        self._owner._check_stream_mode()
+        owner = self._owner
+        owner._check_stream_mode()
         if mode is None:
             return self._default_reader()
-        return super().get_reader(mode)
+        reader = super().get_reader(mode)
+        owner._use_byob_protocol()
+        return reader
 
     def _default_reader(self) -> ReadableStreamDefaultReader:
         return _SocketReader(self)
@@ -135,13 +140,13 @@ class _SocketReader(ReadableStreamDefaultReader):
         if exc is not None:
             owner._pending_error = None
             return Deferred.rejected(exc)
-        controller = stream._controller
+        controller: Any = stream._controller
         if (
             stream._state == "readable"
             and not controller._queue
             and controller._pull_algorithm is None
-            and not getattr(controller, "_pending", None)
-            and getattr(controller, "_auto_allocate", None) is None
+            and not controller._pending
+            and controller._auto_allocate is None
         ):
             # Nothing queued and the transport is reading: wait for the next chunk on a
             # plain loop future (the cheapest thing a task can wait on).
@@ -155,12 +160,61 @@ class _SocketReader(ReadableStreamDefaultReader):
         return request
 
 
-class _StreamProtocol(asyncio.BufferedProtocol):
+class _Receiver:
+    """What every socket protocol does besides receiving bytes (shared by the two below)."""
+
+    __slots__ = ()
+
+    _socket: Socket
+
+    def connection_made(self, transport: Any) -> None:
+        self._socket._attach(transport)
+
+    def eof_received(self) -> bool:
+        self._socket._on_eof()
+        return True
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._socket._on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._socket._write_paused = True
+
+    def resume_writing(self) -> None:
+        sock = self._socket
+        sock._write_paused = False
+        drain = sock._drain
+        if drain is not None:
+            sock._drain = None
+            sock._resuming = True  # see Socket._maybe_finish
+            try:
+                drain.resolve(None)
+            finally:
+                sock._resuming = False
+
+
+class _StreamProtocol(_Receiver, asyncio.Protocol):
     """Bridges a transport to its socket; the per-chunk receive path starts here.
 
-    When a BYOB read is waiting and nothing is queued, the kernel copies straight into the
-    reader's buffer (zero-copy); otherwise into one reusable buffer, copied out once.
+    A plain ``Protocol``: the loop hands over each chunk as a new ``bytes`` (one copy,
+    made by ``recv``, and one Python call per chunk).  A socket switches its TCP
+    transport to ``_ByobProtocol`` when a BYOB reader is taken (``_use_byob_protocol``).
     """
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, sock: Socket) -> None:
+        self._socket = sock
+
+    def data_received(self, data: bytes) -> None:
+        self._socket._on_data(data if type(data) is bytes else bytes(data))
+
+
+class _ByobProtocol(_Receiver, asyncio.BufferedProtocol):
+    """The receive path for BYOB readers: when a BYOB read is waiting and nothing is
+    queued, the kernel copies straight into the reader's buffer (zero-copy); otherwise
+    into one reusable buffer, copied out once.  (Not a ``Protocol`` subclass: uvloop
+    treats a class that is both as a plain ``Protocol``.)"""
 
     __slots__ = ("_buffer", "_direct", "_socket")
 
@@ -168,9 +222,6 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self._socket = sock
         self._buffer = _read_buffer()
         self._direct = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._socket._attach(transport)  # type: ignore[arg-type]
 
     def get_buffer(self, sizehint: int) -> memoryview:
         controller = self._socket._rctrl
@@ -194,30 +245,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             return
         self._socket._on_data(bytes(self._buffer[:nbytes]))
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes) -> None:  # from TLS and QUIC streams
         self._socket._on_data(data if type(data) is bytes else bytes(data))
-
-    def eof_received(self) -> bool:
-        self._socket._on_eof()
-        return True
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self._socket._on_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._socket._write_paused = True
-
-    def resume_writing(self) -> None:
-        sock = self._socket
-        sock._write_paused = False
-        drain = sock._drain
-        if drain is not None:
-            sock._drain = None
-            sock._resuming = True  # see Socket._maybe_finish
-            try:
-                drain.resolve(None)
-            finally:
-                sock._resuming = False
 
 
 def _chain(first: Deferred[Any], then: Callable[[], Deferred[Any] | None]) -> Deferred[None]:
@@ -286,6 +315,8 @@ class ByteChannel(EventTarget):
     _write_done: bool
     _write_paused: bool
     # The socket's own (see Socket):
+    _driver: Driver
+    _protocol: Any
     _loop: asyncio.AbstractEventLoop
     _opts: Options
     _ready: Deferred[Any]
@@ -299,6 +330,17 @@ class ByteChannel(EventTarget):
         def _dispatch_data(self, buffers: list[bytes]) -> None: ...
         def _data_mode_end(self) -> None: ...
         def _check_stream_mode(self) -> None: ...
+
+    def _use_byob_protocol(self) -> None:
+        """A BYOB reader was taken: let the loop's TCP transport fill its buffers directly
+        (zero-copy) from now on; other transports deliver ``bytes`` either way."""
+        if not self._driver.zero_copy_reads or isinstance(self._protocol, _ByobProtocol):
+            return
+        protocol = _ByobProtocol(self)  # type: ignore[arg-type]
+        self._protocol = protocol
+        transport = self._transport
+        if transport is not None:
+            transport.set_protocol(protocol)
 
     def _make_streams(self, opts: Options) -> None:
         """The readable (a byte stream fed by ``_on_data``) and the writable (whose sink
@@ -341,7 +383,12 @@ class ByteChannel(EventTarget):
             return  # cancelled: incoming bytes are dropped
         reader = readable._reader
         if reader is not None and reader._requests and type(reader) is _SocketReader:
-            reader._requests.popleft().resolve(read_result(data, False))
+            request: Any = reader._requests.popleft()
+            if type(request) is _ReadFuture:
+                # Pending for sure: a cancelled or settled read is never left queued.
+                request.set_result(_new_tuple(ReadResult, (data, False)))
+            else:
+                request.resolve(read_result(data, False))
             return
         if not data:
             return

@@ -35,6 +35,9 @@ class Driver:
     """``ready`` waits for a handshake, bounded by ``Socket.HANDSHAKE_TIMEOUT`` by default."""
     datagrams: ClassVar[bool] = False
     """One chunk is one datagram (no byte stream, no socket-to-socket push pipe)."""
+    zero_copy_reads: ClassVar[bool] = False
+    """The socket's transport is the loop's own TCP transport, which can read straight into
+    a BYOB reader's buffer (``channel._ByobProtocol``)."""
     update_type: ClassVar[str] = "tcp"
     """The type whose field rules an ``update()`` of the runtime fields is checked with."""
 

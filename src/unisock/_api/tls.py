@@ -257,6 +257,7 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
     if sock._read_paused:
         tls.pause_reading()
     sock._opts = dataclasses.replace(opts, transport="tls", type_label="tls")
+    sock._driver = DRIVER
     try:
         info = await tls.handshake
     except TLSError as exc:
@@ -270,6 +271,7 @@ class TlsDriver(TcpDriver):
 
     name: ClassVar[str] = "tls"
     handshake_bounded: ClassVar[bool] = True
+    zero_copy_reads: ClassVar[bool] = False  # plaintext comes out of the TLS layer
 
     def check_client(self, opts: Options) -> None:
         # A missing file, a garbage PEM, a cert/key mismatch or a bad session fails at

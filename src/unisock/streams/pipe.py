@@ -120,7 +120,7 @@ class _Pipe:
                 elif writer.desired_size is None:
                     return
                 self.holding = True
-                if queue and not (byob and controller._pending):  # type: ignore[union-attr]
+                if queue and not (byob and controller._pending):
                     chunk = take()
                     spins += 1
                 else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .._base.deferred import _FULFILLED, _REJECTED, RESOLVED_NONE, Deferred
 from ..abort import as_exception
@@ -208,6 +208,11 @@ class ReadableStreamDefaultController(_ControllerBase):
     """Feeds a stream of arbitrary chunks; given to the source's ``start``/``pull``."""
 
     __slots__ = ("_size", "_sizes", "_total")
+
+    # What a byte controller has and a default one never: read on the socket read path
+    # without a getattr for either kind.
+    _pending: ClassVar[tuple[()]] = ()
+    _auto_allocate: ClassVar[None] = None
 
     def __init__(self, stream: ReadableStream[Any], hwm: float, size: SizeFn | None) -> None:
         super().__init__(stream, hwm)
