@@ -201,13 +201,14 @@ class _StreamProtocol(_Receiver, asyncio.Protocol):
     transport to ``_ByobProtocol`` when a BYOB reader is taken (``_use_byob_protocol``).
     """
 
-    __slots__ = ("_socket",)
+    __slots__ = ("_socket", "data_received")
 
     def __init__(self, sock: Socket) -> None:
         self._socket = sock
-
-    def data_received(self, data: bytes) -> None:
-        self._socket._on_data(data if type(data) is bytes else bytes(data))
+        # The transport calls the socket's own method: no hop through this object per
+        # chunk (uvloop even caches the bound method once).  Every transport hands over
+        # ``bytes`` (the loops' recv, our TLS layer, QUIC streams).
+        self.data_received = sock._on_data  # type: ignore[method-assign]
 
 
 class _ByobProtocol(_Receiver, asyncio.BufferedProtocol):
