@@ -34,6 +34,27 @@ def figures(results: Results) -> Table:
     return rows
 
 
+PER_OP_UNITS = frozenset({"rt/s"})
+"""Rows where CPU per operation means something (a round trip); bulk rows count bytes."""
+
+
+def cpu_per_op(results: Results) -> Table | None:
+    """CPU microseconds per round trip, client / server, for the ping-pong workloads."""
+    workloads = [w for w in results.workloads if w.unit in PER_OP_UNITS]
+    rows = [["peer", *(f"{w.title}: CPU us/op client / server" for w in workloads)]]
+    for p in results.peers:
+        row = [p.name]
+        for w in workloads:
+            outcome = results.outcomes.get((w.name, p.name))
+            cpu = None if outcome is None else outcome.cpu_figure
+            row.append(
+                SKIP if outcome is None else NA if cpu is None else f"{cpu[0]:.1f} / {cpu[1]:.1f}"
+            )
+        if any(c not in (SKIP, NA) for c in row[1:]):
+            rows.append(row)
+    return rows if workloads and len(rows) > 1 else None
+
+
 def ratios(results: Results) -> list[tuple[str, Table]]:
     """For each unisock variant, its figure divided by each comparable peer's."""
     tables = []
@@ -100,6 +121,10 @@ def _header(results: Results) -> str:
 def text(results: Results) -> str:
     """The terminal report."""
     parts = [_header(results), "", _render_text(figures(results))]
+    cpu = cpu_per_op(results)
+    if cpu is not None:
+        parts += ["", "CPU per round trip, measured window (from /proc and rusage)"]
+        parts.append(_render_text(cpu))
     for name, rows in ratios(results):
         parts += ["", f"{name}: ratio to each peer (higher is better for unisock)"]
         parts.append(_render_text(rows))
@@ -116,6 +141,10 @@ def text(results: Results) -> str:
 def markdown(results: Results) -> str:
     """The same report as Markdown, for docs/performance.md."""
     parts = [f"_{_header(results)}_", "", _render_markdown(figures(results))]
+    cpu = cpu_per_op(results)
+    if cpu is not None:
+        parts += ["", "**CPU per round trip** (microseconds, client / server)", ""]
+        parts.append(_render_markdown(cpu))
     for name, rows in ratios(results):
         parts += ["", f"**{name}**: ratio to each peer", "", _render_markdown(rows)]
     verdicts = evaluate(results)
@@ -150,7 +179,12 @@ def as_json(results: Results) -> dict[str, Any]:
         "workloads": {w.name: {"title": w.title, "unit": w.unit} for w in results.workloads},
         "results": {
             w.name: {
-                p: {"runs": o.runs, "median": o.figure, "error": o.error}
+                p: {
+                    "runs": o.runs,
+                    "median": o.figure,
+                    "error": o.error,
+                    "cpu_us_per_op": o.cpu_figure,
+                }
                 for (wn, p), o in results.outcomes.items()
                 if wn == w.name
             }

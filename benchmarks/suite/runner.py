@@ -25,6 +25,18 @@ class Outcome:
 
     runs: list[float] = field(default_factory=list)
     error: str | None = None
+    cpu: list[tuple[float, float]] = field(default_factory=list)
+    """CPU microseconds per operation (client, server) of each run, where measured."""
+
+    @property
+    def cpu_figure(self) -> tuple[float, float] | None:
+        """The median client and server CPU per operation; None when not measured."""
+        if self.error is not None or not self.cpu:
+            return None
+        return (
+            statistics.median(c for c, _ in self.cpu),
+            statistics.median(s for _, s in self.cpu),
+        )
 
     @property
     def figure(self) -> float | None:
@@ -93,6 +105,8 @@ def run(
             try:
                 with Procs() as procs:
                     figure = w.measure(p, settings, procs, prepared)
+                    if procs.cpu_per_op is not None:
+                        outcome.cpu.append(procs.cpu_per_op)
             except PeerError as e:
                 outcome.error = str(e)
                 progress(f"[{done}/{total}] {w.name} {p.name}: n/a ({e})")

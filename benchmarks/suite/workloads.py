@@ -63,7 +63,11 @@ def client_server(
             peer.argv(prefix, "server", server_mode), cpu=cpu, timeout=settings.start_timeout
         )
         argv = peer.argv(prefix, "client", client_mode, str(port), *_window(settings, conns))
-        return _rate(procs.run_client(argv, cpu=cpu, timeout=settings.client_timeout())) * scale
+        result = procs.run_client(argv, cpu=cpu, timeout=settings.client_timeout(), sample=True)
+        if procs.window_cpu is not None and result["count"] > 0:
+            client, server = procs.window_cpu
+            procs.cpu_per_op = (client / result["count"] * 1e6, server / result["count"] * 1e6)
+        return _rate(result) * scale
 
     return measure
 
