@@ -10,6 +10,7 @@ and the socket stays usable.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,14 +22,17 @@ from .._transports.udp.endpoint import DatagramEndpoint, open_datagram_endpoint
 from .._transports.udp.peers import Peer, PeerTable
 from ..errors import InvalidStateError, NetworkError, TimeoutError
 from ..streams import WritableStream
-from ..streams._common import read_result
+from ..streams._common import ReadResult, read_result
 from ..streams.readable import ReadableStreamDefaultController, ReadableStreamDefaultReader
 from ..streams.writable import WritableStreamDefaultWriter
+from .channel import _ReadFuture
 from .driver import Driver
 
 if TYPE_CHECKING:
     from .listener import SocketListener
     from .socket import Socket
+
+_new_tuple = tuple.__new__
 
 __all__ = ["Datagram", "open_udp", "open_udp_listener", "setup_datagram_streams"]
 
@@ -74,6 +78,9 @@ class _Link:
         self.sent = 0
         self.received = 0
         self.closed = False
+        self.connected = peer is not None or endpoint.get_extra_info("peername") is not None
+        """Datagrams go to one peer (a connected socket, or a listener's peer): a bytes
+        chunk needs no address."""
 
     def send(self, data: Any, addr: Any = None) -> None:
         if self.peer is not None:
@@ -174,11 +181,27 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
         if sock._pending_error is not None:
             exc, sock._pending_error = sock._pending_error, None
             return Deferred.rejected(exc)
+        link: Any = sock._transport
+        if (
+            type(chunk) is bytes
+            and type(link) is _Link
+            and link.connected
+            and stream._state == "writable"
+            and not stream._controller._queue
+            and stream._in_flight_write is None
+            and stream._close_request is None
+        ):
+            # The common case, a bytes datagram to the connected peer: straight out.
+            try:
+                link.send(chunk)
+            except (NetworkError, InvalidStateError, OSError, ValueError) as exc:
+                return Deferred.rejected(exc)
+            sock._bytes_written += len(chunk)
+            return RESOLVED_NONE
         try:
             payload, addr = _prepare(sock, chunk)
         except (TypeError, ValueError) as exc:
             return Deferred.rejected(exc)
-        link = sock._transport
         if (
             isinstance(link, _Link)
             and stream._state == "writable"
@@ -230,12 +253,9 @@ def _prepare(sock: Socket, chunk: Any) -> tuple[Any, Any]:
 
 
 def _send_prepared(sock: Socket, link: _Link, payload: Any, addr: Any) -> None:
-    size = memoryview(payload).nbytes
-    limit = link.max_payload()
-    if size > limit:
-        raise ValueError(f"a UDP datagram holds at most {limit} bytes here, got {size}")
+    # The endpoint refuses a datagram larger than UDP allows (ValueError, nothing sent).
     link.send(payload, addr)
-    sock._bytes_written += size
+    sock._bytes_written += len(payload) if type(payload) is bytes else memoryview(payload).nbytes
 
 
 def _send(sock: Socket, chunk: Any) -> Deferred[None] | None:
@@ -268,7 +288,7 @@ class _UdpProtocol:
             sock._on_lost(exc)
 
 
-def deliver(sock: Socket, data: bytes, addr: Any) -> None:
+def deliver(sock: Socket, data: bytes, addr: Any = None) -> None:
     link: Any = sock._transport
     if link is not None:
         link.received += 1
@@ -288,7 +308,11 @@ def deliver(sock: Socket, data: bytes, addr: Any) -> None:
     controller = sock._rctrl
     reader = readable._reader
     if reader is not None and reader._requests and isinstance(reader, ReadableStreamDefaultReader):
-        reader._requests.popleft().resolve(read_result(chunk, False))
+        request: Any = reader._requests.popleft()
+        if type(request) is _ReadFuture:  # pending for sure (see channel._on_data)
+            request.set_result(_new_tuple(ReadResult, (chunk, False)))
+        else:
+            request.resolve(read_result(chunk, False))
     elif len(controller._queue) < controller._hwm:
         controller.enqueue(chunk)
     else:
@@ -334,11 +358,13 @@ async def open_udp(sock: Socket) -> None:
 
 
 class _PeerHandler:
+    """One peer's datagrams go to its socket: the table calls ``deliver`` itself."""
+
+    __slots__ = ("datagram_received", "sock")
+
     def __init__(self, sock: Socket) -> None:
         self.sock = sock
-
-    def datagram_received(self, data: bytes) -> None:
-        deliver(self.sock, data, None)
+        self.datagram_received = functools.partial(deliver, sock)
 
 
 class _UdpListenerHandle:

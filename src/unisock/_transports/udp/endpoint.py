@@ -3,11 +3,19 @@
 Why not ``loop.create_datagram_endpoint``: the stock loop reads each datagram with
 ``sock.recvfrom(256 KiB)``, which glibc serves with ``mmap``/``mremap``/``munmap``; it
 loses ~90% of a 64-byte flood.  Here a reader callback (``loop.add_reader``) drains up to
-``_BATCH`` datagrams per wake-up with ``recvfrom_into`` (``recv_into`` when connected)
+``_BATCH_MAX`` datagrams per wake-up with ``recvfrom_into`` (``recv_into`` when connected)
 into one preallocated buffer of 65,537 bytes (one per thread, shared by its endpoints),
 one byte more than any UDP payload, so a truncated datagram is detected rather than
 delivered short.  Each datagram reaches the protocol as ``bytes``; counters are summed
 per wake-up, not per datagram.
+
+The batch adapts (``_Batch``): a wake-up that empties the socket ends with a
+``BlockingIOError``, which costs more than the read itself when datagrams come one at a
+time (request/response).  So a wake-up reads one datagram and stops, and the batch grows
+(doubling up to ``_BATCH_MAX``) only while wake-ups find the socket still full; a probe
+that finds it empty makes the next probe wait twice as many wake-ups.  A flood is drained
+in batches after two wake-ups; a ping-pong pays the exception on a vanishing share of its
+wake-ups (1, 4, 9, 18, ...).
 
 Errors, as the OS reports them:
 
@@ -57,7 +65,8 @@ Address: TypeAlias = tuple[Any, ...]
 MAX_PAYLOAD_IPV4 = 65_507  # 65,535 - 20 (IPv4 header) - 8 (UDP header)
 MAX_PAYLOAD_IPV6 = 65_527  # 65,535 - 8 (UDP header); the IPv6 header is not counted
 _BUFFER_SIZE = 65_536 + 1  # one byte more than any payload: a full buffer means truncation
-_BATCH = range(64)  # datagrams read per wake-up at most, so one busy socket cannot starve others
+_BATCH_MAX = 64  # datagrams read per wake-up at most, so one busy socket cannot starve others
+_PROBE_BACKOFF_MAX = 4096
 
 
 class _Scratch(threading.local):
@@ -103,15 +112,18 @@ class DatagramEndpoint:
     """One non-blocking UDP socket read by a loop reader callback; see the module docstring."""
 
     __slots__ = (
+        "_batch",
         "_closed",
         "_fd",
         "_loop",
         "_max_payload",
         "_peer",
+        "_probe_after",
         "_protocol",
         "_reading",
         "_sock",
         "_sockname",
+        "_streak",
         "bytes_received",
         "bytes_sent",
         "datagrams_received",
@@ -138,6 +150,9 @@ class DatagramEndpoint:
         self._max_payload = MAX_PAYLOAD_IPV6 if sock.family == socket.AF_INET6 else MAX_PAYLOAD_IPV4
         self._reading = False
         self._closed = False
+        self._batch = 1  # datagrams the next wake-up reads at most (see the module doc)
+        self._streak = 0  # wake-ups in a row that read a full batch of one
+        self._probe_after = 1  # ... needed before trying a batch of two
         self.datagrams_sent = 0
         self.bytes_sent = 0
         self.datagrams_received = 0
@@ -277,12 +292,17 @@ class DatagramEndpoint:
         deliver = self._protocol.datagram_received
         count = 0
         total = 0
+        limit = self._batch
+        reads = 0
+        emptied = False
         try:
-            for _ in _BATCH:
+            while reads < limit:
                 try:
                     n, addr = recvfrom_into(buf)
                 except BlockingIOError:
+                    emptied = True
                     break
+                reads += 1
                 if n == _BUFFER_SIZE:
                     self._truncated(addr)
                     continue
@@ -296,6 +316,7 @@ class DatagramEndpoint:
         finally:
             self.datagrams_received += count
             self.bytes_received += total
+            self._adapt(limit, reads, emptied)
 
     def _read_connected(self) -> None:
         recv_into = self._sock.recv_into
@@ -306,12 +327,17 @@ class DatagramEndpoint:
         deliver = self._protocol.datagram_received
         count = 0
         total = 0
+        limit = self._batch
+        reads = 0
+        emptied = False
         try:
-            for _ in _BATCH:
+            while reads < limit:
                 try:
                     n = recv_into(buf)
                 except BlockingIOError:
+                    emptied = True
                     break
+                reads += 1
                 if n == _BUFFER_SIZE:
                     self._truncated(peer)
                     continue
@@ -325,6 +351,27 @@ class DatagramEndpoint:
         finally:
             self.datagrams_received += count
             self.bytes_received += total
+            self._adapt(limit, reads, emptied)
+
+    def _adapt(self, limit: int, reads: int, emptied: bool) -> None:
+        """Size the next wake-up's batch from what this one found (see the module doc)."""
+        if not emptied:
+            if reads < limit:
+                return  # stopped early (reading paused, an error): nothing learnt
+            if limit > 1:
+                self._batch = min(limit * 2, _BATCH_MAX)
+                self._probe_after = 1
+                return
+            self._streak += 1
+            if self._streak >= self._probe_after:
+                self._streak = 0
+                self._batch = 2
+            return
+        if limit == 2 and reads <= 1:  # a probe that found the socket empty
+            self._probe_after = min(self._probe_after * 2, _PROBE_BACKOFF_MAX)
+            self._batch = 1
+        elif reads <= limit // 2:
+            self._batch = max(1, limit // 2)
 
     def _truncated(self, addr: Address | None) -> None:
         self.datagrams_truncated += 1
