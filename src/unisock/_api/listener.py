@@ -17,7 +17,7 @@ from typing import Any, Unpack
 
 from .._base.address import SocketAddress, from_sockaddr, is_ip
 from .._base.deferred import Deferred
-from .._base.kwargs import SocketListenerKwargs
+from .._base.kwargs import SocketListenerKwargs, SocketListenerUpdateKwargs
 from .._base.options import ListenerOptions, SocketListenerInit
 from .._transports.tcp import apply_socket_options, set_no_delay
 from ..errors import NetworkError
@@ -108,6 +108,19 @@ class SocketListener(EventTarget):
     def closed(self) -> Deferred[None]:
         return self._closed
 
+    async def update(
+        self,
+        init: Mapping[str, Any] | None = None,
+        /,
+        **kwargs: Unpack[SocketListenerUpdateKwargs],
+    ) -> None:
+        """Swap a TLS listener's ``cert``/``key``/``ca``/``sni`` without a restart (the
+        connections accepted from then on use them), or change a UDP listener's broadcast
+        and multicast fields."""
+        from .listener_update import update_listener
+
+        await update_listener(self, init, kwargs)
+
     async def close(self) -> None:
         """Stop accepting; sockets already handed out stay open."""
         self._shutdown()
@@ -174,14 +187,19 @@ class SocketListener(EventTarget):
             # and retries with a backoff, logging once, on every loop.
             from .._transports.accept import Acceptor, open_listening_sockets
 
-            sockets = await open_listening_sockets(
-                self._loop,
-                opts.local.address,
-                opts.local.port,
-                backlog=opts.backlog,
-                reuse_port=opts.reuse_port,
-                prebound=_ipv6_listening_socket(opts),
-            )
+            if opts.sock is not None:  # adopted (systemd, a parent process)
+                from .._transports.adopt import take_listening
+
+                sockets = take_listening(opts.sock)
+            else:
+                sockets = await open_listening_sockets(
+                    self._loop,
+                    opts.local.address,
+                    opts.local.port,
+                    backlog=opts.backlog,
+                    reuse_port=opts.reuse_port,
+                    prebound=_ipv6_listening_socket(opts),
+                )
             self.local = from_sockaddr(sockets[0].getsockname()) if sockets else None
             what = f"{opts.transport.upper()} listener on {self.local}"
             self._server = Acceptor(
@@ -241,6 +259,11 @@ class SocketListener(EventTarget):
             set_no_delay(raw, opts.no_delay)
             with contextlib.suppress(NetworkError):
                 apply_socket_options(raw, opts)
+        if self._opts.proxy_protocol:  # the header first; the rest follows in _api.proxy
+            from .proxy import read_proxy_header
+
+            read_proxy_header(self, sock, transport)
+            return
         if self._opts.transport == "tls":
             from .tls import accept_tls
 
@@ -284,6 +307,10 @@ class SocketListener(EventTarget):
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self._opts.sock is not None:  # adopted, and maybe never taken by the opener
+            from .._transports.adopt import release_unclaimed
+
+            release_unclaimed(self._opts.sock)
 
     def _fail(self, exc: BaseException) -> None:
         if self._state == "closed":

@@ -15,7 +15,7 @@ import os
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from .._base.address import from_sockaddr
+from .._base.address import SocketAddress, from_sockaddr
 from .._base.options import Options, resolve_type
 from .._base.records import SocketInfo
 from .._transports.tcp import open_tcp
@@ -139,7 +139,9 @@ def validate_client(opts: Options) -> None:
     naming the field (a missing file, a garbage PEM, a cert/key mismatch, a bad session)."""
     if opts.remote is None:
         return
-    if opts.transport == "tls":
+    if opts.transport == "tls" and opts.server_side:
+        server_options(opts)
+    elif opts.transport == "tls":
         _client_options(opts, {}, opts.alpn)
     elif opts.transport == "quic":
         from .quic import quic_options
@@ -149,7 +151,7 @@ def validate_client(opts: Options) -> None:
 
 def server_options(opts: Options) -> TLSOptions:
     return TLSOptions.from_init(
-        key=opts.key, cert=opts.cert, ca=opts.ca, alpn=opts.alpn, server_side=True
+        key=opts.key, cert=opts.cert, ca=opts.ca, alpn=opts.alpn, server_side=True, sni=opts.sni
     )
 
 
@@ -160,7 +162,8 @@ def _host(opts: Options) -> str | None:
 async def connect_tls(sock: Socket) -> None:
     """TCP, then the TLS handshake, for a ``type="tls"`` (or TLS ALPN) socket."""
     opts = sock._opts
-    tls_opts = _client_options(opts, {}, opts.alpn)
+    server = opts.server_side  # an adopted connection this end accepted
+    tls_opts = server_options(opts) if server else _client_options(opts, {}, opts.alpn)
     holding = _Holding()
     transport, _ = await open_tcp(sock._loop, opts, lambda: holding)
     if holding.lost is not None:
@@ -171,9 +174,9 @@ async def connect_tls(sock: Socket) -> None:
         sock._protocol,
         tls_opts,
         loop=sock._loop,
-        host=_host(opts),
+        host=None if server else _host(opts),
         initial_data=bytes(holding.data),
-        pooling=opts.allow_pooling,
+        pooling=opts.allow_pooling and not server,
         allow_truncation=not opts.require_close_notify,
         call_connection_made=True,
         session_in_info=False,  # Socket.info fetches it on access
@@ -183,8 +186,17 @@ async def connect_tls(sock: Socket) -> None:
     sock._open(tls_info(sock, transport, info))
 
 
-def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTransport) -> None:
-    """Run the server handshake on an accepted connection; deliver the socket once done."""
+def accept_tls(
+    listener: SocketListener,
+    sock: Socket,
+    transport: asyncio.BaseTransport,
+    initial_data: bytes = b"",
+    remote: SocketAddress | None = None,
+) -> None:
+    """Run the server handshake on an accepted connection; deliver the socket once done.
+
+    ``initial_data``: handshake bytes read already; ``remote``: the client a PROXY header
+    named (else the peer's address)."""
     from .socket import _StreamProtocol
 
     tls_opts = listener._tls_server_options()
@@ -194,6 +206,7 @@ def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTr
         protocol,
         tls_opts,
         loop=sock._loop,
+        initial_data=initial_data,
         allow_truncation=not sock._opts.require_close_notify,
         call_connection_made=True,
     )
@@ -206,7 +219,8 @@ def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTr
         if exc is not None:
             sock._fail(exc)  # a failed handshake never reaches the user
             return
-        sock._open(tls_info(sock, transport, d.result()))
+        info = tls_info(sock, transport, d.result())
+        sock._open(info if remote is None else dataclasses.replace(info, remote=remote))
         listener._deliver(sock)
 
     tls.handshake.add_done_callback(handshaken)
@@ -226,7 +240,7 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
 
         raise InvalidStateError("only an open plaintext TCP socket can be upgraded to TLS")
     _, alpn = resolve_type(fields.get("type", "tls"), fields.get("alpn"))
-    server_side = opts.remote is None
+    server_side = opts.remote is None or opts.server_side
     if server_side:
         if fields.get("ssl_context") is not None:
             raise ValueError("ssl_context: only a TLS client takes an ssl.SSLContext")

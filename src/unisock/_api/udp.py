@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from .._base.address import SocketAddress, from_sockaddr, parse_address
 from .._base.deferred import RESOLVED_NONE, Deferred
 from .._base.records import SocketInfo
-from .._transports.udp.endpoint import DatagramEndpoint, open_datagram_endpoint
+from .._transports.udp.endpoint import DatagramEndpoint
+from .._transports.udp.opening import open_endpoint
 from .._transports.udp.peers import Peer, PeerTable
 from ..errors import InvalidStateError, NetworkError, TimeoutError
 from ..streams import WritableStream
@@ -316,13 +317,12 @@ def _info(sock: Socket, link: _Link) -> SocketInfo:
 
 async def open_udp(sock: Socket) -> None:
     opts = sock._opts
-    endpoint, _ = await open_datagram_endpoint(
+    endpoint, _ = await open_endpoint(
         lambda: _UdpProtocol(sock),
+        opts,
+        adopted=opts.sock,
         remote=(opts.remote.address, opts.remote.port) if opts.remote else None,
         local=(opts.local.address, opts.local.port) if opts.local else None,
-        ttl=opts.ttl,
-        send_buffer_size=opts.send_buffer_size,
-        receive_buffer_size=opts.receive_buffer_size,
     )
     link = _Link(endpoint)
     if sock._state == "closed":
@@ -405,12 +405,11 @@ async def open_udp_listener(listener: SocketListener) -> _UdpListenerHandle:
         idle_timeout=sock_opts.idle_timeout or None,
         on_remove=removed,
     )
-    endpoint, _ = await open_datagram_endpoint(
+    endpoint, _ = await open_endpoint(
         lambda: table,
+        sock_opts,
+        adopted=lopts.sock,
         local=(lopts.local.address, lopts.local.port),
-        ttl=sock_opts.ttl,
-        send_buffer_size=sock_opts.send_buffer_size,
-        receive_buffer_size=sock_opts.receive_buffer_size,
         reuse_port=lopts.reuse_port,
         ipv6_only=lopts.ipv6_only,
     )

@@ -41,11 +41,13 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from ...errors import InvalidStateError, NetworkError, network_error
+from ..adopt import claim
 
 __all__ = [
     "MAX_PAYLOAD_IPV4",
     "MAX_PAYLOAD_IPV6",
     "Address",
+    "adopt_datagram_endpoint",
     "DatagramEndpoint",
     "DatagramProtocol",
     "open_datagram_endpoint",
@@ -526,3 +528,32 @@ async def open_datagram_endpoint(
     assert last is not None
     target = f"to {_describe(remote)}" if remote is not None else f"on {_describe(local)}"
     raise network_error(last, f"cannot open a UDP endpoint {target}") from None
+
+
+def adopt_datagram_endpoint(
+    protocol_factory: Callable[[], P],
+    sock: socket.socket,
+    *,
+    ttl: int | None = None,
+    send_buffer_size: int | None = None,
+    receive_buffer_size: int | None = None,
+) -> tuple[DatagramEndpoint, P]:
+    """An endpoint on a UDP socket handed over (``sock=``), bound or connected already."""
+    if sock.fileno() < 0:
+        raise NetworkError(f"the adopted socket was closed before it was used: {sock!r}")
+    try:
+        sock.setblocking(False)
+        if ttl is not None:
+            _set_ttl(sock, ttl)
+        if send_buffer_size is not None:
+            _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
+        if receive_buffer_size is not None:
+            _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
+    except BaseException:
+        sock.close()
+        raise
+    claim(sock)
+    protocol = protocol_factory()
+    endpoint = DatagramEndpoint(asyncio.get_running_loop(), sock, protocol)
+    endpoint.start()
+    return endpoint, protocol
