@@ -84,8 +84,7 @@ def read_proxy_header(
     listener: SocketListener, sock: Socket, transport: asyncio.BaseTransport
 ) -> None:
     """Take over the accepted ``transport`` until its header is read, bounded in time."""
-    assert isinstance(transport, asyncio.Transport)
-    reader = _HeaderReader(listener, sock, transport)
+    reader = _HeaderReader(listener, sock, transport)  # type: ignore[arg-type]
     timeout = sock._opts.ready_timeout or PROXY_HEADER_TIMEOUT
 
     def expire() -> None:

@@ -17,6 +17,7 @@ Specification: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -108,7 +109,14 @@ def _v1_address(text: str, version: int, which: str) -> str:
     if address is None or address.version != version or "%" in text:
         kind = "IPv4" if version == 4 else "IPv6"
         raise ProxyProtocolError(f"v1 header: {which} address {text!r} is not an {kind} address")
-    return str(address)
+    return _text(address.packed)
+
+
+def _text(packed: bytes) -> str:
+    """An address as the OS writes it (``getpeername``): ``::ffff:1.2.3.4``, not
+    ``ipaddress``'s ``::ffff:102:304`` (Python before 3.13)."""
+    family = socket.AF_INET if len(packed) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, packed)
 
 
 def _parse_v1(line: bytes) -> ProxyHeader:
@@ -201,12 +209,10 @@ def _parse_v2(header: bytes) -> ProxyHeader:
     source = destination = None
     if family == "inet":
         src, dst, sport, dport = struct.unpack_from("!4s4sHH", body)
-        source = (str(ipaddress.IPv4Address(src)), sport)
-        destination = (str(ipaddress.IPv4Address(dst)), dport)
+        source, destination = (_text(src), sport), (_text(dst), dport)
     elif family == "inet6":
         src, dst, sport, dport = struct.unpack_from("!16s16sHH", body)
-        source = (str(ipaddress.IPv6Address(src)), sport)
-        destination = (str(ipaddress.IPv6Address(dst)), dport)
+        source, destination = (_text(src), sport), (_text(dst), dport)
     return ProxyHeader(2, "PROXY", family, protocol, source, destination, tlvs)
 
 
