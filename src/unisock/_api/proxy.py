@@ -77,7 +77,9 @@ class _HeaderReader(asyncio.Protocol):
         self._done = True
         peer = self._transport.get_extra_info("peername")
         logger.debug("PROXY protocol: dropping the connection from %s: %s", peer, exc)
-        self._sock._fail(exc)  # aborts the transport; the socket never reached anyone
+        # Reset (not FIN): a client that skipped the proxy learns it was refused, not
+        # answered with nothing.  The socket never reached anyone.
+        self._sock._abort(exc)
 
 
 def read_proxy_header(
