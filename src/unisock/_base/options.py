@@ -288,6 +288,15 @@ def _multicast_groups(value: Any) -> tuple[tuple[str, str | None], ...]:
     return tuple(groups)
 
 
+_DATAGRAM_DEFAULTS: dict[str, Any] = {
+    "broadcast": False,
+    "multicast_groups": (),
+    "multicast_ttl": None,
+    "multicast_loopback": None,
+    "multicast_interface": None,
+}
+
+
 def _datagram(get: Any, transport: str) -> dict[str, Any]:
     """Broadcast and multicast: UDP only, refused elsewhere naming the field."""
     fields = {
@@ -299,7 +308,7 @@ def _datagram(get: Any, transport: str) -> dict[str, Any]:
     }
     if transport != "udp":
         for name, value in fields.items():
-            if value not in (False, (), None):
+            if value is not _DATAGRAM_DEFAULTS[name] and value != ():
                 raise ValueError(f"{name} needs type 'udp', not {transport!r}")
     return fields
 

@@ -440,6 +440,7 @@ def _open_socket(
     receive_buffer_size: int | None,
     reuse_port: bool,
     ipv6_only: bool = False,
+    prepare: Callable[[socket.socket], None] | None = None,
 ) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
@@ -454,6 +455,8 @@ def _open_socket(
             _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
         if receive_buffer_size is not None:
             _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
+        if prepare is not None:  # before connect: a connected socket's route is fixed then
+            prepare(sock)
         if local is not None:
             sock.bind(local)
         if remote is not None:
@@ -474,8 +477,11 @@ async def open_datagram_endpoint(
     receive_buffer_size: int | None = None,
     reuse_port: bool = False,
     ipv6_only: bool = False,
+    prepare: Callable[[socket.socket], None] | None = None,
 ) -> tuple[DatagramEndpoint, P]:
     """Open a UDP endpoint: connected to ``remote`` if given, else bound to ``local``.
+
+    ``prepare`` sets further options on each socket before it binds and connects.
 
     Host names resolve with the loop's ``getaddrinfo``; each resolved address is tried in
     order until a socket binds (and connects).  Failures raise ``NetworkError``.
@@ -517,6 +523,7 @@ async def open_datagram_endpoint(
                 receive_buffer_size,
                 reuse_port,
                 ipv6_only,
+                prepare,
             )
         except OSError as exc:
             last = exc
@@ -537,6 +544,7 @@ def adopt_datagram_endpoint(
     ttl: int | None = None,
     send_buffer_size: int | None = None,
     receive_buffer_size: int | None = None,
+    prepare: Callable[[socket.socket], None] | None = None,
 ) -> tuple[DatagramEndpoint, P]:
     """An endpoint on a UDP socket handed over (``sock=``), bound or connected already."""
     if sock.fileno() < 0:
@@ -549,6 +557,8 @@ def adopt_datagram_endpoint(
             _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
         if receive_buffer_size is not None:
             _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
+        if prepare is not None:
+            prepare(sock)
     except BaseException:
         sock.close()
         raise

@@ -1,8 +1,10 @@
 """Opening the endpoint of a UDP socket or listener from its options: a socket of our own
-or an adopted one (``sock=``), then broadcast and multicast set on it."""
+or an adopted one (``sock=``), with broadcast and multicast set before it connects (a
+connected socket's route, and so its multicast interface, is fixed by ``connect``)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,29 +32,28 @@ async def open_endpoint(
     reuse_port: bool = False,
     ipv6_only: bool = False,
 ) -> tuple[DatagramEndpoint, P]:
-    """The endpoint, with every socket option of ``opts`` set; closed again if one fails."""
+    """The endpoint, with every socket option of ``opts`` set (a failure closes it)."""
+
+    def prepare(sock: socket.socket) -> None:
+        configure_datagram(sock, opts)
+
     if adopted is not None:
-        endpoint, protocol = adopt_datagram_endpoint(
+        return adopt_datagram_endpoint(
             protocol_factory,
             adopted,
             ttl=opts.ttl,
             send_buffer_size=opts.send_buffer_size,
             receive_buffer_size=opts.receive_buffer_size,
+            prepare=prepare,
         )
-    else:
-        endpoint, protocol = await open_datagram_endpoint(
-            protocol_factory,
-            remote=remote,
-            local=local,
-            ttl=opts.ttl,
-            send_buffer_size=opts.send_buffer_size,
-            receive_buffer_size=opts.receive_buffer_size,
-            reuse_port=reuse_port,
-            ipv6_only=ipv6_only,
-        )
-    try:
-        configure_datagram(endpoint.get_extra_info("socket"), opts)
-    except BaseException:
-        endpoint.close()
-        raise
-    return endpoint, protocol
+    return await open_datagram_endpoint(
+        protocol_factory,
+        remote=remote,
+        local=local,
+        ttl=opts.ttl,
+        send_buffer_size=opts.send_buffer_size,
+        receive_buffer_size=opts.receive_buffer_size,
+        reuse_port=reuse_port,
+        ipv6_only=ipv6_only,
+        prepare=prepare,
+    )
