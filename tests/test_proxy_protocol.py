@@ -493,3 +493,14 @@ def test_tls_listener_reads_the_header_before_the_handshake(run: Any, pki: Pki) 
 def test_bad_proxy_protocol_values(fields: dict[str, Any], match: str) -> None:
     with pytest.raises((TypeError, ValueError), match=match):
         SocketListenerInit.parse(None, fields)
+
+
+def test_a_trickled_v2_header_is_parsed_once_its_length_is_in() -> None:
+    header = v2(("10.0.0.1", 1), ("10.0.0.2", 2), tlvs=[(0xE0, bytes(60000))])
+    parser = ProxyHeaderParser()
+    started = time.monotonic()
+    for i in range(len(header) - 1):
+        assert parser.feed(header[i : i + 1]) is None
+    result = parser.feed(header[-1:])
+    assert result is not None and result[0].tlvs[0] == (0xE0, bytes(60000))
+    assert time.monotonic() - started < 5  # linear, not quadratic, in the header's size

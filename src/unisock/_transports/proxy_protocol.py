@@ -270,20 +270,30 @@ def parse_header(data: bytes) -> tuple[ProxyHeader, int] | None:
 
 
 class ProxyHeaderParser:
-    """Feed bytes as they arrive; ``feed`` returns ``(header, the bytes after it)`` once."""
+    """Feed bytes as they arrive; ``feed`` returns ``(header, the bytes after it)`` once.
 
-    __slots__ = ("_buffer", "_done")
+    Once a v2 header's length is known, nothing is parsed again until that many bytes are
+    in: a peer trickling a 64 KiB header a byte at a time costs one parse, not 65,535
+    parses of a growing buffer."""
+
+    __slots__ = ("_buffer", "_done", "_needed")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._done = False
+        self._needed = 1
 
     def feed(self, data: bytes | bytearray | memoryview) -> tuple[ProxyHeader, bytes] | None:
         if self._done:
             raise ProxyProtocolError("the header was parsed already")
         self._buffer += data
+        if len(self._buffer) < self._needed:
+            return None
         result = parse_header(bytes(self._buffer))
         if result is None:
+            self._needed = len(self._buffer) + 1
+            if len(self._buffer) >= V2_FIXED and self._buffer[0] == V2_SIGNATURE[0]:
+                self._needed = V2_FIXED + int.from_bytes(self._buffer[14:16], "big")
             return None
         header, used = result
         rest = bytes(self._buffer[used:])
