@@ -57,17 +57,20 @@ def test_mapping_picks_by_name(run: Any, pki: Pki) -> None:
     a = pki.ca.issue_cert("a.example")
     b = pki.ca.issue_cert("b.example")
     wild = pki.ca.issue_cert("*.wild.example")
+    idn = pki.ca.issue_cert("xn--bcher-kva.example")
 
     async def main() -> None:
         sni = {
             "a.example": material(a),
             "B.Example": (b.cert_chain_pems[0].bytes(), b.private_key_pem.bytes()),
             "*.wild.example": material(wild),
+            "bücher.example": material(idn),  # as the client sends it: an A-label
         }
         async with unisock.SocketListener(type="tls", **material(pki.server), sni=sni) as listener:
             assert await served(listener, pki, "a.example") == der(a)
             assert await served(listener, pki, "b.example") == der(b)  # keys ignore case
             assert await served(listener, pki, "x.wild.example") == der(wild)
+            assert await served(listener, pki, "xn--bcher-kva.example") == der(idn)
             assert await served(listener, pki, "localhost") == der(pki.server)  # unknown: default
             assert await served(listener, pki, None) == der(pki.server)  # no SNI: default
 

@@ -493,6 +493,14 @@ def _sni_name(name: object) -> str:
         raise ValueError(
             f"sni: {name!r}: a wildcard stands for the whole first label only ('*.example.com')"
         )
+    if not name.isascii():  # clients send A-labels ("xn--bcher-kva.example")
+        try:
+            name = ".".join(
+                label if label.isascii() else label.encode("idna").decode("ascii")
+                for label in name.split(".")
+            )
+        except UnicodeError:
+            raise ValueError(f"sni: {name!r} is not a valid internationalised name") from None
     return name.lower().rstrip(".")
 
 
