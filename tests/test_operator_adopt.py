@@ -507,28 +507,39 @@ def test_systemd_socket_activate(peer: Any, loop_kind: str) -> None:
     assert proc.proc.wait(20) == 0
 
 
-def test_listen_fds_handed_to_a_child(peer: Any, loop_kind: str) -> None:
-    """The same without systemd: a parent binds, the child (its pid in LISTEN_PID, as
-    systemd sets it) finds the listening socket at fd 3."""
+LAUNCHER = r"""
+import os, sys
+fd = int(sys.argv[1])
+if fd != 3:
+    os.dup2(fd, 3)  # SD_LISTEN_FDS_START
+    os.close(fd)
+os.environ["LISTEN_FDS"] = "1"
+os.environ["LISTEN_PID"] = str(os.getpid())  # exec keeps the pid
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
+def test_listen_fds_handed_to_a_child(peer: Any, loop_kind: str, tmp_path: Path) -> None:
+    """The same without systemd, as systemd does it after fork: the listening socket moved
+    to fd 3, LISTEN_FDS=1, LISTEN_PID the pid of the program that then runs."""
     listening = socket.create_server(("127.0.0.1", 0))
     port = listening.getsockname()[1]
     fd = listening.fileno()
-    script = f'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" -c "$1" "$2" 3<&{fd}'
-    if fd != 3:
-        script += f" {fd}<&-"
-    env = {**os.environ, "PYTHONPATH": SRC}
+    errors = tmp_path / "stderr"
     try:
-        proc: Peer = peer(
-            ["sh", "-c", script, sys.executable, CHILD, loop_kind],
-            pass_fds=(fd,),
-            env=env,
-            stdout=subprocess.PIPE,
-        )
+        with errors.open("wb") as stderr:
+            proc: Peer = peer(
+                [sys.executable, "-c", LAUNCHER, str(fd), "-c", CHILD, loop_kind],
+                pass_fds=(fd,),
+                env={**os.environ, "PYTHONPATH": SRC},
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
     finally:
         listening.close()  # the child has its own copy
     assert proc.proc.stdout is not None
     line = proc.proc.stdout.readline()
-    assert line.startswith(b"ready 1 127.0.0.1:"), line
+    assert line.startswith(b"ready 1 127.0.0.1:"), errors.read_text()
     got = _talk(port, b"hand-off")
     assert got == b"child " + str(proc.proc.pid).encode() + b": hand-off"
     assert proc.proc.wait(20) == 0
