@@ -117,6 +117,16 @@ async def background(*coros: Coroutine[Any, Any, Any]) -> AsyncIterator[Backgrou
         raise
 
 
+async def eventually(condition: Callable[[], object], timeout: float = 5, what: str = "") -> None:
+    """Wait until ``condition()`` is true, checking it every 5 ms; fail after ``timeout``
+    seconds.  For a state with no event to await (a counter, a kernel buffer)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout} s: {what or condition}")
+        await asyncio.sleep(0.005)  # polling: nothing to await
+
+
 def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
