@@ -323,6 +323,20 @@ def _ports_of(inodes: set[int], kind: str) -> set[int]:
     return ports
 
 
+def udp_unread(port: int) -> int:
+    """Bytes waiting in the receive queues of the UDP sockets bound to ``port`` (from
+    /proc/net/udp*): 0 once their owner has read every datagram that arrived (on
+    loopback a datagram is queued by the time ``sendto`` returns)."""
+    total = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    total += int(fields[4].split(":")[1], 16)
+    return total
+
+
 def kill_group(pgid: int, sig: int) -> None:
     """Signal every process of group ``pgid`` (gone already is fine)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
