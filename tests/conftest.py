@@ -260,7 +260,7 @@ def start_on_free_ports(
     A port chosen free may be taken by another process before the peer binds it; the peer
     then exits, and it is started again on other ports, up to ``attempts`` times.
     """
-    status = None
+    status, said, args = None, b"", ["the peer"]
     for _ in range(attempts):
         ports = [
             free_tcp_udp_port()
@@ -268,7 +268,8 @@ def start_on_free_ports(
             else free_port(socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
             for kind in kinds
         ]
-        started = Peer(make_args(*ports), **kwargs)
+        args = make_args(*ports)
+        started = Peer(args, **kwargs)
         try:
             if started.holds(dict(zip(ports, kinds, strict=True)), timeout):
                 return started, ports
@@ -276,10 +277,11 @@ def start_on_free_ports(
             started.stop()
             raise
         status = started.proc.returncode
+        said = started.proc.stderr.read()[-2000:] if started.proc.stderr is not None else b""
         started.stop()
     raise PeerDidNotStart(
-        f"{make_args(*[0] * len(kinds))[0]} exited before binding its ports, {attempts} "
-        f"times (last exit status {status})"
+        f"{args[0]} exited before binding its ports, {attempts} "
+        f"times (last exit status {status}): {said!r}"
     )
 
 
