@@ -25,7 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from tests import h3_util as h3
-from tests.conftest import Peer, free_port, wait_udp_bound
+from tests.conftest import PeerDidNotStart, Peers
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -68,37 +68,35 @@ class Served:
 
 
 def start_gtlsserver(
-    tmp_path: Path, peer: Callable[..., Peer], material: Material, *extra: str
+    tmp_path: Path, peer: Peers, material: Material, *extra: str
 ) -> Iterator[Served]:
     server = program("gtlsserver")
     htdocs = tmp_path / "htdocs"
     htdocs.mkdir()
     content = os.urandom(FILE_SIZE)
     (htdocs / "big.bin").write_bytes(content)
-    port = free_port(kind=2)  # SOCK_DGRAM
     log = tmp_path / "gtlsserver.log"
-    with log.open("wb") as out:
-        proc = peer(
-            [server, "-d", str(htdocs), *extra,
-             "127.0.0.1", str(port), str(material.key), str(material.cert)],
-            stdout=out, stderr=out,
-        )
     try:
-        wait_udp_bound(port)
-    except TimeoutError:
+        with log.open("wb") as out:
+            proc, (port,) = peer.on_free_ports(
+                lambda port: [server, "-d", str(htdocs), *extra,
+                              "127.0.0.1", str(port), str(material.key), str(material.cert)],
+                kinds=("udp",), stdout=out, stderr=out,
+            )
+    except (PeerDidNotStart, TimeoutError):
         raise AssertionError(f"gtlsserver did not start: {log.read_text()[-2000:]}") from None
     yield Served(port, "/big.bin", hashlib.sha256(content).hexdigest(), log)
     assert proc.proc.poll() is None, f"gtlsserver died: {log.read_text()[-2000:]}"
 
 
 @pytest.fixture
-def gtlsserver(tmp_path: Path, peer: Callable[..., Peer], material: Material) -> Iterator[Served]:
+def gtlsserver(tmp_path: Path, peer: Peers, material: Material) -> Iterator[Served]:
     yield from start_gtlsserver(tmp_path, peer, material, "-q")
 
 
 @pytest.fixture
 def lossy_gtlsserver(
-    tmp_path: Path, peer: Callable[..., Peer], material: Material
+    tmp_path: Path, peer: Peers, material: Material
 ) -> Iterator[Served]:
     # not -q: the log then says each packet it dropped on purpose.  One packet per send
     # (no GSO batches), so the loss is per packet and about 40 of the 1 MiB's go.
@@ -133,11 +131,10 @@ async def h3_get(served: Served, material: Material) -> tuple[h3.Headers, bytes,
     finally:
         if not peer_settings.done():
             peer_settings.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError):
                 await peer_settings
         conn.close(h3.H3_NO_ERROR)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(conn.closed, 10)
+        await asyncio.wait_for(conn.closed, 10)
         await control.close()
         await sock.close()
     return headers, body, settings
