@@ -329,12 +329,56 @@ def udp_unread(port: int) -> int:
     """Bytes waiting in the receive queues of the UDP sockets bound to ``port`` (from
     /proc/net/udp*): 0 once their owner has read every datagram that arrived (on
     loopback a datagram is queued by the time ``sendto`` returns)."""
+    return _receive_queue("udp", port, listening=False)
+
+
+def tcp_unread(local_port: int) -> int:
+    """Bytes received but not yet read by the TCP connection whose local port is
+    ``local_port`` (from /proc/net/tcp*)."""
+    return _receive_queue("tcp", local_port, listening=False)
+
+
+def accept_queue(port: int) -> int:
+    """Connections waiting in the accept queue of the TCP listener on ``port``."""
+    return _receive_queue("tcp", port, listening=True)
+
+
+@contextlib.contextmanager
+def blackholed_address() -> Iterator[tuple[str, int]]:
+    """A loopback address whose SYNs are dropped: a listener with backlog 0 whose accept
+    queue is full, so a connect to it hangs (no refusal, no answer)."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(0)
+        address = lsock.getsockname()
+        for _ in range(4):
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                f.connect(address)
+            fillers.append(f)
+        deadline = time.monotonic() + 5
+        while accept_queue(address[1]) < 1:  # the one a backlog of 0 holds: full
+            assert time.monotonic() < deadline, "the accept queue never filled"
+            time.sleep(0.005)  # polling /proc: nothing to await
+        yield address
+    finally:
+        for f in fillers:
+            f.close()
+        lsock.close()
+
+
+def _receive_queue(kind: str, port: int, listening: bool) -> int:
     total = 0
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
+    for table in (f"/proc/net/{kind}", f"/proc/net/{kind}6"):
         with contextlib.suppress(OSError), open(table) as f:
             for line in f.readlines()[1:]:
                 fields = line.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and (
+                    kind == "udp" or (fields[3] == "0A") == listening
+                ):
                     total += int(fields[4].split(":")[1], 16)
     return total
 

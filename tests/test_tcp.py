@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tests.conftest import background, eventually, fd_count, need, refusing_port
+from tests.conftest import (
+    background,
+    blackholed_address,
+    eventually,
+    fd_count,
+    need,
+    refusing_port,
+)
 
 import unisock
 from unisock import errors
@@ -188,30 +195,15 @@ def test_dns_failure(run: Any) -> None:
 def test_ready_timeout(run: Any) -> None:
     # A listener that never accepts, with its backlog full: the kernel drops further SYNs,
     # so the connect hangs until ready_timeout ends it.
-    listening = socket.socket()
-    listening.bind(("127.0.0.1", 0))
-    listening.listen(0)
-    fillers = []
-    for _ in range(4):
-        f = socket.socket()
-        f.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            f.connect(listening.getsockname())
-        fillers.append(f)
-
     async def main() -> None:
-        s = unisock.Socket(remote=listening.getsockname(), ready_timeout=0.3)
+        s = unisock.Socket(remote=dead, ready_timeout=0.3)
         with pytest.raises(errors.TimeoutError, match="ready_timeout"):
             await s.ready
         with pytest.raises(errors.TimeoutError):
             await s.closed
 
-    try:
+    with blackholed_address() as dead:
         run(main)
-    finally:
-        for f in fillers:
-            f.close()
-        listening.close()
 
 
 def test_signal_aborts(run: Any) -> None:
