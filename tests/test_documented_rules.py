@@ -29,8 +29,7 @@ from tests.conftest import (
 from tests.tls_util import Pki, make_pki
 
 import unisock
-from unisock import errors
-from unisock._init import SocketInit
+from unisock import SocketInit, errors
 from unisock._tls_config import SessionCache, session_cache
 from unisock.testing import pairs
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import unisock
-from unisock._init import SocketInit, SocketListenerInit
+from unisock import SocketInit, SocketListenerInit
 
 BAD_VALUES: list[Any] = [
     None, -1, math.nan, math.inf, 2**64, b"bytes", "text", "\x00host", 0, 65536, 1.5, [],
