@@ -299,13 +299,13 @@ def test_socat_echo_integrity(run: Any, peer: Any) -> None:
                 pos += n
             await writer.close()
 
-        sender = asyncio.ensure_future(send())
         digest = hashlib.sha256()
         total = 0
-        async for chunk in s.readable:
-            digest.update(chunk)
-            total += len(chunk)
-        await sender
+        async with background(send()) as tasks:  # a failing sender fails the test at once
+            async for chunk in s.readable:
+                digest.update(chunk)
+                total += len(chunk)
+            await tasks.tasks[0]
         assert total == len(data)
         assert digest.digest() == hashlib.sha256(data).digest()
         await s.closed
