@@ -168,17 +168,6 @@ def need(program: str) -> str:
     return path
 
 
-def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout} s")
-
-
 class Peer:
     """A real peer program started for one test and always stopped after it.
 
@@ -416,22 +405,6 @@ def peer() -> Iterator[Peers]:
     yield peers
     for p in peers.started:
         p.stop()
-
-
-def wait_udp_bound(port: int, timeout: float = 10) -> None:
-    """Wait until some process has a UDP socket bound to ``port`` (from /proc/net/udp*)."""
-    needle = f":{port:04X} "
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for table in ("/proc/net/udp", "/proc/net/udp6"):
-            try:
-                with open(table) as f:
-                    if any(needle in line.split("\n")[0][:40] for line in f):
-                        return
-            except OSError:
-                pass
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing bound to UDP port {port} after {timeout} s")
 
 
 def free_tcp_udp_port(host: str = "127.0.0.1") -> int:

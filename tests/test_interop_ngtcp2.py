@@ -25,7 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from tests import h3_util as h3
-from tests.conftest import PeerDidNotStart, Peers
+from tests.conftest import Background, PeerDidNotStart, Peers, background
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -184,19 +184,20 @@ class H3Server:
     page as DATA.  Per connection it opens a control stream with SETTINGS and reads the
     client's SETTINGS."""
 
-    def __init__(self, listener: unisock.SocketListener) -> None:
+    def __init__(self, listener: unisock.SocketListener, tasks: Background) -> None:
         self.listener = listener
+        self.spawned = tasks  # conftest's background: a failing stream fails the test at once
         self.codec = h3.QpackCodec()
         self.requests: list[h3.Headers] = []
         self.client_settings: list[dict[int, int]] = []
         self.infos: list[unisock.SocketInfo] = []
         self.controls: dict[int, unisock.Socket] = {}
         self.tasks: list[asyncio.Task[None]] = []
-        self.serving = asyncio.ensure_future(self._serve())
+        self.serving = tasks.spawn(self._serve())
 
     async def _serve(self) -> None:
         async for event in self.listener:
-            self.tasks.append(asyncio.ensure_future(self._stream(event.socket)))
+            self.tasks.append(self.spawned.spawn(self._stream(event.socket)))
 
     async def _stream(self, sock: unisock.Socket) -> None:
         conn = sock.connection
@@ -218,14 +219,9 @@ class H3Server:
 
     async def stop(self) -> None:
         self.serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.serving
-        results = await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks)
         for control in self.controls.values():
             await control.close()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
 
 
 @pytest.mark.timeout(120)
@@ -244,21 +240,22 @@ def test_gtlsclient_against_unisock_listener(
         ) as listener:
             assert listener.local is not None
             port = listener.local.port
-            server = H3Server(listener)
-            proc = await asyncio.create_subprocess_exec(
-                client, "-q", "--exit-on-first-stream-close", f"--download={downloads}",
-                "--sni=localhost", "127.0.0.1", str(port),
-                f"https://localhost:{port}/page.txt",
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            try:
-                out, _ = await asyncio.wait_for(proc.communicate(), 30)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-            await server.stop()
+            async with background() as tasks:
+                server = H3Server(listener, tasks)
+                proc = await asyncio.create_subprocess_exec(
+                    client, "-q", "--exit-on-first-stream-close", f"--download={downloads}",
+                    "--sni=localhost", "127.0.0.1", str(port),
+                    f"https://localhost:{port}/page.txt",
+                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+                try:
+                    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+                finally:
+                    if proc.returncode is None:
+                        proc.kill()
+                        await proc.wait()
+                await server.stop()
 
         assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
         assert (downloads / "page.txt").read_bytes() == PAGE

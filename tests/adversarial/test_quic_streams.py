@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from tests.adversarial._util import ALPN, CHAIN_PEM, KEY_PEM, client_opts
-from tests.conftest import eventually
+from tests.conftest import background, eventually
 
 import unisock
 from unisock import errors
@@ -123,8 +123,7 @@ def test_unwritten_streams_do_not_starve_stream_credit(run: Any) -> None:
                     r.release_lock()
                     await sock.close()
 
-            server = asyncio.ensure_future(serve())
-            try:
+            async with background(serve()):
                 finished = []
                 for _ in range(20):
                     s = await asyncio.wait_for(conn.create_bidirectional_stream(), 2)
@@ -149,9 +148,5 @@ def test_unwritten_streams_do_not_starve_stream_credit(run: Any) -> None:
                 assert loop.time() - start < 3
                 for s in [*finished, *idle, *more]:
                     s._abort(None)
-            finally:
-                server.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await server
 
     run(main)
