@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from unisock._deferred import Deferred
+from unisock import Deferred
 from unisock.abort import AbortController
 from unisock.errors import AbortError
 from unisock.streams import (
