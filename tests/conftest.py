@@ -14,10 +14,19 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
+
+with warnings.catch_warnings():
+    # Imported here, once, before any test: trio (when installed) registers its PRNG with
+    # hypothesis from an entry point, and hypothesis warns that the object might be
+    # collected (it is a module global, it will not).  Under -W error that third-party
+    # warning would fail whichever run imports hypothesis first at its end.
+    warnings.simplefilter("ignore", category=Warning)
+    import hypothesis  # noqa: F401
 
 try:
     import uvloop
