@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -84,6 +85,11 @@ class _Link:
         self.connected = peer is not None or endpoint.get_extra_info("peername") is not None
         """Datagrams go to one peer (a connected socket, or a listener's peer): a bytes
         chunk needs no address."""
+        self.send_to_peer: Callable[[Any], None] = (
+            peer.send if peer is not None else endpoint.sendto
+        )
+        """Where a datagram for the one peer goes, looked up once (the writer's fast path
+        calls it directly, then counts it)."""
 
     def send(self, data: Any, addr: Any = None) -> None:
         if self.peer is not None:
@@ -196,9 +202,10 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
         ):
             # The common case, a bytes datagram to the connected peer: straight out.
             try:
-                link.send(chunk)
+                link.send_to_peer(chunk)
             except (NetworkError, InvalidStateError, OSError, ValueError) as exc:
                 return Deferred.rejected(exc)
+            link.sent += 1
             sock._bytes_written += len(chunk)
             return RESOLVED_NONE
         try:
