@@ -110,6 +110,16 @@ http {{
         keepalive_timeout 1s;
         {common}
     }}
+    server {{
+        listen unix:{root}/plain.sock;
+        {common}
+    }}
+    server {{
+        listen unix:{root}/tls.sock ssl;
+        ssl_certificate {root}/cert.pem;
+        ssl_certificate_key {root}/key.pem;
+        {common}
+    }}
 }}
 """
         )
@@ -326,15 +336,50 @@ def test_silent_server_read_timeout_and_tls_connect_timeout(run: Run) -> None:
     run(main)
 
 
-def test_unix_socket_is_not_there_yet() -> None:
-    with pytest.raises(NotImplementedError, match="Unix domain sockets"):
-        unisock.httpx.AsyncHTTPTransport(uds="/run/none.sock")
+def test_http_over_nginx_unix_socket(run: Run, nginx: Nginx) -> None:
+    """``uds=``: httpx's requests over a Unix socket nginx listens on, kept alive."""
 
     async def main() -> None:
-        with pytest.raises(NotImplementedError, match="Unix domain sockets"):
-            await unisock.httpx.UnisockBackend().connect_unix_socket("/run/none.sock")
+        async with client(uds=str(nginx.root / "plain.sock")) as c:
+            first = await c.get("http://localhost/")
+            second = await c.post("http://localhost/", content=b"x" * 100)
+            assert first.status_code == 200
+            assert first.text == "hello GET \n"
+            assert second.text == "hello POST 100\n"
+            assert first.headers["x-conn"] == second.headers["x-conn"]  # one connection
 
-    asyncio.run(main())
+    run(main)
+
+
+def test_uds_to_a_missing_path_is_a_connect_error(run: Run, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with client(uds=str(tmp_path / "none.sock")) as c:
+            with pytest.raises(httpx.ConnectError, match="none.sock"):
+                await c.get("http://localhost/")
+
+    run(main)
+
+
+def test_tls_over_nginx_unix_socket(run: Run, nginx: Nginx) -> None:
+    """TLS over a Unix socket: the certificate is checked against ``servername``."""
+
+    async def main() -> None:
+        sock = await unisock.connect(
+            type="tls",
+            remote=f"unix:{nginx.root}/tls.sock",
+            servername="localhost",
+            ca=nginx.ca.cert_pem.bytes(),
+        )
+        assert sock.info.remote == unisock.SocketAddress(path=f"{nginx.root}/tls.sock")
+        assert sock.info.cipher is not None
+        writer = sock.writable.get_writer()
+        await writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        body = b"".join([chunk async for chunk in sock.readable])
+        assert body.startswith(b"HTTP/1.1 200 OK")
+        assert body.endswith(b"hello GET \n")
+        await sock.close()
+
+    run(main)
 
 
 def test_plain_httpcore_pool(run: Run, nginx: Nginx) -> None:

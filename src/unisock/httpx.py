@@ -53,10 +53,6 @@ SocketOption: TypeAlias = (
 )
 """What httpcore's ``socket_options`` holds: ``setsockopt`` arguments."""
 
-_NO_UNIX = (
-    "unisock has no Unix domain sockets yet (issue 15, part 2), so httpx's uds= cannot "
-    "run on unisock: use httpx's own transport (httpx.AsyncHTTPTransport(uds=...)) for now"
-)
 
 _READ_FAILURES = (OSError, errors.TLSError, errors.AbortError, errors.InvalidStateError)
 """What a failed read raises (``NetworkError`` is an ``OSError``); ``TimeoutError``, an
@@ -209,6 +205,11 @@ class UnisockBackend(httpcore.AsyncNetworkBackend):
         }
         if local_address:
             fields["local"] = (local_address, 0)
+        return await self._connect(fields, socket_options)
+
+    async def _connect(
+        self, fields: dict[str, Any], socket_options: Iterable[SocketOption] | None
+    ) -> httpcore.AsyncNetworkStream:
         try:
             sock = await connect(**fields)
         except TimeoutError as exc:
@@ -232,7 +233,9 @@ class UnisockBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise NotImplementedError(_NO_UNIX)
+        """``uds=``: HTTP over a Unix socket (httpcore hands the path here)."""
+        fields = {"remote": {"path": path}, "ready_timeout": timeout or 0}
+        return await self._connect(fields, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -243,8 +246,6 @@ class AsyncHTTPTransport(httpx.AsyncHTTPTransport):
     on unisock sockets, through a proxy too."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("uds") is not None:
-            raise NotImplementedError(_NO_UNIX)
         super().__init__(*args, **kwargs)
         pool = self._pool
         if not hasattr(pool, "_network_backend"):  # pragma: no cover - another httpcore

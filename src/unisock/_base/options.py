@@ -327,6 +327,66 @@ def _tuning(get: Any) -> dict[str, Any]:
     }
 
 
+def _is_unix(address: SocketAddress | None) -> bool:
+    return address is not None and address.path is not None
+
+
+_IP_ONLY = (
+    "ttl",
+    "keep_alive",
+    "broadcast",
+    "multicast_groups",
+    "multicast_ttl",
+    "multicast_loopback",
+    "multicast_interface",
+    "reuse_port",
+    "ipv6_only",
+)
+
+
+def _check_unix(opts: Options, get: Any, *, listener: bool) -> None:
+    """What a Unix socket can be: a stream (tcp, tls) or datagrams (udp), on one path."""
+    transport = opts.transport
+    if transport == "quic":
+        raise ValueError("QUIC runs over UDP/IP: a Unix socket path needs type tcp, tls or udp")
+    if not listener and opts.remote is not None and opts.local is not None:
+        if (opts.remote.path is None) != (opts.local.path is None):
+            raise ValueError(
+                f"remote={opts.remote} and local={opts.local}: one is a Unix path, the other "
+                "an IP address"
+            )
+        if transport != "udp":
+            raise ValueError(
+                "local with a Unix stream remote: a stream client's own address is unnamed "
+                "(local binds a Unix datagram socket)"
+            )
+    for name in _IP_ONLY:
+        value = get(name)
+        if value not in (None, False, 0, (), []):
+            raise ValueError(f"{name}={value!r} applies to IP sockets, not to a Unix socket")
+    if (
+        transport == "tls"
+        and not listener
+        and opts.servername is None
+        and opts.verify
+        and opts.ssl_context is None
+        and not opts.server_side
+    ):
+        raise ValueError(
+            "servername: TLS over a Unix socket has no host name to check the certificate "
+            "against; give servername=... (or verify=False)"
+        )
+
+
+def _check_mode(mode: Any) -> None:
+    if mode is None:
+        return
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise TypeError(f"mode must be an int such as 0o660, got {mode!r}")
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode must be permission bits (0 to 0o7777), got {oct(mode)}")
+
+
 def _check_keep_alive(keep_alive: float, transport: str) -> None:
     if keep_alive and transport not in ("tcp", "tls"):
         extra = (
@@ -539,6 +599,8 @@ class Options:
         _check_keep_alive(opts.keep_alive, transport)
         if (get("cert") is None) != (get("key") is None):
             raise ValueError("cert and key must be given together")
+        if _is_unix(remote_addr) or _is_unix(local_addr):
+            _check_unix(opts, get, listener=False)
         if opts.server_side:
             _check_server_side(opts, get)
         if transport == "udp" and opts.body is not None and remote_addr is None:
@@ -594,6 +656,7 @@ class SocketListenerInit:
     multicast_ttl: int | None = None
     multicast_loopback: bool | None = None
     multicast_interface: str | int | None = None
+    mode: int | None = None
 
     @classmethod
     def parse(cls, init: Any, kwargs: Mapping[str, Any]) -> ListenerOptions:
@@ -615,6 +678,8 @@ class ListenerOptions:
     sock: socket.socket | None = None
     """An adopted socket (``sock=``): listening (TCP/TLS) or bound (UDP)."""
     proxy_protocol: bool = False
+    mode: int | None = None
+    """A Unix listener's file permissions (``None``: as the umask leaves them)."""
 
     @classmethod
     def build(cls, raw: dict[str, Any]) -> ListenerOptions:
@@ -664,6 +729,14 @@ class ListenerOptions:
             **_datagram(get, transport),
         )
         _check_keep_alive(sock_opts.keep_alive, transport)
+        mode = get("mode")
+        if _is_unix(local_addr):
+            _check_unix(sock_opts, get, listener=True)
+            _check_mode(mode)
+        elif mode is not None:
+            raise ValueError(
+                f"mode={mode!r} sets a Unix socket file's permissions: local is not a path"
+            )
         proxy_protocol = _bool(get("proxy_protocol", False), "proxy_protocol")
         if proxy_protocol and transport not in ("tcp", "tls"):
             raise ValueError(f"proxy_protocol needs a 'tcp' or 'tls' listener, not {transport!r}")
@@ -679,6 +752,7 @@ class ListenerOptions:
             ipv6_only=_bool(get("ipv6_only", False), "ipv6_only"),
             sock=adopted,
             proxy_protocol=proxy_protocol,
+            mode=mode,
         )
 
 

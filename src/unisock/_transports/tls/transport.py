@@ -121,8 +121,10 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         session = options.session
         if not server_side and pooling:
             peer = lower.get_extra_info("peername")
-            if peer is not None:
+            if isinstance(peer, tuple):
                 self._cache_key = SessionCache.key(host or str(peer[0]), int(peer[1]), options)
+            elif peer:  # a Unix socket's path: the same server is the same path
+                self._cache_key = SessionCache.key(f"unix:{peer!s}", 0, options)
                 if session is None:
                     session = self._cache.get(self._cache_key)
 

@@ -131,6 +131,7 @@ class DatagramEndpoint:
         "datagrams_received",
         "datagrams_sent",
         "datagrams_truncated",
+        "file_owner",
     )
 
     def __init__(
@@ -160,6 +161,8 @@ class DatagramEndpoint:
         self.datagrams_received = 0
         self.bytes_received = 0
         self.datagrams_truncated = 0
+        self.file_owner: Any = None
+        """What removes a Unix datagram socket's file when the endpoint closes."""
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -192,6 +195,8 @@ class DatagramEndpoint:
             self._reading = False
             self._loop.remove_reader(self._fd)
         self._sock.close()
+        if self.file_owner is not None:
+            self.file_owner.close()  # a Unix socket's file goes with it
         try:
             self._loop.call_soon(self._protocol.connection_lost, exc)
         except RuntimeError:  # the loop is already closed: nobody else will call it
