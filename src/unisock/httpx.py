@@ -17,8 +17,8 @@ ALPN are httpx's), for HTTPS origins and for HTTPS through an HTTP ``CONNECT`` p
 :class:`AsyncHTTPTransport` takes what ``httpx.AsyncHTTPTransport`` takes (``verify``,
 ``cert``, ``http2``, ``limits``, ``proxy``, ``local_address``, ``retries``,
 ``socket_options``); with plain httpcore, pass ``network_backend=UnisockBackend()`` to
-``httpcore.AsyncConnectionPool`` (or ``AsyncHTTPProxy``).  Not yet: Unix domain sockets
-(``uds=``; unisock has none yet), TLS inside TLS (an ``https://`` proxy to an HTTPS
+``httpcore.AsyncConnectionPool`` (or ``AsyncHTTPProxy``).  ``uds=`` runs over a unisock
+Unix socket.  Not yet: TLS inside TLS (an ``https://`` proxy to an HTTPS
 origin), SOCKS proxies' TLS (the same STARTTLS path; untested), and the sync
 ``httpx.Client`` (unisock is async).
 
