@@ -397,6 +397,33 @@ def test_plain_httpcore_pool(run: Run, nginx: Nginx) -> None:
     run(main)
 
 
+def test_httpcore2_pool(run: Run, nginx: Nginx, tmp_path: Path) -> None:
+    """httpcore2 (same backend interface): HTTP/2 over TLS, HTTP/1.1, a Unix socket, and
+    its own error types."""
+    httpcore2 = pytest.importorskip("httpcore2")
+
+    async def main() -> None:
+        backend = unisock.httpx.httpcore2_backend()
+        async with httpcore2.AsyncConnectionPool(
+            ssl_context=nginx.ctx(), http2=True, network_backend=backend
+        ) as pool:
+            r = await pool.request("GET", f"https://127.0.0.1:{nginx.https}/")
+            assert r.status == 200 and r.extensions["http_version"] == b"HTTP/2"
+            r = await pool.request("GET", f"http://127.0.0.1:{nginx.http}/")
+            assert r.status == 200 and r.content == b"hello GET \n"
+        async with httpcore2.AsyncConnectionPool(
+            uds=str(nginx.root / "plain.sock"), network_backend=backend
+        ) as pool:
+            r = await pool.request("GET", "http://localhost/")
+            assert r.content == b"hello GET \n"
+        with refusing_port() as port:
+            async with httpcore2.AsyncConnectionPool(network_backend=backend) as pool:
+                with pytest.raises(httpcore2.ConnectError):
+                    await pool.request("GET", f"http://127.0.0.1:{port}/")
+
+    run(main)
+
+
 # -- through a CONNECT proxy -------------------------------------------------------------
 
 

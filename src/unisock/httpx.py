@@ -46,7 +46,7 @@ from . import errors
 from ._api.socket import Socket, connect
 from .streams import ReadableStreamDefaultReader
 
-__all__ = ["AsyncHTTPTransport", "UnisockBackend", "UnisockStream"]
+__all__ = ["AsyncHTTPTransport", "UnisockBackend", "UnisockStream", "httpcore2_backend"]
 
 SocketOption: TypeAlias = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
@@ -76,6 +76,9 @@ class UnisockStream(httpcore.AsyncNetworkStream):
     ``start_tls`` upgrades the same socket in place and returns this stream.
     """
 
+    _hc: Any = httpcore
+    """The httpcore module whose exceptions this stream raises (httpcore, or httpcore2)."""
+
     def __init__(self, sock: Socket) -> None:
         self.socket = sock
         """The unisock socket (its ``info`` and ``stats`` are there)."""
@@ -94,9 +97,9 @@ class UnisockStream(httpcore.AsyncNetworkStream):
         try:
             result = pending.result() if pending.done() else await _bounded(pending, timeout)
         except TimeoutError as exc:  # asyncio.timeout's, or the socket's idle_timeout
-            raise httpcore.ReadTimeout(str(exc) or f"no data in {timeout:g} s") from exc
+            raise self._hc.ReadTimeout(str(exc) or f"no data in {timeout:g} s") from exc
         except _READ_FAILURES as exc:
-            raise httpcore.ReadError(str(exc)) from exc
+            raise self._hc.ReadError(str(exc)) from exc
         if result.done:
             return b""
         chunk: bytes = result.value
@@ -115,9 +118,9 @@ class UnisockStream(httpcore.AsyncNetworkStream):
             else:
                 pending.result()
         except TimeoutError as exc:
-            raise httpcore.WriteTimeout(str(exc) or f"write not taken in {timeout:g} s") from exc
+            raise self._hc.WriteTimeout(str(exc) or f"write not taken in {timeout:g} s") from exc
         except _WRITE_FAILURES as exc:
-            raise httpcore.WriteError(str(exc)) from exc
+            raise self._hc.WriteError(str(exc)) from exc
 
     async def aclose(self) -> None:
         sock = self.socket
@@ -135,7 +138,7 @@ class UnisockStream(httpcore.AsyncNetworkStream):
         sock = self.socket
         if self._is_tls():
             await sock.abort()
-            raise httpcore.ConnectError(
+            raise self._hc.ConnectError(
                 "TLS inside TLS (an https:// proxy in front of an HTTPS origin) is not "
                 "supported on unisock yet: use an http:// proxy URL"
             )
@@ -145,10 +148,10 @@ class UnisockStream(httpcore.AsyncNetworkStream):
         try:
             await sock.update(type="tls", **fields)
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
+            raise self._hc.ConnectTimeout(str(exc)) from exc
         except (*_READ_FAILURES, ValueError) as exc:
             await sock.abort()
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise self._hc.ConnectError(str(exc)) from exc
         return self
 
     def _is_tls(self) -> bool:
@@ -190,6 +193,8 @@ class UnisockStream(httpcore.AsyncNetworkStream):
 class UnisockBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend whose connections are :class:`unisock.Socket`\\ s."""
 
+    _hc: Any = httpcore
+
     async def connect_tcp(
         self,
         host: str,
@@ -213,10 +218,11 @@ class UnisockBackend(httpcore.AsyncNetworkBackend):
         try:
             sock = await connect(**fields)
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
+            raise self._hc.ConnectTimeout(str(exc)) from exc
         except (*_READ_FAILURES, ValueError) as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise self._hc.ConnectError(str(exc)) from exc
         stream = UnisockStream(sock)
+        stream._hc = self._hc
         if socket_options:
             raw = stream.get_extra_info("socket")
             try:
@@ -224,7 +230,7 @@ class UnisockBackend(httpcore.AsyncNetworkBackend):
                     raw.setsockopt(*option)
             except OSError as exc:
                 await sock.abort()
-                raise httpcore.ConnectError(f"socket option {option!r}: {exc}") from exc
+                raise self._hc.ConnectError(f"socket option {option!r}: {exc}") from exc
         return stream
 
     async def connect_unix_socket(
@@ -254,3 +260,13 @@ class AsyncHTTPTransport(httpx.AsyncHTTPTransport):
                 f"{type(pool).__name__} takes no network backend where 1.x does"
             )
         pool._network_backend = UnisockBackend()
+
+
+def httpcore2_backend() -> UnisockBackend:
+    """The same backend for httpcore2 (``network_backend=`` of its connection pools): its
+    interface is httpcore 1.x's, and the errors raised are httpcore2's own."""
+    import httpcore2
+
+    backend = UnisockBackend()
+    backend._hc = httpcore2
+    return backend
