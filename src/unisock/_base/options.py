@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..abort import AbortSignal
+from ..alpn import IANA_IDS, is_quic_alpn
 from .address import SocketAddress, parse_address
 from .adopted import check_adopted_listener, check_adopted_socket
 
@@ -23,62 +24,15 @@ __all__ = ["SocketInit", "SocketListenerInit", "resolve_type"]
 
 TRANSPORTS = ("tcp", "udp", "tls", "quic")
 
-IANA_ALPN_IDS = frozenset(
-    {
-        "http/0.9",
-        "http/1.0",
-        "http/1.1",
-        "spdy/1",
-        "spdy/2",
-        "spdy/3",
-        "stun.turn",
-        "stun.nat-discovery",
-        "h2",
-        "h2c",
-        "webrtc",
-        "c-webrtc",
-        "ftp",
-        "imap",
-        "pop3",
-        "managesieve",
-        "coap",
-        "xmpp-client",
-        "xmpp-server",
-        "acme-tls/1",
-        "mqtt",
-        "dot",
-        "ntske/1",
-        "sunrpc",
-        "h3",
-        "smb",
-        "irc",
-        "nntp",
-        "nnsp",
-        "doq",
-        "sip/2",
-        "tds/8.0",
-        "dicom",
-        "postgresql",
-        "radius/1.0",
-        "radius/1.1",
-    }
-)
-"""The TLS ALPN protocol ids of the IANA registry that ``type`` accepts by name.  Any
-other id goes in ``alpn=[...]``: as a ``type`` it would more likely be a typo (``"tsl"``)
-than a protocol, and taking it as an ALPN id offers TLS to a server that may not speak
-it."""
+_IANA = frozenset(IANA_IDS)
 
 _MAX_SIZE = 2**31 - 1
 """Buffer sizes and counts pass through C ``int`` socket options: larger is refused at
 once rather than failing late inside the OS call."""
 
 
-def _is_quic_alpn(alpn: str) -> bool:
-    return alpn in ("h3", "doq") or alpn.startswith(("h3-", "hq-"))
-
-
 def _check_type_id(value: str, given: Any) -> None:
-    if value in IANA_ALPN_IDS or _is_quic_alpn(value):
+    if value in _IANA or is_quic_alpn(value):
         return
     raise ValueError(
         f"type must be 'tcp', 'udp', 'tls', 'quic' or an ALPN id of the IANA registry "
@@ -111,7 +65,7 @@ def resolve_type(value: Any, alpn: Any) -> tuple[str, tuple[str, ...]]:
         ids = tuple(value)
     else:
         raise TypeError(f"type must be 'tcp', 'udp', 'tls', 'quic' or ALPN id(s), got {value!r}")
-    quic = [_is_quic_alpn(i) for i in ids]
+    quic = [is_quic_alpn(i) for i in ids]
     if any(quic) and not all(quic):
         raise ValueError(f"type mixes QUIC and TLS ALPN ids: {list(ids)!r}")
     return ("quic" if all(quic) else "tls"), ids + tuple(a for a in alpns if a not in ids)

@@ -125,8 +125,8 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
                 self._cache_key = SessionCache.key(host or str(peer[0]), int(peer[1]), options)
             elif peer:  # a Unix socket's path: the same server is the same path
                 self._cache_key = SessionCache.key(f"unix:{peer!s}", 0, options)
-                if session is None:
-                    session = self._cache.get(self._cache_key)
+            if session is None and self._cache_key is not None:
+                session = self._cache.get(self._cache_key)
 
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
