@@ -171,7 +171,7 @@ class QuicConnection:
             high_water_mark=float("inf")
         )
         # Peer uni streams the application has not taken are bounded (UNI_STREAM_BACKLOG):
-        # the peer gets new stream credit as they are read from here (see _quic/_flow.py).
+        # the peer gets new stream credit as they are read from here (see _quic/_link.py).
         self._uni_queued = 0  # uni sockets ever enqueued (or dropped untaken)
         self.incoming_unidirectional_streams: ReadableStream[Socket] = ReadableStream._create(
             high_water_mark=UNI_STREAM_BACKLOG, pull=self._uni_pulled
