@@ -21,6 +21,7 @@ STOP_SENDING for this stream only; ``close()`` sends FIN, stops reading, and rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
@@ -111,7 +112,12 @@ class QuicStreamTransport(asyncio.Transport):
         n = len(data)
         if not n:
             return
-        self._write(data)  # type: ignore[misc]  # any bytes-like works
+        try:
+            self._write(data)  # type: ignore[misc]  # any bytes-like works
+        except Exception:
+            if self._core.is_closing:
+                return  # the connection is ending: dropped, as asyncio does after close()
+            raise
         self.bytes_sent += n
         core = self._core
         if not core.flush_pending:
@@ -130,7 +136,8 @@ class QuicStreamTransport(asyncio.Transport):
             return
         self._write_closed = True
         self._eof_written = True
-        self._write(b"", True)  # type: ignore[misc]
+        with contextlib.suppress(Exception):  # the connection may be ending
+            self._write(b"", True)  # type: ignore[misc]
         self._core.schedule_flush()
 
     def can_write_eof(self) -> bool:
@@ -292,7 +299,8 @@ class QuicStreamTransport(asyncio.Transport):
         if not self._write_closed:
             self._write_closed = True
             self._eof_written = True
-            self._write(b"", True)  # type: ignore[misc]
+            with contextlib.suppress(Exception):  # the connection may be ending
+                self._write(b"", True)  # type: ignore[misc]
         self._stop_receiving(0)
         core.schedule_flush()
         if self.direction == "receive" or self._sender_done():
