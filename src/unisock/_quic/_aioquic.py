@@ -30,6 +30,7 @@ next major version.  What they bridge:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -141,7 +142,8 @@ def configuration(options: QuicTLSOptions, *, is_client: bool) -> QuicConfigurat
     """aioquic's configuration for ``options``; raises ``ValueError`` naming a bad field."""
     config = QuicConfiguration(is_client=is_client)
     config.supported_versions = [QuicProtocolVersion.VERSION_1]  # what the listener checks
-    return fill_configuration(config, options, is_client=is_client, load_chain=_load_chain)
+    fill_configuration(config, options, is_client=is_client, load_chain=_load_chain)
+    return config
 
 
 TIMER_SLACK = 0.002
@@ -191,9 +193,7 @@ class _CreditedConnection(QuicConnection):
         if self._want_client_cert:
             self.tls._request_client_certificate = True
 
-    def _write_connection_limits(
-        self, builder: QuicPacketBuilder, space: QuicPacketSpace
-    ) -> None:
+    def _write_connection_limits(self, builder: QuicPacketBuilder, space: QuicPacketSpace) -> None:
         limit = self._local_max_streams_uni
         if limit.value > self._uni_value:  # aioquic freed slots: streams that finished
             self._uni_natural += limit.value - self._uni_value
@@ -306,6 +306,11 @@ class AioquicLink:
     def refill(self) -> bool:
         return False  # credit is per stream, written at packet build time
 
+    def receive_many(self, datagrams: list[bytes], addr: Address, now: float) -> None:
+        receive = self.quic.receive_datagram
+        for data in datagrams:
+            receive(data, addr, now)
+
     def connect(self, addr: Address, now: float) -> None:
         self.quic.connect(addr, now=now)
 
@@ -326,7 +331,7 @@ class AioquicLink:
         return stream_id
 
     def writer(self, stream_id: int) -> Callable[..., None]:
-        return self._streams[stream_id].sender.write  # type: ignore[no-any-return]
+        return self._streams[stream_id].sender.write
 
     def unsent(self, stream_id: int) -> int:
         stream = self._streams.get(stream_id)
@@ -365,10 +370,8 @@ class AioquicLink:
     def stop(self, stream_id: int, error_code: int) -> None:
         stream = self._streams.get(stream_id)
         if stream is not None and not stream.receiver.is_finished:
-            try:
+            with contextlib.suppress(ValueError):  # aioquic already discarded the stream
                 self.quic.stop_stream(stream_id, error_code)
-            except ValueError:
-                pass  # aioquic already discarded the stream
 
     def stream_discarded(self, stream_id: int) -> bool:
         return stream_id not in self._streams

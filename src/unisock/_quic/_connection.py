@@ -75,6 +75,8 @@ class QuicConnectionCore:
         self._unclaimed: list[tuple[QuicStreamTransport, bool]] = []
         self._retiring: list[int] = []
         self._retired_peer: set[int] = set()
+        self._pending: list[bytes] = []
+        self._pending_addr: Address = peer
         self._open_waiters: list[asyncio.Future[None]] = []
         self.uni_offered = 0
         self.uni_take: Callable[[], int] | None = None
@@ -188,13 +190,30 @@ class QuicConnectionCore:
             self.flush_pending = True
             self.endpoint.mark_dirty(self)
 
-    def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
+    def queue(self, data: bytes, addr: Address) -> None:
+        """A datagram for this connection; the endpoint calls :meth:`deliver` after its
+        read batch, so the QUIC core takes the whole batch in one call."""
+        pending = self._pending
+        if not pending:
+            self._pending_addr = addr
+            self.endpoint.fed(self)
+        elif addr != self._pending_addr:  # the peer moved: one batch per address
+            self.deliver(self.loop.time())
+            self._pending_addr = addr
+            self.endpoint.fed(self)
+        pending.append(data)
+
+    def deliver(self, now: float) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
         if self._finished:
             return
-        self.packets_received += 1
-        self.bytes_received += len(data)
+        self.packets_received += len(pending)
+        self.bytes_received += sum(map(len, pending))
         try:
-            self.link.receive(data, addr, now)
+            self.link.receive_many(pending, self._pending_addr, now)
         except Exception as exc:  # the QUIC core must never take the loop down
             self._fail(exc)
             return
@@ -202,6 +221,11 @@ class QuicConnectionCore:
         self._process_events()
         self._after_input()
         self.schedule_flush()
+
+    def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
+        """One datagram, taken at once (a listener's first datagram of a connection)."""
+        self.queue(data, addr)
+        self.deliver(now)
 
     def transmit(self, now: float) -> None:
         """Send everything the QUIC core has ready, then re-arm the timer."""
@@ -214,16 +238,15 @@ class QuicConnectionCore:
             self._after_input()
             if self._finished:
                 return
-        send = self.endpoint.send
         try:
             datagrams = link.datagrams_to_send(now)
         except Exception as exc:
             self._fail(exc)
             return
-        for data, addr in datagrams:
-            self.packets_sent += 1
-            self.bytes_sent += len(data)
-            send(data, addr)
+        if datagrams:
+            self.packets_sent += len(datagrams)
+            self.bytes_sent += sum([len(d) for d, _ in datagrams])
+            self.endpoint.send_many(datagrams)
             if self._finished:
                 return
         event = link.close_event()
@@ -282,22 +305,22 @@ class QuicConnectionCore:
                 return
             kind = type(event)
             if kind is stream_data:
-                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                transport = streams.get(event.stream_id)
                 if transport is None:
-                    transport = self._peer_stream(event.stream_id)  # type: ignore[attr-defined]
+                    transport = self._peer_stream(event.stream_id)
                     if transport is None:
                         continue
-                transport.data_arrived(event.data, event.end_stream)  # type: ignore[attr-defined]
+                transport.data_arrived(event.data, event.end_stream)
             elif kind is ev.DatagramFrameReceived:
                 self._datagram_arrived(event.data)
             elif kind is ev.StreamReset:
-                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                transport = streams.get(event.stream_id)
                 if transport is not None:
-                    transport.peer_reset(event.error_code)  # type: ignore[attr-defined]
+                    transport.peer_reset(event.error_code)
             elif kind is ev.StopSendingReceived:
-                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                transport = streams.get(event.stream_id)
                 if transport is not None:
-                    transport.peer_stopped(event.error_code)  # type: ignore[attr-defined]
+                    transport.peer_stopped(event.error_code)
             elif kind is ev.ProtocolNegotiated:
                 if self._client_ca is None:
                     self._announce_ready()
@@ -485,8 +508,9 @@ class QuicConnectionCore:
             and self.options.servername not in str(err)
         ):
             # qh3 does not name the host a certificate did not match: say which it was.
-            err = TLSError(f"{err} (server name {self.options.servername!r})",
-                           err.verification_status)
+            err = TLSError(
+                f"{err} (server name {self.options.servername!r})", err.verification_status
+            )
         self._error = err
         if not self.handshake.done():
             self.handshake.reject(

@@ -35,7 +35,8 @@ def _load(name: str) -> ModuleType | None:
         if module is not None and module.missing_internals():
             logging.getLogger("unisock").warning(
                 "QUIC core %s not used: its internals differ (%s)",
-                name, ", ".join(module.missing_internals()),
+                name,
+                ", ".join(module.missing_internals()),
             )
             module = None
         _checked[name] = module
@@ -54,4 +55,4 @@ def core(*, client_certificates: bool = False) -> ModuleType:
         if module is not None:
             return module
     need = "aioquic (client certificates)" if client_certificates else "qh3 or aioquic"
-    raise ImportError(f"QUIC needs {need}: pip install 'unisock[quic]'")
+    raise ImportError(f"QUIC needs {need} (a dependency of unisock): reinstall unisock")

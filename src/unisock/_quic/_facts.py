@@ -27,8 +27,9 @@ def watch(ctx: Any, *, is_client: bool) -> HandshakeObserver | None:
         return None
     observer = HandshakeObserver(server_side=not is_client)
 
-    def handle_message(input_data: bytes, output_buf: dict[Any, Any], *args: Any,
-                       **kwargs: Any) -> Any:
+    def handle_message(
+        input_data: bytes, output_buf: dict[Any, Any], *args: Any, **kwargs: Any
+    ) -> Any:
         observer.feed_messages(input_data, outgoing=False)
         marks = {epoch: buf.tell() for epoch, buf in output_buf.items()}
         try:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import ssl
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from .._tls_config import keylog_path, trust_locations

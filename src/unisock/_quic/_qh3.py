@@ -65,8 +65,13 @@ SUPPORTED = ((2, 1), (3, 0))
 """qh3 versions whose internals this module was written against: [low, high)."""
 
 
-_INTERNALS = ("_create_core", "_create_tls", "_drain_core", "_close_event",
-              "_remote_max_datagram_frame_size")
+_INTERNALS = (
+    "_create_core",
+    "_create_tls",
+    "_drain_core",
+    "_close_event",
+    "_remote_max_datagram_frame_size",
+)
 """Private names of qh3's ``QuicConnection``; the native event tuples the gate reads
 (``("stream_data", id, data, fin)``, ``("stream_finished", id)``, ``("peer_closed", ...)``)
 are checked by a live test (tests/adversarial/test_quic_internals.py)."""
@@ -249,6 +254,7 @@ class Qh3Link:
         self.quic = quic
         self.host_cid: bytes = quic.host_cid
         self.receive = quic.receive_datagram
+        self.receive_many = quic.receive_many_datagrams
         self.get_timer = quic.get_timer
         self.handle_timer = quic.handle_timer
         self.next_event = quic.next_event
@@ -321,8 +327,8 @@ class Qh3Link:
             return True  # qh3 queues streams until the peer's limits are known
         quic = self.quic
         next_id = quic.get_next_available_stream_id(is_unidirectional=not bidirectional)
-        limit = quic.max_concurrent_bidi_streams if bidirectional else (
-            quic.max_concurrent_uni_streams
+        limit = (
+            quic.max_concurrent_bidi_streams if bidirectional else (quic.max_concurrent_uni_streams)
         )
         return next_id // 4 < limit
 
@@ -352,16 +358,12 @@ class Qh3Link:
         self._over.discard(stream_id)
 
     def reset(self, stream_id: int, error_code: int) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already reset or finished natively
             self.quic.reset_stream(stream_id, error_code)
-        except Exception:
-            pass  # already reset or finished natively
 
     def stop(self, stream_id: int, error_code: int) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.quic.stop_stream(stream_id, error_code)
-        except Exception:
-            pass
 
     def stream_discarded(self, stream_id: int) -> bool:
         if stream_id in self._done:

@@ -26,7 +26,6 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
-from typing import Any
 
 from . import _wire
 from ._connection import QuicConnectionCore
@@ -74,13 +73,18 @@ class _ServerEndpoint(Endpoint):
         self.routes: dict[bytes, QuicConnectionCore] = {}
 
     def route(self, data: bytes, addr: Address, now: float) -> None:
+        if data and not data[0] & 0x80:  # short header: the hot path
+            core = self.routes.get(data[1 : 1 + _wire.CID_LENGTH])
+            if core is not None:
+                core.queue(data, addr)
+            return
         try:
             header = _wire.parse_header(data)
         except ValueError:
             return  # not QUIC
         core = self.routes.get(header.destination_cid)
         if core is not None:
-            core.datagram_received(data, addr, now)
+            core.queue(data, addr)
         else:
             self.server._new_peer(header, data, addr, now)
 

@@ -210,9 +210,7 @@ class RetryTokens:
     def _address(addr: tuple[object, ...]) -> bytes:
         return f"{addr[0]}|{addr[1]}".encode()
 
-    def create(
-        self, addr: tuple[object, ...], original_cid: bytes, retry_cid: bytes
-    ) -> bytes:
+    def create(self, addr: tuple[object, ...], original_cid: bytes, retry_cid: bytes) -> bytes:
         nonce = os.urandom(12)
         body = struct.pack("!d", time.time()) + bytes([len(original_cid)]) + original_cid
         return nonce + self._aead.encrypt(nonce, body, self._address(addr) + retry_cid)
