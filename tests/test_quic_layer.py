@@ -27,11 +27,11 @@ from aioquic.asyncio.server import serve  # noqa: E402
 from aioquic.quic import events as qe  # noqa: E402
 from aioquic.quic.configuration import QuicConfiguration  # noqa: E402
 
-from unisock._quic import _engines  # noqa: E402
 from unisock._quic import (  # noqa: E402
     QuicConnectionCore,
     QuicStreamTransport,
     QuicTLSOptions,
+    _engines,
     client_tickets,
     connect_quic,
     serve_quic,
@@ -160,8 +160,9 @@ class Peer(QuicConnectionProtocol):
 async def start_peer(pki: dict[str, Any], *, push: bool = False) -> tuple[Any, int]:
     Peer.instances = []
     Peer.push = push
-    server = await serve("127.0.0.1", 0, configuration=peer_server_config(pki),
-                         create_protocol=Peer)
+    server = await serve(
+        "127.0.0.1", 0, configuration=peer_server_config(pki), create_protocol=Peer
+    )
     transport: Any = server._transport
     return server, transport.get_extra_info("sockname")[1]
 
@@ -218,13 +219,16 @@ def test_echo_on_a_bidirectional_stream(flavor: str, pki: dict[str, Any]) -> Non
             cipher = info["cipher"]  # one naming with TLS over TCP: the IANA name
             assert cipher.name == cipher.standard_name and cipher.version == "TLSv1.3"
             assert cipher.name in (
-                "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_AES_256_GCM_SHA384",
+                "TLS_CHACHA20_POLY1305_SHA256",
             )
             assert isinstance(info["peer_certificate"], bytes)
             # Read from aioquic's ServerHello and our ClientHello (an independent TLS stack).
             assert info["ephemeral_key"] is not None and info["ephemeral_key"].type == "ECDH"
-            assert info["signature_algorithms"] and "ecdsa_secp256r1_sha256" in (
+            assert (
                 info["signature_algorithms"]
+                and "ecdsa_secp256r1_sha256" in (info["signature_algorithms"])
             )
             assert info["servername"] == "localhost" and info["certificate"] is None
             proto = Collect()
@@ -413,9 +417,7 @@ def test_unreachable_peer_is_a_network_error(flavor: str, pki: dict[str, Any]) -
 
 
 @pytest.mark.parametrize("flavor", LOOPS)
-def test_abort_spares_siblings_and_peer_reset_is_reported(
-    flavor: str, pki: dict[str, Any]
-) -> None:
+def test_abort_spares_siblings_and_peer_reset_is_reported(flavor: str, pki: dict[str, Any]) -> None:
     async def main() -> None:
         server, port = await start_peer(pki)
         try:
@@ -466,9 +468,7 @@ def test_integrity_one_stream_32mib_and_eight_parallel(flavor: str, pki: dict[st
 
 
 @pytest.mark.parametrize("flavor", LOOPS)
-def test_peer_vanishing_rejects_closed_after_idle_timeout(
-    flavor: str, pki: dict[str, Any]
-) -> None:
+def test_peer_vanishing_rejects_closed_after_idle_timeout(flavor: str, pki: dict[str, Any]) -> None:
     async def main() -> None:
         server, port = await start_peer(pki)
         loop = asyncio.get_running_loop()
@@ -560,8 +560,9 @@ def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, Any]) -> No
             for payload in (b"", b"\x00", os.urandom(50), b"\xc0" + os.urandom(1300)):
                 junk.sendto(payload, server.local)
             # a well-formed long header with a version we do not speak
-            junk.sendto(b"\xc0\x0a\x0a\x0a\x0a\x08" + os.urandom(8) + b"\x00" + bytes(1200),
-                        server.local)
+            junk.sendto(
+                b"\xc0\x0a\x0a\x0a\x0a\x08" + os.urandom(8) + b"\x00" + bytes(1200), server.local
+            )
             await asyncio.sleep(0.2)
             assert len(server.connections) == 0
             # an abandoned handshake (an aioquic client that never finishes) costs nothing either
@@ -571,8 +572,9 @@ def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, Any]) -> No
                 async with peer_connect("127.0.0.1", server.local[1], configuration=config):
                     pass
             # and a proper client still gets served
-            core = await connect_quic(("127.0.0.1", server.local[1]), client_options(pki),
-                                      pooling=False)
+            core = await connect_quic(
+                ("127.0.0.1", server.local[1]), client_options(pki), pooling=False
+            )
             await core.handshake
             await close_core(core)
         finally:
@@ -598,8 +600,7 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, Any])
         def on_connection(core: QuicConnectionCore) -> None:
             core.on_stream = lambda transport, bidi: SlowReader(keep_open=True)
 
-        opts = QuicTLSOptions(cert=pki["cert"], key=pki["key"], alpn=(ALPN,),
-                              stream_window=window)
+        opts = QuicTLSOptions(cert=pki["cert"], key=pki["key"], alpn=(ALPN,), stream_window=window)
         server = await serve_quic(("127.0.0.1", 0), opts, on_connection)
         try:
             # 1. an independent sender (aioquic) gets no more than a window or two in
@@ -622,8 +623,9 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, Any])
                 await asyncio.wait_for(slow.eof, 10)
                 assert slow.data == payload
             # 2. our sender pauses and keeps its buffer near the high-water mark
-            core = await connect_quic(("127.0.0.1", server.local[1]), client_options(pki),
-                                      pooling=False)
+            core = await connect_quic(
+                ("127.0.0.1", server.local[1]), client_options(pki), pooling=False
+            )
             sender = Sender(os.urandom(4 << 20), chunk=16 * 1024)
             t = await core.open_stream(True)
             t.set_write_buffer_limits(high=128 * 1024)
@@ -635,6 +637,58 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, Any])
             readers[1].transport.resume_reading()
             assert await asyncio.wait_for(readers[1].eof, 10) == bytes(sender.view)
             await close_core(core)
+        finally:
+            server.close()
+
+    run(flavor, main)
+
+
+@pytest.mark.parametrize("flavor", LOOPS)
+def test_a_lagging_reader_never_stalls_its_siblings_for_good(
+    flavor: str, pki: dict[str, Any], core: str
+) -> None:
+    """A paused reader a window behind: on aioquic only its own stream waits; on qh3 (whose
+    credit is connection-wide, see _quic/_qh3.py) the connection waits until that reader
+    reads or its stream ends.  Either way the sibling's data arrives once it does."""
+    window = 128 * 1024
+
+    async def main() -> None:
+        readers: list[Collect] = []
+
+        class Reader(Collect):
+            def connection_made(self, transport: Any) -> None:
+                super().connection_made(transport)
+                if not readers:
+                    transport.pause_reading()  # the first stream's reader lags
+                readers.append(self)
+
+        def on_connection(c: QuicConnectionCore) -> None:
+            c.on_stream = lambda transport, bidi: Reader(keep_open=True)
+
+        opts = QuicTLSOptions(cert=pki["cert"], key=pki["key"], alpn=(ALPN,), stream_window=window)
+        server = await serve_quic(("127.0.0.1", 0), opts, on_connection)
+        try:
+            client = await connect_quic(
+                ("127.0.0.1", server.local[1]), client_options(pki), pooling=False
+            )
+            big = await client.open_stream(True)
+            big.attach(Sender(os.urandom(8 * window)))
+            await asyncio.sleep(0.3)
+            small = await client.open_stream(True)
+            small.write(b"sibling")
+            small.write_eof()
+            await asyncio.sleep(0.3)
+            lagging = readers[0].transport
+            assert lagging.buffered_inbound <= window + (64 << 10)
+            if core == "aioquic":
+                assert await asyncio.wait_for(readers[1].eof, 5) == b"sibling"
+            lagging.abort(7)  # the lagging stream ends: its sibling goes on
+            for _ in range(100):
+                if len(readers) > 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert await asyncio.wait_for(readers[1].eof, 5) == b"sibling"
+            await close_core(client)
         finally:
             server.close()
 

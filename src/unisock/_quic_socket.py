@@ -95,7 +95,7 @@ def _info(handshake: dict[str, Any], opts: Options) -> SocketInfo:
     """``info`` of a QUIC stream socket: what the connection's handshake established.
 
     ``session`` and ``ticket`` stay ``None``: QUIC resumes from the process's ticket store
-    (``allow_pooling``), and aioquic's tickets are not ``ssl`` sessions.
+    (``allow_pooling``), and the QUIC core's tickets are not ``ssl`` sessions.
     """
     remote = handshake.get("remote")
     local = handshake.get("local")

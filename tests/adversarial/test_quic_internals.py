@@ -40,20 +40,26 @@ def test_qh3_credit_follows_the_reader() -> None:
     window = 256 * 1024
     server_opts = QuicTLSOptions(
         cert=b"".join(p.bytes() for p in cert.cert_chain_pems),
-        key=cert.private_key_pem.bytes(), alpn=("x",), stream_window=window,
+        key=cert.private_key_pem.bytes(),
+        alpn=("x",),
+        stream_window=window,
     )
-    client_opts = QuicTLSOptions(servername="localhost", ca=ca.cert_pem.bytes(), alpn=("x",),
-                                 stream_window=window)
+    client_opts = QuicTLSOptions(
+        servername="localhost", ca=ca.cert_pem.bytes(), alpn=("x",), stream_window=window
+    )
     readers: dict[int, Any] = {}
-    client = _qh3.link(_qh3.configuration(client_opts, is_client=True), credits={},
-                       window=window)
+    client = _qh3.link(_qh3.configuration(client_opts, is_client=True), credits={}, window=window)
     client.connect(("127.0.0.1", 2), 1.0)
     first = client.datagrams_to_send(1.0)
     from unisock._quic import _wire
 
     header = _wire.parse_header(first[0][0])
-    server = _qh3.link(_qh3.configuration(server_opts, is_client=False), credits=readers,
-                       window=window, original_destination_connection_id=header.destination_cid)
+    server = _qh3.link(
+        _qh3.configuration(server_opts, is_client=False),
+        credits=readers,
+        window=window,
+        original_destination_connection_id=header.destination_cid,
+    )
     now = 1.0
     pending = [d for d, _ in first]
 

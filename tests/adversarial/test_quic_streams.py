@@ -145,8 +145,7 @@ def test_unwritten_streams_do_not_starve_stream_credit(run: Any) -> None:
                 loop = asyncio.get_running_loop()
                 start = loop.time()
                 more = [
-                    await asyncio.wait_for(conn.create_bidirectional_stream(), 3)
-                    for _ in range(10)
+                    await asyncio.wait_for(conn.create_bidirectional_stream(), 3) for _ in range(10)
                 ]
                 assert loop.time() - start < 3
                 for s in [*finished, *idle, *more]:

@@ -108,6 +108,12 @@ def missing_internals() -> list[str]:
             missing.append(name)
     if not hasattr(qtls.Context, "handle_message"):
         missing.append("tls.Context.handle_message")
+    from qh3 import _hazmat  # the native core the gate stands in for
+
+    native = getattr(_hazmat, "QuicConnectionCore", None)
+    for name in ("next_event", "poll_transmit", "state"):
+        if not hasattr(native, name):
+            missing.append(f"_hazmat.QuicConnectionCore.{name}")
     return missing
 
 

@@ -334,6 +334,7 @@ class QuicStreamTransport(asyncio.Transport):
             self._link.reset(self.stream_id, error_code)
 
     def _stop_receiving(self, error_code: int) -> None:
+        self.consumed += self._inbox_size  # discarded counts as consumed: credit may flow
         self._inbox.clear()
         self._inbox_size = 0
         self._eof_pending = False
@@ -404,6 +405,7 @@ class QuicStreamTransport(asyncio.Transport):
         self._lost = True
         self._closing = True
         self._write_closed = True
+        self.consumed += self._inbox_size
         self._inbox.clear()
         self._inbox_size = 0
         core = self._core
