@@ -171,7 +171,7 @@ class QuicConnectionCore:
         if self._finished or self.handshake.done() or link.close_event() is not None:
             return
         self._error = TimeoutError(f"the QUIC handshake did not finish in {seconds:g} s")
-        link.close(link.CONNECTION_REFUSED, "timeout")  # type: ignore[attr-defined]
+        link.close(link.CONNECTION_REFUSED, "timeout")
         self.schedule_flush()
 
     @property
@@ -339,7 +339,7 @@ class QuicConnectionCore:
         link = self.link
         done, link.finished = link.finished, []
         for stream_id in done:
-            link.stream_ended(stream_id)  # type: ignore[attr-defined]
+            link.stream_ended(stream_id)
             transport = self.streams.get(stream_id)
             if transport is None:
                 link.stream_discarded(stream_id)
@@ -477,7 +477,7 @@ class QuicConnectionCore:
         """The QUIC core raised: close this connection only, with an internal error."""
         self._error = NetworkError(f"QUIC internal error: {exc!r}", errno.EPROTO)
         with contextlib.suppress(Exception):
-            self.link.close(self.link.INTERNAL_ERROR, "internal")  # type: ignore[attr-defined]
+            self.link.close(self.link.INTERNAL_ERROR, "internal")
             for data, addr in self.link.datagrams_to_send(self.loop.time()):
                 self.endpoint.send(data, addr)
         self._finish(None)

@@ -40,6 +40,8 @@ class Link(Protocol):
     """One QUIC connection of a library, as the connection core drives it."""
 
     EV: EventKinds
+    INTERNAL_ERROR: int
+    CONNECTION_REFUSED: int
     is_client: bool
     host_cid: bytes
     by_peer: bool
@@ -82,6 +84,10 @@ class Link(Protocol):
 
     def reset(self, stream_id: int, error_code: int) -> None: ...
     def stop(self, stream_id: int, error_code: int) -> None: ...
+    def stream_ended(self, stream_id: int) -> None:
+        """The library finished ``stream_id`` both ways (one of ``finished``)."""
+        ...
+
     def stream_discarded(self, stream_id: int) -> bool:
         """Whether the library has forgotten the stream (no event can name it again)."""
         ...

@@ -28,11 +28,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidStateError, NetworkError
 from ..events import report_exception
+from ._link import StreamWriter
 
 if TYPE_CHECKING:
     from ._connection import QuicConnectionCore
 
 __all__ = ["DEFAULT_HIGH_WATER", "Direction", "QuicStreamTransport"]
+
+
+def _no_write(data: Any, end_stream: bool = False) -> None:
+    raise InvalidStateError("this QUIC stream is receive-only")
+
 
 Direction = Literal["bidirectional", "send", "receive"]
 DEFAULT_HIGH_WATER = 1 << 20
@@ -62,7 +68,7 @@ class QuicStreamTransport(asyncio.Transport):
         self._loop = core.loop
         link = core.link
         self._link = link
-        self._write = link.writer(stream_id) if direction != "receive" else None
+        self._write: StreamWriter = link.writer(stream_id) if direction != "receive" else _no_write
         self._held_fn = link.held
         self._protocol: asyncio.BaseProtocol | None = None
         self._paused_by_protocol = False
@@ -113,7 +119,7 @@ class QuicStreamTransport(asyncio.Transport):
         if not n:
             return
         try:
-            self._write(data)  # type: ignore[misc]  # any bytes-like works
+            self._write(data)  # any bytes-like works
         except Exception:
             if self._core.is_closing:
                 return  # the connection is ending: dropped, as asyncio does after close()
@@ -137,7 +143,7 @@ class QuicStreamTransport(asyncio.Transport):
         self._write_closed = True
         self._eof_written = True
         with contextlib.suppress(Exception):  # the connection may be ending
-            self._write(b"", True)  # type: ignore[misc]
+            self._write(b"", True)
         self._core.schedule_flush()
 
     def can_write_eof(self) -> bool:
@@ -300,7 +306,7 @@ class QuicStreamTransport(asyncio.Transport):
             self._write_closed = True
             self._eof_written = True
             with contextlib.suppress(Exception):  # the connection may be ending
-                self._write(b"", True)  # type: ignore[misc]
+                self._write(b"", True)
         self._stop_receiving(0)
         core.schedule_flush()
         if self.direction == "receive" or self._sender_done():
