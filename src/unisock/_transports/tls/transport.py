@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import threading
 from typing import Any, cast
 
+from ..._base.buffers import thread_buffer
 from ..._base.deferred import Deferred
 from ...errors import AbortError, NetworkError, TLSError, network_error
 from ..base import StreamTransport
@@ -48,18 +48,9 @@ _SESSION_WATCH_PASSES = 32  # TLS 1.3 tickets come after the handshake: look thi
 _CLOSE_NOTIFY = ssl.SSLZeroReturnError("the peer sent close_notify")
 
 
-_local = threading.local()
-
-
 def _thread_buffers() -> tuple[memoryview, memoryview]:
     """This thread's ciphertext receive buffer and plaintext read buffer."""
-    buffers: tuple[memoryview, memoryview] | None = getattr(_local, "buffers", None)
-    if buffers is None:
-        buffers = _local.buffers = (
-            memoryview(bytearray(_RECV_SIZE)),
-            memoryview(bytearray(_READ_SIZE)),
-        )
-    return buffers
+    return thread_buffer("tls-ciphertext", _RECV_SIZE), thread_buffer("tls-plaintext", _READ_SIZE)
 
 
 def _network_error(exc: BaseException | None, during: str) -> NetworkError:
