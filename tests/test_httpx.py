@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import socket
 import ssl
 import subprocess
@@ -22,6 +21,8 @@ from typing import Any
 
 import pytest
 from tests.conftest import Peers, eventually, need, refusing_port, start_on_free_ports
+
+from nginx_util import nginx_argv, nginx_program, nginx_version, write_nginx_conf
 
 httpx = pytest.importorskip("httpx")
 httpcore = pytest.importorskip("httpcore")
@@ -49,15 +50,9 @@ class Nginx:
         return ctx
 
 
-def _nginx_version(program: str) -> tuple[int, ...]:
-    out = subprocess.run([program, "-v"], capture_output=True, text=True, timeout=10)
-    m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out.stderr + out.stdout)
-    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
-
-
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
-    program = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else need("nginx")
+    program = nginx_program()
     root = tmp_path_factory.mktemp("nginx")
     ca = trustme.CA()
     leaf = ca.issue_cert("localhost", "127.0.0.1")
@@ -65,7 +60,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     leaf.private_key_pem.write_to_path(str(root / "key.pem"))
     (root / "www").mkdir()
     (root / "www" / "big").write_bytes(BIG)
-    new_h2 = _nginx_version(program) >= (1, 25, 1)  # "http2 on;" since 1.25.1
+    new_h2 = nginx_version(program) >= (1, 25, 1)  # "http2 on;" since 1.25.1
     listen_h2 = "" if new_h2 else " http2"
     http2_on = "http2 on;" if new_h2 else ""
     common = f"""
@@ -74,25 +69,14 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         location / {{ return 200 "hello $request_method $content_length\\n"; }}
         location /big {{ alias {root}/www/big; }}
     """
-    conf = root / "nginx.conf"
-    # Workers run as "nobody" under a root master and could not read the 0700 tmp dir.
-    user = "user root;" if os.geteuid() == 0 else ""
 
     def configure(http: int, https: int, short: int) -> list[str]:
-        conf.write_text(
+        conf = write_nginx_conf(
+            root,
             f"""
-{user}
-worker_processes 1;
-events {{ worker_connections 512; }}
-http {{
     access_log {root}/access.log;
     default_type text/plain;
     client_max_body_size 64m;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
     server {{
         listen 127.0.0.1:{http};
         {common}
@@ -119,19 +103,9 @@ http {{
         ssl_certificate {root}/cert.pem;
         ssl_certificate_key {root}/key.pem;
         {common}
-    }}
-}}
-"""
+    }}""",
         )
-        return [
-            program,
-            "-p",
-            str(root),
-            "-c",
-            str(conf),
-            "-g",
-            f"daemon off; pid {root}/nginx.pid; error_log stderr;",
-        ]
+        return nginx_argv(program, root, conf)
 
     proc, (http, https, short) = start_on_free_ports(
         configure, kinds=("tcp", "tcp", "tcp"), stderr=subprocess.PIPE
