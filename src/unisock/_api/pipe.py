@@ -41,11 +41,13 @@ class SocketPipe(_Pipe):
         if controller._close_requested and not self.shutting_down:
             controller._clear_algorithms()
             self.source._close()  # the end was already queued: the pipe has seen it
-        if sock._read_paused and not self.paused and not sock._read_done:
+        if sock._read_paused and not sock._read_done:
+            # The readable's queue is empty now: its own pause is over.  If the pipe
+            # paused for its destination meanwhile, ``_drained`` resumes reading later.
             sock._read_paused = False
             controller._pull_algorithm = None
             transport = sock._transport
-            if transport is not None:
+            if transport is not None and not self.paused:
                 with contextlib.suppress(Exception):
                     transport.resume_reading()
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket as _socket
-import struct
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Unpack
 
@@ -34,6 +32,7 @@ from .._base.malloc import tune_malloc
 from .._base.options import Options, SocketInit
 from .._base.records import SocketInfo, SocketStats, tcp_segments
 from .._transports.base import StreamTransport
+from .._transports.tcp import reset
 from ..abort import AbortController, AbortSignal, as_exception
 from ..events import Event, EventTarget
 from ..streams import ReadableStream, WritableStream
@@ -418,11 +417,7 @@ class Socket(DataEvents):
         self._abort_controller.abort(reason if reason is not None else exc)
         transport = self._transport
         if transport is not None:
-            sock = transport.get_extra_info("socket")
-            if sock is not None and sock.family in (_socket.AF_INET, _socket.AF_INET6):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
-            transport.abort()
+            reset(transport)  # RST, not FIN
         self._teardown(exc)
         self.dispatch_event(Event("close"))
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .._base.address import SocketAddress, from_sockaddr, is_ip
 from .._base.options import ListenerOptions
 from .._base.records import SocketInfo, tcp_segments
-from .._transports.tcp import apply_socket_options, open_tcp, set_no_delay
+from .._transports.tcp import apply_socket_options, open_tcp, reset, set_no_delay
 from ..errors import NetworkError
 from .driver import Driver
 
@@ -49,7 +49,7 @@ class TcpDriver(Driver):
             sock._loop, sock._opts, lambda: sock._protocol, fast_open=sock._fast_open
         )
         if sock._state == "closed":  # aborted meanwhile: see Socket._attach
-            transport.abort()
+            reset(transport)  # the peer may have accepted already: RST, as any abort
             return
         sock._fast_open_sent = sent
         sock._bytes_written += sent

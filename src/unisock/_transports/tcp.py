@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,16 @@ def apply_socket_options(sock: socket.socket, opts: Options) -> None:
         raise network_error(exc, "cannot set socket options") from None
 
 
+def reset(transport: Any) -> None:
+    """Abort with a TCP RST (SO_LINGER 0), not a FIN: an abrupt end must not look like the
+    normal end of the conversation to the peer."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
 def set_no_delay(sock: socket.socket | None, value: bool) -> None:
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
@@ -86,10 +97,19 @@ async def _attempt(
             except OSError as exc:
                 raise network_error(exc, f"cannot bind to local {opts.local}") from None
         await loop.sock_connect(sock, sockaddr)
+    except asyncio.CancelledError:
+        _close_with_reset(sock)  # the handshake may have completed: abort, as the socket was
+        raise
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _close_with_reset(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
 
 
 async def _race(
@@ -225,7 +245,7 @@ async def _adopt(
 
 def _abort_adopted(adopting: asyncio.Future[tuple[asyncio.Transport, Any]]) -> None:
     if not adopting.cancelled() and adopting.exception() is None:
-        adopting.result()[0].abort()
+        reset(adopting.result()[0])  # the socket was aborted while this ran: RST
 
 
 def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:

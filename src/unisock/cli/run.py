@@ -55,10 +55,10 @@ def describe(exc: BaseException) -> str:
             text += f" (verification: {status})"
     elif isinstance(exc, ssl.SSLError):
         text = _tls_hint(f"TLS error: {exc.reason or exc}")
-    elif isinstance(exc, errors.NetworkError) and str(exc).startswith("TLS handshake"):
+    elif isinstance(exc, errors.NetworkError) and _message(exc).startswith("TLS handshake"):
         # Closed or reset during the handshake: a server that rejects this client, or one
         # that does not speak TLS and gave up on the ClientHello.
-        text = f"{exc}: the server may have rejected the handshake, or may not speak TLS"
+        text = f"{_message(exc)}: the server may have rejected the handshake, or may not speak TLS"
     elif isinstance(exc, errors.TimeoutError | TimeoutError):
         text = f"timed out: {exc}" if str(exc) else "timed out"
     elif isinstance(exc, OSError) and exc.strerror:
@@ -124,3 +124,8 @@ def run(
 def _terminated(signum: int, frame: object) -> None:
     """SIGTERM ends like Ctrl-C (sockets closed, temporary files removed), status 143."""
     raise SystemExit(128 + signum)
+
+
+def _message(exc: OSError) -> str:
+    """An OS-level error's own words, without the ``[Errno N]`` prefix ``str()`` adds."""
+    return exc.strerror if exc.errno is not None and exc.strerror else str(exc)
