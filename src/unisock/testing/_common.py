@@ -168,12 +168,14 @@ async def _as_coroutine(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-async def run_all(*coros: Coroutine[Any, Any, Any]) -> list[Any]:
-    """Run coroutines concurrently; if one fails, cancel the rest and raise its error.
+async def run_all(*awaitables: Awaitable[Any]) -> list[Any]:
+    """Run coroutines (or await tasks) concurrently; if one fails, cancel the rest and
+    raise its error.
 
     A plain ``gather`` would leave the others running after a failure, and a check must
     never leave tasks behind (they would fail the next test, not this one).
     """
+    coros = [a if isinstance(a, Coroutine) else _as_coroutine(a) for a in awaitables]
     trio = _trio()
     if trio is not None:
         results: list[Any] = [None] * len(coros)
