@@ -35,6 +35,7 @@ async def tcp_pair(**client_opts: Any) -> AsyncIterator[tuple[unisock.Socket, un
             yield client, server
 
 
+@pytest.mark.trio
 def test_ready_info_and_addresses(run: Any) -> None:
     async def main() -> None:
         async with tcp_pair() as (client, server):
@@ -47,6 +48,7 @@ def test_ready_info_and_addresses(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_ipv6_and_hostname(run: Any) -> None:
     async def main() -> None:
         async with unisock.SocketListener(local="[::1]:0") as listener:
@@ -68,6 +70,7 @@ def test_ipv6_and_hostname(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 @pytest.mark.parametrize(
     "body",
     [
@@ -169,6 +172,7 @@ def test_socket_needs_running_loop() -> None:
         unisock.Socket(remote=("127.0.0.1", 1))
 
 
+@pytest.mark.trio
 def test_connection_refused(run: Any) -> None:
     port = free_port()
 
@@ -187,6 +191,7 @@ def test_connection_refused(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_dns_failure(run: Any) -> None:
     async def main() -> None:
         with pytest.raises(errors.NetworkError, match="cannot resolve"):
@@ -195,6 +200,7 @@ def test_dns_failure(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_ready_timeout(run: Any) -> None:
     # A listener that never accepts, with its backlog full: the kernel drops further SYNs,
     # so the connect hangs until ready_timeout ends it.
@@ -261,6 +267,7 @@ def test_data_event_mode(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_update_runtime_options(run: Any) -> None:
     async def main() -> None:
         async with tcp_pair() as (client, server):
@@ -277,6 +284,7 @@ def test_update_runtime_options(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_peer_reset_mid_transfer(run: Any) -> None:
     async def main() -> None:
         async with unisock.SocketListener() as listener:
@@ -362,6 +370,7 @@ def test_ncat_half_close(run: Any, peer: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_redis_resp(run: Any, peer: Any, tmp_path: Any) -> None:
     need("redis-server")
     port = free_port()
@@ -498,6 +507,7 @@ def test_no_fd_leak_connect_close_cycles(run: Any) -> None:
     run(main, timeout=120)
 
 
+@pytest.mark.trio
 def test_reuse_port_listeners_share_a_port(run: Any) -> None:
     async def main() -> None:
         a = unisock.SocketListener(local="127.0.0.1:0", reuse_port=True)
@@ -531,6 +541,7 @@ def test_pipe_through_transform_echo_finishes_before_auto_close(run: Any) -> Non
     run(main)
 
 
+@pytest.mark.trio
 def test_refused_message_is_readable(run: Any) -> None:
     port = free_port()
 
@@ -541,6 +552,7 @@ def test_refused_message_is_readable(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_listener_applies_options_to_accepted_sockets(run: Any) -> None:
     async def main() -> None:
         async with unisock.SocketListener(no_delay=True, ttl=33) as listener:
@@ -583,6 +595,7 @@ def test_socat_peer_that_never_reads_applies_backpressure(run: Any, peer: Any) -
     run(main)
 
 
+@pytest.mark.trio
 def test_fast_open_body(run: Any) -> None:
     """A small body with no_delay goes out with TCP Fast Open where the kernel allows it,
     and arrives exactly once either way (client-only kernels fall back to a handshake)."""
@@ -603,6 +616,7 @@ def test_fast_open_body(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_fast_open_refused_rejects_ready(run: Any) -> None:
     port = free_port()
 
