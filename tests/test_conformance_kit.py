@@ -153,7 +153,7 @@ def test_kit_catches_a_factory_that_ignores_options(run: Any) -> None:
     run(main)
 
 
-TRIO_TRANSPORTS = {"tcp"}
+TRIO_TRANSPORTS = {"tcp", "tls", "starttls"}
 """The transports that run on trio so far (issue 13 brings the others)."""
 TRIO_CASES = [case for case in CASES if case.values[0] in TRIO_TRANSPORTS]
 

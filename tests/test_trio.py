@@ -376,3 +376,15 @@ def test_openssl_s_server_plaintext_peer_refuses_nothing(run: Any, peer: Any) ->
             await s.abort()
 
         run(main)
+
+
+def test_udp_and_quic_say_they_do_not_run_on_trio_yet(run: Any) -> None:
+    async def main() -> None:
+        with pytest.raises(NotImplementedError, match="UDP sockets run on asyncio"):
+            unisock.Socket(remote="127.0.0.1:9", type="udp")
+        with pytest.raises(NotImplementedError, match="QUIC sockets run on asyncio"):
+            unisock.Socket(remote="127.0.0.1:9", type="h3")
+        with pytest.raises(NotImplementedError, match="UDP sockets run on asyncio"):
+            unisock.SocketListener(type="udp")
+
+    run(main)

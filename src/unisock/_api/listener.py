@@ -77,6 +77,7 @@ class SocketListener(EventTarget):
         self._loop = loop
         self._opts: ListenerOptions = opts
         self._driver = driver(opts.transport)
+        self._driver.check_runtime(loop)
         # Bad key/cert/ca fail here, naming the field; the config serves every connection.
         self._server_config = self._driver.check_listener(self)
         self._state = "opening"

@@ -119,6 +119,7 @@ class Socket(DataEvents):
             raise RuntimeError(
                 "Socket() needs a running event loop: create it inside async code"
             ) from None
+        driver(opts.transport).check_runtime(loop)
         self._setup(loop, opts)
         if opts.signal is not None:
             if opts.signal.aborted:
