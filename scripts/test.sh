@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 peers="socat:socat ncat:ncat openssl:openssl redis-server:redis-server dnsmasq:dnsmasq-base
 curl:curl node:nodejs gcc:gcc
 sshd:openssh-server unbound:unbound gtlsserver:ngtcp2-server gtlsclient:ngtcp2-client
-nginx:nginx tinyproxy:tinyproxy"
+nginx:nginx tinyproxy:tinyproxy haproxy:haproxy"
 missing=()
 for pair in $peers; do
-  # sshd, unbound, nginx and gtlsserver live in /usr/sbin, which a non-root PATH may lack
+  # sshd, unbound, nginx, haproxy and gtlsserver live in /usr/sbin, which a non-root PATH may lack
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] \
     || missing+=("${pair##*:}")
 done
@@ -21,7 +21,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing peers: ${missing[*]}"
     apt-get update -qq
-    # Installing a daemon (sshd, unbound, nginx) must not start it: the tests start their own.
+    # Installing a daemon (sshd, unbound, nginx, haproxy) must not start it: the tests start their own.
     policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       policy=/usr/sbin/policy-rc.d

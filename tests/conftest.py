@@ -15,17 +15,17 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
 
 with warnings.catch_warnings():
-    # Importing Hypothesis runs trio's entry-point hook, which registers trio's scheduler
-    # Random; Hypothesis's heuristic then warns that the object might be collected (it is a
-    # module global, it will not be).  Imported here, once, so -W error does not fail the
-    # first module (or the terminal summary) that imports Hypothesis.
-    warnings.filterwarnings("ignore", message="It looks like `register_random`")
+    # Imported here, once, before any test: trio (when installed) registers its PRNG with
+    # hypothesis from an entry point, and hypothesis warns that the object might be
+    # collected (it is a module global, it will not).  Under -W error that third-party
+    # warning would fail whichever run imports hypothesis first at its end.
+    warnings.simplefilter("ignore", category=Warning)
     import hypothesis  # noqa: F401
 
 try:
@@ -134,15 +134,87 @@ def run(loop_kind: str) -> Callable[..., Any]:
     return runner
 
 
+class Background:
+    """Tasks running beside a test's body; see ``background``."""
+
+    def __init__(self, group: asyncio.TaskGroup) -> None:
+        self._group = group
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = self._group.create_task(coro)
+        self.tasks.append(task)
+        return task
+
+
+@contextlib.asynccontextmanager
+async def background(*coros: Coroutine[Any, Any, Any]) -> AsyncIterator[Background]:
+    """Run ``coros`` (a server loop, a peer's session) as tasks beside the block;
+    ``spawn`` adds more.
+
+    A task that fails (an assertion in a server) interrupts the block at once and the
+    test fails with that task's own error, not with a timeout waiting for what the task
+    would have done. On leaving the block, tasks still running are cancelled and every
+    task is awaited.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = Background(group)
+            for coro in coros:
+                tasks.spawn(coro)
+            try:
+                yield tasks
+            finally:
+                for task in tasks.tasks:
+                    task.cancel()
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:  # the one error, with its own traceback
+            raise failed.exceptions[0] from None
+        raise
+
+
+async def eventually(condition: Callable[[], object], timeout: float = 5, what: str = "") -> None:
+    """Wait until ``condition()`` is true, checking it every 5 ms; fail after ``timeout``
+    seconds.  For a state with no event to await (a counter, a kernel buffer)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout} s: {what or condition}")
+        await asyncio.sleep(0.005)  # polling: nothing to await
+
+
 def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    """A port free now, for a peer that must be told its port before it binds.
+
+    Another process may take it before the peer binds it: start such peers with
+    ``start_on_free_ports`` (which retries), and never use this for "a port nobody
+    listens on" (``refusing_port`` holds one).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, kind) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def refusing_port(kind: str = "tcp", host: str = "127.0.0.1") -> Iterator[int]:
+    """A port that refuses connections (TCP: RST) or answers datagrams with ICMP port
+    unreachable (UDP) for as long as the block lasts.
+
+    A socket of ours holds the port meanwhile, so no other process can start listening
+    on it: a TCP socket bound but not listening, a UDP socket bound and connected to a
+    port nobody sends from (the kernel delivers it nothing from anyone else).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        if kind == "udp":
+            s.connect((host, 9))  # discard: nothing sends from there
+        yield int(s.getsockname()[1])
 
 
 def need(program: str) -> str:
@@ -150,17 +222,6 @@ def need(program: str) -> str:
     if path is None:
         pytest.skip(f"{program} is not installed")
     return path
-
-
-def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout} s")
 
 
 class Peer:
@@ -180,6 +241,42 @@ class Peer:
             **kwargs,
         )
 
+    def ports(self, kind: str = "tcp") -> set[int]:
+        """The ports this peer (any process of its group) listens on (TCP) or has bound
+        (UDP), read from /proc: no probe connection disturbs the peer."""
+        return _ports_of(_socket_inodes(_group(self.proc.pid)), kind)
+
+    def port(self, kind: str = "tcp", timeout: float = 10) -> int:
+        """Wait for a peer told to bind port 0 to bind; return the port it got."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.ports(kind)
+            if found:
+                assert len(found) == 1, f"the peer bound several {kind} ports: {found}"
+                return found.pop()
+            if self.proc.poll() is not None:
+                raise PeerDidNotStart(f"{self.proc.args[0]} exited with {self.proc.returncode}")
+            time.sleep(0.02)  # polling /proc: nothing to await
+        raise TimeoutError(f"{self.proc.args[0]} bound no {kind} port after {timeout} s")
+
+    def holds(self, ports: dict[int, str], timeout: float = 10) -> bool:
+        """Wait until this peer holds every port (port -> "tcp", "udp" or "tcp+udp").
+
+        False if it exited first (most likely another process took a port after
+        ``free_port`` chose it); raises ``TimeoutError`` if it neither binds nor exits.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            held = {kind: self.ports(kind) for kind in ("tcp", "udp")}
+            if all(
+                port in held[kind] for port, kinds in ports.items() for kind in kinds.split("+")
+            ):
+                return True
+            time.sleep(0.02)  # polling /proc: nothing to await
+        raise TimeoutError(f"{self.proc.args[0]} did not bind {ports} after {timeout} s")
+
     def stop(self) -> None:
         kill_group(self.proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -191,40 +288,179 @@ class Peer:
                 stream.close()
 
 
+class PeerDidNotStart(RuntimeError):
+    pass
+
+
+def start_on_free_ports(
+    make_args: Callable[..., list[str]],
+    kinds: tuple[str, ...] = ("tcp",),
+    attempts: int = 5,
+    timeout: float = 10,
+    **kwargs: Any,
+) -> tuple[Peer, list[int]]:
+    """Start a peer that must be told its ports (``make_args(*ports)``), one per entry of
+    ``kinds`` ("tcp", "udp" or "tcp+udp"), and wait until it holds them all.
+
+    A port chosen free may be taken by another process before the peer binds it; the peer
+    then exits, and it is started again on other ports, up to ``attempts`` times.
+    """
+    status, said, args = None, b"", ["the peer"]
+    for _ in range(attempts):
+        ports = [
+            free_tcp_udp_port()
+            if kind == "tcp+udp"
+            else free_port(socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+            for kind in kinds
+        ]
+        args = make_args(*ports)
+        started = Peer(args, **kwargs)
+        try:
+            if started.holds(dict(zip(ports, kinds, strict=True)), timeout):
+                return started, ports
+        except BaseException:
+            started.stop()
+            raise
+        status = started.proc.returncode
+        said = started.proc.stderr.read()[-2000:] if started.proc.stderr is not None else b""
+        started.stop()
+    raise PeerDidNotStart(
+        f"{args[0]} exited before binding its ports, {attempts} "
+        f"times (last exit status {status}): {said!r}"
+    )
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                found.append(int(entry))
+    return found
+
+
+def _socket_inodes(pids: list[int]) -> set[int]:
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _ports_of(inodes: set[int], kind: str) -> set[int]:
+    """Ports of the listening TCP sockets (state 0A) or the UDP sockets among ``inodes``."""
+    ports = set()
+    for table in (f"/proc/net/{kind}", f"/proc/net/{kind}6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[9]) in inodes and (kind == "udp" or fields[3] == "0A"):
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def udp_unread(port: int) -> int:
+    """Bytes waiting in the receive queues of the UDP sockets bound to ``port`` (from
+    /proc/net/udp*): 0 once their owner has read every datagram that arrived (on
+    loopback a datagram is queued by the time ``sendto`` returns)."""
+    return _receive_queue("udp", port, listening=False)
+
+
+def tcp_unread(local_port: int) -> int:
+    """Bytes received but not yet read by the TCP connection whose local port is
+    ``local_port`` (from /proc/net/tcp*)."""
+    return _receive_queue("tcp", local_port, listening=False)
+
+
+def accept_queue(port: int) -> int:
+    """Connections waiting in the accept queue of the TCP listener on ``port``."""
+    return _receive_queue("tcp", port, listening=True)
+
+
+@contextlib.contextmanager
+def blackholed_address() -> Iterator[tuple[str, int]]:
+    """A loopback address whose SYNs are dropped: a listener with backlog 0 whose accept
+    queue is full, so a connect to it hangs (no refusal, no answer)."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(0)
+        address = lsock.getsockname()
+        for _ in range(4):
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                f.connect(address)
+            fillers.append(f)
+        deadline = time.monotonic() + 5
+        while accept_queue(address[1]) < 1:  # the one a backlog of 0 holds: full
+            assert time.monotonic() < deadline, "the accept queue never filled"
+            time.sleep(0.005)  # polling /proc: nothing to await
+        yield address
+    finally:
+        for f in fillers:
+            f.close()
+        lsock.close()
+
+
+def _receive_queue(kind: str, port: int, listening: bool) -> int:
+    total = 0
+    for table in (f"/proc/net/{kind}", f"/proc/net/{kind}6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and (
+                    kind == "udp" or (fields[3] == "0A") == listening
+                ):
+                    total += int(fields[4].split(":")[1], 16)
+    return total
+
+
 def kill_group(pgid: int, sig: int) -> None:
     """Signal every process of group ``pgid`` (gone already is fine)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
 
-@pytest.fixture
-def peer() -> Iterator[Callable[..., Peer]]:
-    started: list[Peer] = []
+class Peers:
+    """The ``peer`` fixture: ``peer(args, **popen)`` starts a peer (stopped after the
+    test); ``peer.on_free_ports(make_args, kinds)`` starts one that must be told its
+    ports (see ``start_on_free_ports``) and returns ``(peer, ports)``."""
 
-    def start(args: list[str], **kwargs: Any) -> Peer:
+    def __init__(self) -> None:
+        self.started: list[Peer] = []
+
+    def __call__(self, args: list[str], **kwargs: Any) -> Peer:
         p = Peer(args, **kwargs)
-        started.append(p)
+        self.started.append(p)
         return p
 
-    yield start
-    for p in started:
+    def on_free_ports(
+        self, make_args: Callable[..., list[str]], kinds: tuple[str, ...] = ("tcp",), **kw: Any
+    ) -> tuple[Peer, list[int]]:
+        p, ports = start_on_free_ports(make_args, kinds, **kw)
+        self.started.append(p)
+        return p, ports
+
+
+@pytest.fixture
+def peer() -> Iterator[Peers]:
+    peers = Peers()
+    yield peers
+    for p in peers.started:
         p.stop()
-
-
-def wait_udp_bound(port: int, timeout: float = 10) -> None:
-    """Wait until some process has a UDP socket bound to ``port`` (from /proc/net/udp*)."""
-    needle = f":{port:04X} "
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for table in ("/proc/net/udp", "/proc/net/udp6"):
-            try:
-                with open(table) as f:
-                    if any(needle in line.split("\n")[0][:40] for line in f):
-                        return
-            except OSError:
-                pass
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing bound to UDP port {port} after {timeout} s")
 
 
 def free_tcp_udp_port(host: str = "127.0.0.1") -> int:
@@ -359,3 +595,39 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         problems.append(f"{len(fds_after) - len(fds_before)} file descriptor(s) leaked: {new}")
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
+
+
+def _reset_global_state() -> None:
+    """Empty unisock's process-wide caches, so that no test sees what an earlier one left.
+
+    Private names on purpose: these are the library's per-process state (the TLS session
+    cache that ``allow_pooling`` resumes from, validated client options and built SSL
+    contexts, the QUIC connection pool keyed by ``id(loop)`` -- a new loop can get a dead
+    one's id -- and the QUIC client tickets, the once-per-process malloc tuning flag).
+    If a module moves, this is the one place in the tests that names them.
+    """
+    from unisock._api import quic as _quic_socket
+    from unisock._api import tls as _tls_socket
+    from unisock._base import malloc as _malloc
+    from unisock._quic import _client, _tickets
+    from unisock._transports.tls import config as _tls_config
+
+    _tls_config.session_cache.clear()
+    _tls_config._contexts.clear()  # a context may hold a key log file open
+    _tls_socket._client_cache.clear()
+    _client._pool.clear()
+    _tickets.client_tickets.clear()
+    _quic_socket._client_pems.clear()
+    # tune_malloc() runs once per process; the next socket applies it again, reading
+    # UNISOCK_MALLOC_TUNING anew.  (What mallopt did cannot be undone: a test of the
+    # tuning being off runs in a process of its own.)
+    _malloc._done = False
+
+
+@pytest.fixture(autouse=True)
+def fresh_global_state(no_leaks: None) -> Iterator[None]:
+    """Reset unisock's process-wide state before each test and after it (after: before
+    ``no_leaks`` counts file descriptors, so a cached context's key log is not one)."""
+    _reset_global_state()
+    yield
+    _reset_global_state()

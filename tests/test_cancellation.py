@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import fd_count
+from tests.conftest import blackholed_address, eventually, fd_count
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -75,7 +75,7 @@ def test_cancelled_ready_wait_leaves_the_socket_connecting(run: Any, pki: Pki) -
         sock = unisock.Socket(type="tls", remote=("127.0.0.1", port), **client_tls(pki))
         await timeouts(lambda: sock.ready, 5)
         task = asyncio.ensure_future(sock.ready)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # a loop turn: the task waits on ready
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -89,7 +89,7 @@ def test_cancelled_ready_wait_leaves_the_socket_connecting(run: Any, pki: Pki) -
             w.write(await r.read(100))
             await w.drain()
             w.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(ConnectionError, ssl.SSLError):  # the client may go first
                 await w.wait_closed()
 
         server = await asyncio.start_server(echo, sock=lsock, ssl=ctx)
@@ -124,7 +124,7 @@ def test_cancelled_read_loses_nothing(run: Any) -> None:
                 return await reader.read()
 
             task = asyncio.ensure_future(read_in_task())
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # a loop turn: the task waits on its read
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -147,7 +147,7 @@ def test_read_cancelled_after_the_chunk_arrived_loses_nothing(run: Any) -> None:
                 return await reader.read()
 
             task = asyncio.ensure_future(read_in_task())
-            await asyncio.sleep(0.01)  # the read is pending
+            await asyncio.sleep(0)  # a loop turn: the read is pending
             assert reader._requests
             server.writable.get_writer().write(b"precious")
             for _ in range(1000):  # until the transport has fulfilled the pending read
@@ -214,7 +214,7 @@ def test_cancelled_close_wait_still_flushes_and_closes(
             client.writable.get_writer().write(payload)
             await timeouts(client.close, 3)
             task = asyncio.ensure_future(client.close())
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # a loop turn: the task waits on close
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -257,8 +257,8 @@ def test_cancelled_starttls_aborts_the_socket_and_leaks_nothing(run: Any, pki: P
             try:
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(client.update(type="tls", **client_tls(pki)), 0.05)
-                await settled(client.closed, 2)
-                assert client.closed.is_rejected(), "the half-upgraded socket is still open"
+                await eventually(client.closed.done, 2, "the half-upgraded socket closed")
+                assert client.closed.is_rejected()
                 assert client.signal.aborted
                 # The peer sees the connection end (an abort: a reset).
                 with pytest.raises(errors.NetworkError):
@@ -271,14 +271,6 @@ def test_cancelled_starttls_aborts_the_socket_and_leaks_nothing(run: Any, pki: P
         assert _sockets_open() == before
 
     run(main)
-
-
-async def settled(deferred: Any, seconds: float) -> None:
-    """Wait up to ``seconds`` for ``deferred`` to settle, whatever its outcome."""
-    for _ in range(int(seconds / 0.01)):
-        if deferred.done():
-            return
-        await asyncio.sleep(0.01)
 
 
 def test_update_before_ready_cancelled_leaves_the_socket_usable(run: Any) -> None:
@@ -328,7 +320,7 @@ def test_accept_woken_then_cancelled_hands_the_socket_on(run: Any) -> None:
         async with unisock.SocketListener() as listener:
             first = asyncio.ensure_future(listener.accept())
             second = asyncio.ensure_future(listener.accept())
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # a loop turn: both wait, the first one first
             client = unisock.Socket(remote=listener.local, body=b"x")
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 5
@@ -381,25 +373,14 @@ def test_cancelled_connects_leak_nothing(run: Any, kind: str) -> None:
     dropped): no fd, task or ``Socket`` is left behind."""
 
     async def main() -> None:
-        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        lsock.bind(("127.0.0.1", 0))
-        fillers: list[socket.socket] = []
-        try:
+        with contextlib.ExitStack() as stack:
             if kind == "tls":
-                lsock.listen(128)
+                lsock = stack.enter_context(silent_listening_socket())
+                remote = lsock.getsockname()
                 opts: dict[str, Any] = {"type": "tls", "verify": False}
-            else:
-                lsock.listen(0)
+            else:  # the accept queue full: further SYNs are dropped, connects hang
+                remote = stack.enter_context(blackholed_address())
                 opts = {}
-                # Fill the accept queue: further SYNs are dropped, connects hang.
-                for _ in range(8):
-                    f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    f.setblocking(False)
-                    with contextlib.suppress(BlockingIOError):
-                        f.connect(lsock.getsockname())
-                    fillers.append(f)
-                await asyncio.sleep(0.05)
-            remote = lsock.getsockname()
             # One cancelled connect first: uvloop opens one /dev/null fd per loop the first
             # time (released with the loop); what counts is that 50 more add nothing.
             with pytest.raises(TimeoutError):
@@ -410,18 +391,15 @@ def test_cancelled_connects_leak_nothing(run: Any, kind: str) -> None:
             for _ in range(50):
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(unisock.connect(remote=remote, **opts), 0.05)
-            for _ in range(200):  # aborted transports finish closing within loop passes
+
+            def closed_all() -> bool:  # aborted transports finish closing within loop passes
                 gc.collect()
-                if fd_count() <= before:
-                    break
-                await asyncio.sleep(0.01)
+                return fd_count() <= before
+
+            await eventually(closed_all, what="the aborted connects' fds closed")
             assert fd_count() == before
             assert _sockets_alive() == alive
             # (tasks left running fail the test in the ``run`` fixture)
-        finally:
-            for f in fillers:
-                f.close()
-            lsock.close()
 
     run(main, timeout=40)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import trustme
-from tests.conftest import free_port, need, wait_port
+from tests.conftest import need, refusing_port
 
 UNISOCK = [sys.executable, "-m", "unisock"]
 SUBCOMMANDS = {
@@ -187,7 +187,8 @@ def test_bad_input_is_one_line(args: list[str], words: str) -> None:
 
 
 def test_refused_connection_is_one_line() -> None:
-    result = unisock("connect", f"127.0.0.1:{free_port()}")
+    with refusing_port() as port:
+        result = unisock("connect", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert "refused" in one_clean_line(result.stderr).lower()
 
@@ -199,7 +200,8 @@ def test_unknown_host_is_one_line() -> None:
 
 
 def test_debug_shows_the_traceback() -> None:
-    result = unisock("connect", "--debug", f"127.0.0.1:{free_port()}")
+    with refusing_port() as port:
+        result = unisock("connect", "--debug", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert b"Traceback" in result.stderr
 
@@ -311,9 +313,7 @@ def test_info_defaults_to_tls_and_tells_the_ticket_truly(peer: Any, pki: dict[st
 
 def test_connect_to_socat_binary_echo_and_half_close(peer: Any) -> None:
     need("socat")
-    port = free_port()
-    peer(["socat", f"TCP-LISTEN:{port},reuseaddr,fork", "EXEC:cat"])
-    wait_port(port)
+    port = peer(["socat", "TCP-LISTEN:0,fork", "EXEC:cat"]).port()
     payload = os.urandom(300_000) + b"\0\r\n\xff"
     # cat ends only at its stdin's EOF: the echo completes only if unisock half-closes.
     result = unisock("connect", f"127.0.0.1:{port}", stdin=payload)
@@ -378,33 +378,15 @@ def test_echo_server_serves_many_and_sigint_is_130(bg: Any) -> None:
     assert b"Traceback" not in err
 
 
-def wait_listening(port: int, timeout: float = 10) -> None:
-    """Wait for a TCP listener on ``port`` without connecting to it (a one-shot peer)."""
-    needle = f":{port:04X} "
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with open(table) as f:
-                for line in f.readlines()[1:]:
-                    fields = line.split()
-                    if (fields[1] + " ").endswith(needle) and fields[3] == "0A":
-                        return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on port {port}")
-
-
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_sigint_while_connected_closes_gracefully(bg: Any, peer: Any, loop: str) -> None:
     """Ctrl-C ends ``connect`` with 130 and a FIN, not a reset: the peer sees a clean EOF."""
     need("socat")
     if loop == "uvloop":
         pytest.importorskip("uvloop")
-    port = free_port()
     # One connection, no fork, so that socat ends with it; -d: it warns of a reset.
-    server = peer(
-        ["socat", "-d", f"TCP-LISTEN:{port},reuseaddr", "EXEC:cat"], stderr=subprocess.PIPE
-    )
-    wait_listening(port)
+    server = peer(["socat", "-d", "TCP-LISTEN:0", "EXEC:cat"], stderr=subprocess.PIPE)
+    port = server.port()  # read from /proc: a probe connection would be its one connection
     client = bg("connect", "--verbose", "--loop", loop, f"127.0.0.1:{port}", stdin=subprocess.PIPE)
     client.wait_for("connected to")
     assert client.proc.stdin is not None
@@ -427,9 +409,7 @@ def test_sigint_while_connected_closes_gracefully(bg: Any, peer: Any, loop: str)
 
 def test_udp_connect_to_socat_echo(peer: Any) -> None:
     need("socat")
-    port = free_port(__import__("socket").SOCK_DGRAM)
-    peer(["socat", f"UDP-RECVFROM:{port},fork,reuseaddr", "EXEC:cat"])
-    time.sleep(0.3)
+    port = peer(["socat", "UDP-RECVFROM:0,fork", "EXEC:cat"]).port("udp")
     result = unisock(
         "connect", "--type", "udp", "--wait", "0.5", f"127.0.0.1:{port}", stdin=b"datagram one"
     )
@@ -454,11 +434,11 @@ def test_udp_echo_listener_with_socat_client(bg: Any) -> None:
 
 def test_udp_to_a_closed_port_reports_the_refusal() -> None:
     """The ICMP port unreachable the OS reports fails ``connect --type udp`` (exit 1)."""
-    port = free_port(__import__("socket").SOCK_DGRAM)
-    started = time.monotonic()
-    result = unisock(
-        "connect", "--type", "udp", "--wait", "3", f"127.0.0.1:{port}", stdin=b"anyone?"
-    )
+    with refusing_port("udp") as port:
+        started = time.monotonic()
+        result = unisock(
+            "connect", "--type", "udp", "--wait", "3", f"127.0.0.1:{port}", stdin=b"anyone?"
+        )
     assert result.returncode == 1
     assert "refused" in one_clean_line(result.stderr).lower()
     assert time.monotonic() - started < 3, "it waited for replies instead of failing"
@@ -469,12 +449,10 @@ def test_udp_to_a_closed_port_reports_the_refusal() -> None:
 
 def s_server(peer: Any, pki: dict[str, Path], *extra: str) -> int:
     need("openssl")
-    port = free_port()
-    peer(
-        ["openssl", "s_server", "-accept", str(port), "-cert", str(pki["server"]), "-quiet", *extra]
+    server = peer(
+        ["openssl", "s_server", "-accept", "0", "-cert", str(pki["server"]), "-quiet", *extra]
     )
-    wait_port(port)
-    return port
+    return server.port()
 
 
 def test_tls_connect_to_openssl_s_server(peer: Any, pki: dict[str, Path]) -> None:
@@ -523,9 +501,7 @@ def test_tls_certificate_failure_gives_its_reason(peer: Any, pki: dict[str, Path
 )
 def test_tls_to_a_plaintext_server_hints_at_it(peer: Any, server: str) -> None:
     need("socat")
-    port = free_port()
-    peer(["socat", f"TCP-LISTEN:{port},reuseaddr,fork", server])
-    wait_port(port)
+    port = peer(["socat", "TCP-LISTEN:0,fork", server]).port()
     result = unisock("connect", "--type", "tls", "-k", f"127.0.0.1:{port}")
     assert result.returncode == 1
     line = one_clean_line(result.stderr)
@@ -656,16 +632,9 @@ def test_send_to_socat_and_recv_from_socat(peer: Any, bg: Any, tmp_path: Path) -
     need("socat")
     data = os.urandom(500_000)
     (tmp_path / "a.bin").write_bytes(data)
-    port = free_port()
-    peer(
-        [
-            "socat",
-            "-u",
-            f"TCP-LISTEN:{port},reuseaddr,fork",
-            f"OPEN:{tmp_path / 'b.bin'},creat,append",
-        ]
-    )
-    wait_port(port)
+    port = peer(
+        ["socat", "-u", "TCP-LISTEN:0,fork", f"OPEN:{tmp_path / 'b.bin'},creat,append"]
+    ).port()
     sent = unisock("send", "--quiet", str(tmp_path / "a.bin"), f"127.0.0.1:{port}")
     assert sent.returncode == 0, sent.stderr
     assert sent.stderr == b""

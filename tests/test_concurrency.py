@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import background
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -72,13 +73,13 @@ async def echo_client(
             pos += n
         await writer.close()
 
-    sender = asyncio.ensure_future(send())
     digest = hashlib.sha256()
     size = 0
-    async for chunk in sock.readable:
-        digest.update(chunk)
-        size += len(chunk)
-    await sender
+    async with background(send()) as tasks:  # a failing sender fails the test at once
+        async for chunk in sock.readable:
+            digest.update(chunk)
+            size += len(chunk)
+        await tasks.tasks[0]
     await sock.closed
     return digest.hexdigest(), size
 

@@ -19,12 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import fd_count, free_port
+from tests.conftest import (
+    blackholed_address,
+    eventually,
+    fd_count,
+    refusing_port,
+    tcp_unread,
+)
 from tests.tls_util import Pki, make_pki
 
 import unisock
-from unisock import errors
-from unisock._base.options import SocketInit
+from unisock import SocketInit, errors
 from unisock._transports.tls.config import SessionCache, session_cache
 from unisock.testing import pairs
 
@@ -59,7 +64,7 @@ def test_cancelled_read_is_withdrawn(run: Any) -> None:
         async with tcp_pair() as (client, server):
             reader = client.readable.get_reader()
             pending = reader.read()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # a loop turn with the read pending
             assert pending.cancel()
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(reader.read(), 0.02)
@@ -131,7 +136,9 @@ def test_close_flushes_a_large_write_to_a_slow_reader(
             payload = os.urandom(2 << 20)
             client.writable.get_writer().write(payload)
             closing = asyncio.ensure_future(client.close())
-            await asyncio.sleep(0.05)
+            for _ in range(3):  # close() under way (waiting to flush) before the peer reads
+                await asyncio.sleep(0)
+            assert not closing.done()
             received = bytearray()
             async for part in server.readable:
                 received += part
@@ -211,30 +218,6 @@ def test_session_cache_bound_holds_for_real_connections(
 # -- Happy Eyeballs ---------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def blackholed_address() -> Iterator[tuple[str, int]]:
-    """A loopback address whose SYNs are dropped: a listener with backlog 0 whose accept
-    queue is full, so a connect to it hangs (no refusal, no answer)."""
-    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    fillers: list[socket.socket] = []
-    try:
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(0)
-        address = lsock.getsockname()
-        for _ in range(4):
-            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            f.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                f.connect(address)
-            fillers.append(f)
-        time.sleep(0.05)
-        yield address
-    finally:
-        for f in fillers:
-            f.close()
-        lsock.close()
-
-
 def race_options(remote: Any) -> Any:
     return SocketInit.parse(None, {"remote": remote})
 
@@ -286,7 +269,6 @@ def test_happy_eyeballs_all_failing_gives_one_network_error(run: Any) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        ports = [free_port(), free_port()]
         targets = [(socket.AF_INET, ("127.0.0.1", p)) for p in ports]
         opts = race_options(("127.0.0.1", ports[0]))
         start = time.monotonic()
@@ -296,7 +278,9 @@ def test_happy_eyeballs_all_failing_gives_one_network_error(run: Any) -> None:
         assert info.value.errno == errno.ECONNREFUSED
         assert f"127.0.0.1:{ports[0]}" in str(info.value)
 
-    run(main)
+    with refusing_port() as first, refusing_port() as second:
+        ports = [first, second]
+        run(main)
 
 
 # -- writes ---------------------------------------------------------------------------------
@@ -312,8 +296,7 @@ def test_writing_a_non_bytes_chunk_fails_and_aborts(run: Any, chunk: Any) -> Non
             writer = client.writable.get_writer()
             with pytest.raises(TypeError, match="bytes-like"):
                 await writer.write(chunk)
-            await asyncio.sleep(0.01)
-            assert client.signal.aborted
+            await eventually(lambda: client.signal.aborted, what="the socket aborted")
             assert client.closed.is_rejected()
             assert isinstance(client.closed.exception(), TypeError)
             with pytest.raises(errors.NetworkError):
@@ -324,6 +307,18 @@ def test_writing_a_non_bytes_chunk_fails_and_aborts(run: Any, chunk: Any) -> Non
 
 
 # -- "data" events --------------------------------------------------------------------------
+
+
+async def paused_with(sock: unisock.Socket, unread: int) -> None:
+    """``unread`` bytes have arrived in the kernel for ``sock`` and stay there: the loop
+    polls its sockets on every turn, so a few turns would have read them if reading were
+    not paused."""
+    assert sock.info.local is not None
+    port = sock.info.local.port
+    await eventually(lambda: tcp_unread(port) == unread, what=f"{unread} bytes arrived")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert tcp_unread(port) == unread
 
 
 def test_removing_the_last_data_listener_pauses_reads(run: Any) -> None:
@@ -346,7 +341,7 @@ def test_removing_the_last_data_listener_pauses_reads(run: Any) -> None:
             await asyncio.wait_for(first, 5)
             client.remove_event_listener("data", listener)
             await writer.write(b"two")
-            await asyncio.sleep(0.1)
+            await paused_with(client, 3)
             assert got == [b"one"]
 
             later: list[bytes] = []
@@ -382,7 +377,7 @@ def test_once_data_listener_gets_one_event_then_reads_pause(run: Any) -> None:
             await writer.write(b"a")
             await asyncio.wait_for(first, 5)
             await writer.write(b"b")
-            await asyncio.sleep(0.1)
+            await paused_with(client, 1)
             assert calls == [[b"a"]]
             rest: list[bytes] = []
             arrived = asyncio.get_running_loop().create_future()
@@ -533,7 +528,7 @@ def test_packet_counts_frozen_at_close(run: Any) -> None:
             frozen = (client.stats.packets_sent, client.stats.packets_received)
             assert frozen[0] >= live.packets_sent > 0
             assert frozen[1] > 0
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # time is what is tested: the counts stay as they were
             assert (client.stats.packets_sent, client.stats.packets_received) == frozen
 
     run(main)
@@ -544,12 +539,18 @@ def test_packet_counts_frozen_at_close(run: Any) -> None:
 
 async def recv_datagram(receiver: socket.socket) -> tuple[bytes, Any]:
     """One datagram from a non-blocking socket (uvloop has no ``sock_recvfrom``)."""
-    for _ in range(500):
-        try:
-            return receiver.recvfrom(65536)
-        except BlockingIOError:
-            await asyncio.sleep(0.01)
-    raise AssertionError("no datagram arrived in 5 s")
+    loop = asyncio.get_running_loop()
+    arrived: asyncio.Future[tuple[bytes, Any]] = loop.create_future()
+
+    def readable() -> None:
+        if not arrived.done():
+            arrived.set_result(receiver.recvfrom(65536))
+
+    loop.add_reader(receiver.fileno(), readable)
+    try:
+        return await asyncio.wait_for(arrived, 5)
+    finally:
+        loop.remove_reader(receiver.fileno())
 
 
 def test_udp_bound_mode_write_to_a_host_name(run: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from test_streams_support import LOOPS, run, settle
-from unisock._base.deferred import Deferred
+from unisock import Deferred
 from unisock.abort import AbortController, AbortSignal
 from unisock.errors import AbortError, InvalidStateError
 from unisock.errors import TimeoutError as UniTimeoutError

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import free_port, need, wait_port
+from tests.conftest import need
 
 import unisock
 from unisock import errors
@@ -112,7 +112,7 @@ async def loopback() -> AsyncIterator[tuple[unisock.Socket, unisock.Socket]]:
         finally:
             for s in (client, server):
                 await s.abort()
-                with suppress(Exception):
+                with suppress(errors.AbortError, errors.NetworkError):  # or closed cleanly
                     await s.closed
 
 
@@ -530,9 +530,8 @@ async def resp_reply(frames: FrameReader) -> Any:
 
 def test_redis_resp(run: Run, peer: Any, tmp_path: Path) -> None:
     need("redis-server")
-    port = free_port()
-    peer(
-        [
+    _, (port,) = peer.on_free_ports(
+        lambda port: [
             "redis-server",
             "--port",
             str(port),
@@ -546,7 +545,6 @@ def test_redis_resp(run: Run, peer: Any, tmp_path: Path) -> None:
             str(tmp_path),
         ]
     )
-    wait_port(port)
 
     async def main() -> None:
         async with unisock.Socket(remote=("127.0.0.1", port), no_delay=True) as s:
@@ -596,16 +594,15 @@ async def smtp_reply(frames: FrameReader) -> tuple[int, list[bytes]]:
 
 def test_smtp_dialogue(run: Run, peer: Any, tmp_path: Path) -> None:
     pytest.importorskip("aiosmtpd")
-    port = free_port()
     out = tmp_path / "smtpd.out"
     with out.open("wb") as stdout:
-        peer(
-            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}"],
+        smtpd = peer(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:0"],
             stdout=stdout,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    wait_port(port)
+    port = smtpd.port()
     body = b"Subject: framing\r\n\r\nline one\r\n.starts with a dot\r\n"
     body += (b"x" * 76 + b"\r\n") * 100
 
@@ -649,11 +646,12 @@ def nginx_file(peer: Any, tmp_path: Path) -> tuple[int, bytes]:
     (root / "www").mkdir(parents=True)
     content = os.urandom(3 << 20)
     (root / "www" / "file.bin").write_bytes(content)
-    port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""  # workers must read tmp_path (0700)
     conf = root / "nginx.conf"
-    conf.write_text(
-        f"""
+
+    def configure(port: int) -> list[str]:
+        conf.write_text(
+            f"""
 {user}
 worker_processes 1;
 events {{ worker_connections 64; }}
@@ -672,9 +670,8 @@ http {{
     }}
 }}
 """
-    )
-    peer(
-        [
+        )
+        return [
             program,
             "-p",
             str(root),
@@ -683,8 +680,8 @@ http {{
             "-g",
             f"daemon off; pid {root}/nginx.pid; error_log stderr;",
         ]
-    )
-    wait_port(port)
+
+    _, (port,) = peer.on_free_ports(configure)
     return port, content
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import Peer, free_port, need, wait_port
+from tests.conftest import Peers, eventually, need, refusing_port, start_on_free_ports
 
 httpx = pytest.importorskip("httpx")
 httpcore = pytest.importorskip("httpcore")
@@ -55,19 +55,6 @@ def _nginx_version(program: str) -> tuple[int, ...]:
     return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
 
 
-def _start(args: list[str], ports: list[int], what: str) -> Peer:
-    proc = Peer(args, stderr=subprocess.PIPE)
-    try:
-        for port in ports:
-            wait_port(port)
-    except TimeoutError:
-        proc.proc.kill()
-        err = proc.proc.communicate(timeout=5)[1]
-        proc.stop()
-        pytest.fail(f"{what} did not start: {err!r}")
-    return proc
-
-
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     program = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else need("nginx")
@@ -78,7 +65,6 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     leaf.private_key_pem.write_to_path(str(root / "key.pem"))
     (root / "www").mkdir()
     (root / "www" / "big").write_bytes(BIG)
-    http, https, short = free_port(), free_port(), free_port()
     new_h2 = _nginx_version(program) >= (1, 25, 1)  # "http2 on;" since 1.25.1
     listen_h2 = "" if new_h2 else " http2"
     http2_on = "http2 on;" if new_h2 else ""
@@ -91,8 +77,10 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     conf = root / "nginx.conf"
     # Workers run as "nobody" under a root master and could not read the 0700 tmp dir.
     user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(
-        f"""
+
+    def configure(http: int, https: int, short: int) -> list[str]:
+        conf.write_text(
+            f"""
 {user}
 worker_processes 1;
 events {{ worker_connections 512; }}
@@ -124,9 +112,8 @@ http {{
     }}
 }}
 """
-    )
-    proc = _start(
-        [
+        )
+        return [
             program,
             "-p",
             str(root),
@@ -134,9 +121,10 @@ http {{
             str(conf),
             "-g",
             f"daemon off; pid {root}/nginx.pid; error_log stderr;",
-        ],
-        [http, https, short],
-        "nginx",
+        ]
+
+    proc, (http, https, short) = start_on_free_ports(
+        configure, kinds=("tcp", "tcp", "tcp"), stderr=subprocess.PIPE
     )
     try:
         yield Nginx(http, https, short, ca, root)
@@ -218,8 +206,8 @@ def test_idle_connection_closed_by_server_is_not_reused(run: Run, nginx: Nginx) 
             first = await c.get(f"http://127.0.0.1:{nginx.short}/")
             stream = first.extensions["network_stream"]
             assert stream.get_extra_info("is_readable") is False  # idle, nothing pending
-            await asyncio.sleep(1.6)
-            assert stream.get_extra_info("is_readable") is True  # nginx's FIN arrived
+            # nginx's FIN arrives after its 1 s keep-alive timeout
+            await eventually(lambda: stream.get_extra_info("is_readable") is True, timeout=10)
             second = await c.get(f"http://127.0.0.1:{nginx.short}/")
             assert second.status_code == 200
             assert second.headers["x-conn"] != first.headers["x-conn"]
@@ -309,9 +297,10 @@ def test_refused_is_connect_error(run: Run) -> None:
     async def main() -> None:
         async with client() as c:
             with pytest.raises(httpx.ConnectError):
-                await c.get(f"http://127.0.0.1:{free_port()}/")
+                await c.get(f"http://127.0.0.1:{port}/")
 
-    run(main)
+    with refusing_port() as port:
+        run(main)
 
 
 def test_silent_server_read_timeout_and_tls_connect_timeout(run: Run) -> None:
@@ -373,13 +362,14 @@ class Proxy:
 
 
 @pytest.fixture
-def tinyproxy(nginx: Nginx, tmp_path: Path, peer: Callable[..., Peer]) -> Proxy:
+def tinyproxy(nginx: Nginx, tmp_path: Path, peer: Peers) -> Proxy:
     program = need("tinyproxy")
-    port = free_port()
     log = tmp_path / "tinyproxy.log"
     conf = tmp_path / "tinyproxy.conf"
-    conf.write_text(
-        f"""Port {port}
+
+    def configure(port: int) -> list[str]:
+        conf.write_text(
+            f"""Port {port}
 Listen 127.0.0.1
 Allow 127.0.0.1
 ConnectPort {nginx.https}
@@ -389,13 +379,10 @@ LogLevel Info
 LogFile "{log}"
 PidFile "{tmp_path}/tinyproxy.pid"
 """
-    )
-    p = peer([program, "-d", "-c", str(conf)], stderr=subprocess.PIPE)
-    try:
-        wait_port(port)
-    except TimeoutError:
-        p.proc.kill()
-        pytest.fail(f"tinyproxy did not start: {p.proc.communicate(timeout=5)[1]!r}")
+        )
+        return [program, "-d", "-c", str(conf)]
+
+    _, (port,) = peer.on_free_ports(configure, stderr=subprocess.PIPE)
     return Proxy(port, log)  # the peer fixture stops it
 
 

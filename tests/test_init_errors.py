@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import unisock
-from unisock._base.options import SocketInit, SocketListenerInit
+from unisock import SocketInit, SocketListenerInit
 
 BAD_VALUES: list[Any] = [
     None,

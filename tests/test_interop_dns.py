@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import Peer, free_tcp_udp_port, wait_port, wait_udp_bound
+from tests.conftest import PeerDidNotStart, Peers
 
 import unisock
 from unisock import Datagram
@@ -133,16 +133,17 @@ def check_a(resp: Response, ident: int) -> None:
 
 
 @pytest.fixture
-def unbound(tmp_path: Path, peer: Callable[..., Peer]) -> Iterator[int]:
+def unbound(tmp_path: Path, peer: Peers) -> Iterator[int]:
     """unbound on 127.0.0.1:<port> (UDP and TCP), answering ``test.example`` locally."""
     program = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")
     if program is None:
         pytest.skip("unbound is not installed")
-    port = free_tcp_udp_port()
     big = "\n".join(f"    local-data: 'big.test.example. TXT \"{t}\"'" for t in BIG_TXT)
     conf = tmp_path / "unbound.conf"
-    conf.write_text(
-        f"""server:
+
+    def configure(port: int) -> list[str]:
+        conf.write_text(
+            f"""server:
     interface: 127.0.0.1
     port: {port}
     do-daemonize: no
@@ -165,14 +166,14 @@ def unbound(tmp_path: Path, peer: Callable[..., Peer]) -> Iterator[int]:
 remote-control:
     control-enable: no
 """
-    )
+        )
+        return [program, "-d", "-c", str(conf)]
+
     log = tmp_path / "unbound.log"
-    with log.open("wb") as stderr:
-        proc = peer([program, "-d", "-c", str(conf)], stderr=stderr)
     try:
-        wait_port(port)
-        wait_udp_bound(port)
-    except TimeoutError:
+        with log.open("wb") as stderr:
+            proc, (port,) = peer.on_free_ports(configure, kinds=("tcp+udp",), stderr=stderr)
+    except (PeerDidNotStart, TimeoutError):
         raise AssertionError(f"unbound did not start: {log.read_text()[-2000:]}") from None
     yield port
     assert proc.proc.poll() is None, f"unbound died: {log.read_text()[-2000:]}"

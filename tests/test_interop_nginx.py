@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import Peer, free_port, need, wait_port
+from tests.conftest import need, start_on_free_ports
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -51,7 +51,6 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     pki = make_pki(root)
     (root / "cert.pem").write_bytes(pki.server.cert_chain_pems[0].bytes())
     (root / "key.pem").write_bytes(pki.server.private_key_pem.bytes())
-    port, mtls_port = free_port(), free_port()
     # nginx 1.25.1 made "http2 on;" the way to enable h2; older ones say "listen ... http2".
     new_h2 = _nginx_version(program) >= (1, 25, 1)
     listen_h2 = "" if new_h2 else " http2"
@@ -65,8 +64,10 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         location / {{ return 200 "{BODY.decode().strip()}\\n"; }}
     """
     conf = root / "nginx.conf"
-    conf.write_text(
-        f"""
+
+    def configure(port: int, mtls_port: int) -> list[str]:
+        conf.write_text(
+            f"""
 worker_processes 1;
 events {{ worker_connections 512; }}
 http {{
@@ -90,9 +91,8 @@ http {{
     }}
 }}
 """
-    )
-    proc = Peer(
-        [
+        )
+        return [
             program,
             "-p",
             str(root),
@@ -100,17 +100,12 @@ http {{
             str(conf),
             "-g",
             f"daemon off; pid {root}/nginx.pid; error_log stderr;",
-        ],
-        stderr=subprocess.PIPE,
+        ]
+
+    proc, (port, mtls_port) = start_on_free_ports(
+        configure, kinds=("tcp", "tcp"), stderr=subprocess.PIPE
     )
     try:
-        try:
-            wait_port(port)
-            wait_port(mtls_port)
-        except TimeoutError:
-            proc.proc.kill()
-            err = proc.proc.communicate(timeout=5)[1]
-            pytest.fail(f"nginx did not start: {err!r}")
         yield Nginx(port, mtls_port, pki)
     finally:
         proc.stop()

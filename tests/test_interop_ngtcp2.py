@@ -25,7 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from tests import h3_util as h3
-from tests.conftest import Peer, free_port, wait_udp_bound
+from tests.conftest import Background, PeerDidNotStart, Peers, background
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -68,47 +68,44 @@ class Served:
 
 
 def start_gtlsserver(
-    tmp_path: Path, peer: Callable[..., Peer], material: Material, *extra: str
+    tmp_path: Path, peer: Peers, material: Material, *extra: str
 ) -> Iterator[Served]:
     server = program("gtlsserver")
     htdocs = tmp_path / "htdocs"
     htdocs.mkdir()
     content = os.urandom(FILE_SIZE)
     (htdocs / "big.bin").write_bytes(content)
-    port = free_port(kind=2)  # SOCK_DGRAM
     log = tmp_path / "gtlsserver.log"
-    with log.open("wb") as out:
-        proc = peer(
-            [
-                server,
-                "-d",
-                str(htdocs),
-                *extra,
-                "127.0.0.1",
-                str(port),
-                str(material.key),
-                str(material.cert),
-            ],
-            stdout=out,
-            stderr=out,
-        )
     try:
-        wait_udp_bound(port)
-    except TimeoutError:
+        with log.open("wb") as out:
+            proc, (port,) = peer.on_free_ports(
+                lambda port: [
+                    server,
+                    "-d",
+                    str(htdocs),
+                    *extra,
+                    "127.0.0.1",
+                    str(port),
+                    str(material.key),
+                    str(material.cert),
+                ],
+                kinds=("udp",),
+                stdout=out,
+                stderr=out,
+            )
+    except (PeerDidNotStart, TimeoutError):
         raise AssertionError(f"gtlsserver did not start: {log.read_text()[-2000:]}") from None
     yield Served(port, "/big.bin", hashlib.sha256(content).hexdigest(), log)
     assert proc.proc.poll() is None, f"gtlsserver died: {log.read_text()[-2000:]}"
 
 
 @pytest.fixture
-def gtlsserver(tmp_path: Path, peer: Callable[..., Peer], material: Material) -> Iterator[Served]:
+def gtlsserver(tmp_path: Path, peer: Peers, material: Material) -> Iterator[Served]:
     yield from start_gtlsserver(tmp_path, peer, material, "-q")
 
 
 @pytest.fixture
-def lossy_gtlsserver(
-    tmp_path: Path, peer: Callable[..., Peer], material: Material
-) -> Iterator[Served]:
+def lossy_gtlsserver(tmp_path: Path, peer: Peers, material: Material) -> Iterator[Served]:
     # not -q: the log then says each packet it dropped on purpose.  One packet per send
     # (no GSO batches), so the loss is per packet and about 40 of the 1 MiB's go.
     yield from start_gtlsserver(
@@ -152,11 +149,10 @@ async def h3_get(served: Served, material: Material) -> tuple[h3.Headers, bytes,
     finally:
         if not peer_settings.done():
             peer_settings.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError):
                 await peer_settings
         conn.close(h3.H3_NO_ERROR)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(conn.closed, 10)
+        await asyncio.wait_for(conn.closed, 10)
         await control.close()
         await sock.close()
     return headers, body, settings
@@ -206,19 +202,20 @@ class H3Server:
     page as DATA.  Per connection it opens a control stream with SETTINGS and reads the
     client's SETTINGS."""
 
-    def __init__(self, listener: unisock.SocketListener) -> None:
+    def __init__(self, listener: unisock.SocketListener, tasks: Background) -> None:
         self.listener = listener
+        self.spawned = tasks  # conftest's background: a failing stream fails the test at once
         self.codec = h3.QpackCodec()
         self.requests: list[h3.Headers] = []
         self.client_settings: list[dict[int, int]] = []
         self.infos: list[unisock.SocketInfo] = []
         self.controls: dict[int, unisock.Socket] = {}
         self.tasks: list[asyncio.Task[None]] = []
-        self.serving = asyncio.ensure_future(self._serve())
+        self.serving = tasks.spawn(self._serve())
 
     async def _serve(self) -> None:
         async for event in self.listener:
-            self.tasks.append(asyncio.ensure_future(self._stream(event.socket)))
+            self.tasks.append(self.spawned.spawn(self._stream(event.socket)))
 
     async def _stream(self, sock: unisock.Socket) -> None:
         conn = sock.connection
@@ -243,14 +240,9 @@ class H3Server:
 
     async def stop(self) -> None:
         self.serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.serving
-        results = await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks)
         for control in self.controls.values():
             await control.close()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
 
 
 @pytest.mark.timeout(120)
@@ -270,27 +262,28 @@ def test_gtlsclient_against_unisock_listener(run: Run, material: Material, tmp_p
         ) as listener:
             assert listener.local is not None
             port = listener.local.port
-            server = H3Server(listener)
-            proc = await asyncio.create_subprocess_exec(
-                client,
-                "-q",
-                "--exit-on-first-stream-close",
-                f"--download={downloads}",
-                "--sni=localhost",
-                "127.0.0.1",
-                str(port),
-                f"https://localhost:{port}/page.txt",
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            try:
-                out, _ = await asyncio.wait_for(proc.communicate(), 30)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-            await server.stop()
+            async with background() as tasks:
+                server = H3Server(listener, tasks)
+                proc = await asyncio.create_subprocess_exec(
+                    client,
+                    "-q",
+                    "--exit-on-first-stream-close",
+                    f"--download={downloads}",
+                    "--sni=localhost",
+                    "127.0.0.1",
+                    str(port),
+                    f"https://localhost:{port}/page.txt",
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+                try:
+                    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+                finally:
+                    if proc.returncode is None:
+                        proc.kill()
+                        await proc.wait()
+                await server.stop()
 
         assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
         assert (downloads / "page.txt").read_bytes() == PAGE

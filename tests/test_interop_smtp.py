@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import need
+from tests.conftest import Background, background, need
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -107,31 +107,32 @@ async def smtp_session(sock: unisock.Socket, pki: Pki, record: Session) -> None:
 
 
 class SmtpServer:
-    """A listener serving each accepted socket with ``smtp_session``, recording each."""
+    """A listener serving each accepted socket with ``smtp_session``, recording each.
 
-    def __init__(self, listener: unisock.SocketListener, pki: Pki) -> None:
+    Its tasks run in ``tasks`` (conftest's ``background``): a session that fails fails
+    the test at once, with its own error.
+    """
+
+    def __init__(self, listener: unisock.SocketListener, pki: Pki, tasks: Background) -> None:
         self.listener = listener
         self.pki = pki
         self.sessions: list[Session] = []
+        self.spawned = tasks
         self.tasks: list[asyncio.Task[None]] = []
         self.accepted: list[unisock.Socket] = []
-        self.serving = asyncio.ensure_future(self._serve())
+        self.serving = tasks.spawn(self._serve())
 
     async def _serve(self) -> None:
         async for event in self.listener:
             record = Session()
             self.sessions.append(record)
             self.accepted.append(event.socket)
-            self.tasks.append(asyncio.ensure_future(smtp_session(event.socket, self.pki, record)))
+            self.tasks.append(self.spawned.spawn(smtp_session(event.socket, self.pki, record)))
 
     async def stop(self) -> None:
+        """Stop accepting; wait for the sessions under way to end."""
         self.serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.serving
-        results = await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 10)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await asyncio.wait_for(asyncio.gather(*self.tasks), 10)
 
 
 async def openssl_smtp_client(port: int, pki: Pki, timeout: float = 15) -> tuple[int, bytes, bytes]:
@@ -196,12 +197,13 @@ def test_three_starttls_clients_in_a_row(run: Run, pki: Pki) -> None:
         async with unisock.SocketListener() as listener:
             assert listener.local is not None
             port = listener.local.port
-            server = SmtpServer(listener, pki)
-            results = [await openssl_smtp_client(port, pki)]
-            plain = await plaintext_client(port)
-            results.append(await openssl_smtp_client(port, pki))
-            results.append(await openssl_smtp_client(port, pki))
-            await server.stop()
+            async with background() as tasks:
+                server = SmtpServer(listener, pki, tasks)
+                results = [await openssl_smtp_client(port, pki)]
+                plain = await plaintext_client(port)
+                results.append(await openssl_smtp_client(port, pki))
+                results.append(await openssl_smtp_client(port, pki))
+                await server.stop()
 
         assert len(server.sessions) == 4
         upgraded = [server.sessions[i] for i in (0, 2, 3)]
@@ -225,9 +227,10 @@ def test_starttls_clients_at_once(run: Run, pki: Pki) -> None:
         async with unisock.SocketListener() as listener:
             assert listener.local is not None
             port = listener.local.port
-            server = SmtpServer(listener, pki)
-            results = await asyncio.gather(*(openssl_smtp_client(port, pki) for _ in range(4)))
-            await server.stop()
+            async with background() as tasks:
+                server = SmtpServer(listener, pki, tasks)
+                results = await asyncio.gather(*(openssl_smtp_client(port, pki) for _ in range(4)))
+                await server.stop()
 
         assert len(server.sessions) == 4
         for record, result in zip(server.sessions, results, strict=True):
@@ -252,7 +255,7 @@ def test_idle_timeout_update_is_per_socket(run: Run) -> None:
 
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(s1.closed, 5)
-            await asyncio.sleep(0.7)  # s2 now idle > 2 x 0.3 s
+            await asyncio.sleep(0.7)  # time is what is tested: s2 now idle > 2 x 0.3 s
             assert not s2.signal.aborted
             writer = second.writable.get_writer()
             await writer.write(b"still here")
@@ -266,7 +269,7 @@ def test_idle_timeout_update_is_per_socket(run: Run) -> None:
             third = unisock.Socket(remote=listener.local)
             s3 = (await anext(listener)).socket
             await third.ready
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # time is what is tested: s3 idle past 0.3 s
             assert not s3.signal.aborted
             await s3.writable.get_writer().write(b"and me")
             got = await asyncio.wait_for(third.readable.get_reader().read(), 5)

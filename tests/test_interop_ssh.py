@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import Peer, free_port, wait_port
+from tests.conftest import PeerDidNotStart, Peers
 
 import unisock
 
@@ -37,7 +37,7 @@ def program(name: str) -> str:
 
 
 @pytest.fixture
-def sshd(tmp_path: Path, peer: Callable[..., Peer]) -> Iterator[int]:
+def sshd(tmp_path: Path, peer: Peers) -> Iterator[int]:
     """sshd -D -e on 127.0.0.1:<port> with a fresh ed25519 host key; yields the port."""
     daemon = program("sshd")
     keygen = program("ssh-keygen")
@@ -53,7 +53,6 @@ def sshd(tmp_path: Path, peer: Callable[..., Peer]) -> Iterator[int]:
         timeout=30,
         stdin=subprocess.DEVNULL,
     )
-    port = free_port()
     config = tmp_path / "sshd_config"
     config.write_text(
         f"""ListenAddress 127.0.0.1
@@ -70,14 +69,23 @@ LoginGraceTime 20
 """
     )
     log = tmp_path / "sshd.log"
-    with log.open("wb") as stderr:
-        proc = peer(
-            [daemon, "-D", "-e", "-f", str(config), "-p", str(port), "-h", str(host_key)],
-            stderr=stderr,
-        )
     try:
-        wait_port(port)
-    except TimeoutError:
+        with log.open("wb") as stderr:
+            proc, (port,) = peer.on_free_ports(
+                lambda port: [
+                    daemon,
+                    "-D",
+                    "-e",
+                    "-f",
+                    str(config),
+                    "-p",
+                    str(port),
+                    "-h",
+                    str(host_key),
+                ],
+                stderr=stderr,
+            )
+    except (PeerDidNotStart, TimeoutError):
         raise AssertionError(f"sshd did not start: {log.read_text()[-2000:]}") from None
     yield port
     assert proc.proc.poll() is None, f"sshd died: {log.read_text()[-2000:]}"

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import trustme
+from cryptography import x509
+from tests.conftest import background, eventually
 
 import unisock
 from unisock import errors
@@ -49,10 +51,7 @@ async def quic_pair(**opts: Any) -> AsyncIterator[tuple[unisock.Socket, unisock.
         assert (await first.read()).value == b"\0"
         first.release_lock()
         await client.ready
-        for _ in range(200):  # until the first byte is acknowledged (counted as sent)
-            if client.stats.bytes_sent == 1:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: client.stats.bytes_sent == 1, what="the first byte counted")
         async with conformance.settled(client, server):
             yield client, server
         client.connection.close()
@@ -76,32 +75,31 @@ def test_pooled_sockets_share_a_connection_and_server_pushes(run: Any) -> None:
                     await w2.write(b"server bidi")
                     await w2.close()
 
-            server = asyncio.ensure_future(serve())
-            socks = [
-                unisock.Socket(remote=listener.local, body=f"s{i}", **client_opts())
-                for i in range(3)
-            ]
-            got = [await conformance.read_all(s) for s in socks]
-            assert got == [b"s0", b"s1", b"s2"]
-            assert socks[0].connection is socks[1].connection is socks[2].connection
-            conn = socks[0].connection
-            uni_reader = conn.incoming_unidirectional_streams.get_reader()
-            first = (await uni_reader.read()).value
-            assert first.writable is None
-            assert await conformance.read_all(first) == b"pushed"
-            bidi_reader = conn.incoming_bidirectional_streams.get_reader()
-            bidi = (await bidi_reader.read()).value
-            assert await conformance.read_all(bidi) == b"server bidi"
-            other = unisock.Socket(
-                remote=listener.local, body=b"x", allow_pooling=False, **client_opts()
-            )
-            assert await conformance.read_all(other) == b"x"
-            assert other.connection is not conn
-            uni_reader.release_lock()
-            bidi_reader.release_lock()
-            conn.close()
-            other.connection.close()
-            server.cancel()
+            async with background(serve()):
+                socks = [
+                    unisock.Socket(remote=listener.local, body=f"s{i}", **client_opts())
+                    for i in range(3)
+                ]
+                got = [await conformance.read_all(s) for s in socks]
+                assert got == [b"s0", b"s1", b"s2"]
+                assert socks[0].connection is socks[1].connection is socks[2].connection
+                conn = socks[0].connection
+                uni_reader = conn.incoming_unidirectional_streams.get_reader()
+                first = (await uni_reader.read()).value
+                assert first.writable is None
+                assert await conformance.read_all(first) == b"pushed"
+                bidi_reader = conn.incoming_bidirectional_streams.get_reader()
+                bidi = (await bidi_reader.read()).value
+                assert await conformance.read_all(bidi) == b"server bidi"
+                other = unisock.Socket(
+                    remote=listener.local, body=b"x", allow_pooling=False, **client_opts()
+                )
+                assert await conformance.read_all(other) == b"x"
+                assert other.connection is not conn
+                uni_reader.release_lock()
+                bidi_reader.release_lock()
+                conn.close()
+                other.connection.close()
 
     run(main)
 
@@ -121,26 +119,25 @@ def test_datagrams_both_ways(run: Any) -> None:
                             return
                         await writer.write(b"echo:" + result.value)
 
-            server = asyncio.ensure_future(serve())
-            s = unisock.Socket(remote=listener.local, body=b"open", **client_opts())
-            await s.ready
-            conn = s.connection
-            assert conn.datagrams.max_datagram_size > 1000
-            writer = conn.datagrams.writable.get_writer()
-            reader = conn.datagrams.readable.get_reader()
-            for _ in range(50):  # datagrams may be lost: retry until one echo arrives
-                await writer.write(b"ping")
-                try:
-                    result = await asyncio.wait_for(reader.read(), 0.2)
-                except TimeoutError:
-                    continue
-                assert result.value == b"echo:ping"
-                break
-            else:
-                raise AssertionError("no datagram echo")
-            reader.release_lock()
-            conn.close()
-            server.cancel()
+            async with background(serve()):
+                s = unisock.Socket(remote=listener.local, body=b"open", **client_opts())
+                await s.ready
+                conn = s.connection
+                assert conn.datagrams.max_datagram_size > 1000
+                writer = conn.datagrams.writable.get_writer()
+                reader = conn.datagrams.readable.get_reader()
+                for _ in range(50):  # datagrams may be lost: retry until one echo arrives
+                    await writer.write(b"ping")
+                    try:
+                        result = await asyncio.wait_for(reader.read(), 0.2)
+                    except TimeoutError:
+                        continue
+                    assert result.value == b"echo:ping"
+                    break
+                else:
+                    raise AssertionError("no datagram echo")
+                reader.release_lock()
+                conn.close()
 
     run(main)
 
@@ -177,22 +174,21 @@ def test_body_goes_out_as_0rtt_on_a_resumed_connection(run: Any) -> None:
                 async for ev in listener:
                     ev.socket.readable.pipe_to(ev.socket.writable)
 
-            server = asyncio.ensure_future(serve())
-            first = unisock.Socket(
-                remote=listener.local, body=b"first", allow_pooling=False, **client_opts()
-            )
-            assert await conformance.read_all(first) == b"first"
-            assert first.info.session_reused is False
-            first.connection.close()
-            await first.connection.closed
-            second = unisock.Socket(
-                remote=listener.local, body=b"early data", allow_pooling=False, **client_opts()
-            )
-            assert await conformance.read_all(second) == b"early data"
-            assert second.info.session_reused is True
-            assert second.info.early_data_accepted is True
-            second.connection.close()
-            server.cancel()
+            async with background(serve()):
+                first = unisock.Socket(
+                    remote=listener.local, body=b"first", allow_pooling=False, **client_opts()
+                )
+                assert await conformance.read_all(first) == b"first"
+                assert first.info.session_reused is False
+                first.connection.close()
+                await first.connection.closed
+                second = unisock.Socket(
+                    remote=listener.local, body=b"early data", allow_pooling=False, **client_opts()
+                )
+                assert await conformance.read_all(second) == b"early data"
+                assert second.info.session_reused is True
+                assert second.info.early_data_accepted is True
+                second.connection.close()
 
     run(main)
 
@@ -206,6 +202,13 @@ def _der(pem: bytes) -> bytes:
     import ssl
 
     return ssl.PEM_cert_to_DER_cert(pem.decode())
+
+
+def dns_names(certificate: bytes | None) -> list[str]:
+    assert certificate is not None
+    cert = x509.load_der_x509_certificate(certificate)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return names.get_values_for_type(x509.DNSName)
 
 
 def test_info_is_filled_on_both_sides(run: Any) -> None:
@@ -225,7 +228,10 @@ def test_info_is_filled_on_both_sides(run: Any) -> None:
             c, s = await client.ready, server.info
             server_der = _der(CERT.cert_chain_pems[0].bytes())
             client_der = _der(CLIENT.cert_chain_pems[0].bytes())
+            assert c.type == s.type == "test"  # the ALPN both sides agreed on
             assert c.servername == s.servername == "localhost"  # the SNI the server got
+            assert "localhost" in dns_names(c.peer_certificate)
+            assert "client.example" in dns_names(c.certificate)
             assert c.certificate == s.peer_certificate == client_der
             assert s.certificate == c.peer_certificate == server_der
             assert c.verification_status == s.verification_status == "ok"
@@ -313,36 +319,31 @@ def test_bytes_sent_counts_what_left_not_what_was_acknowledged(run: Any) -> None
                 async for ev in listener:
                     await ev.socket.readable.pipe_to(ev.socket.writable)
 
-            server = asyncio.ensure_future(serve())
             relay = Relay()
             try:
-                front = await relay.start(listener.local)
-                client = unisock.Socket(remote=front, allow_pooling=False, **client_opts())
-                await client.ready
-                relay.hold = True
-                before = relay.from_client
-                writer = client.writable.get_writer()
-                await writer.write(b"ping")
-                while relay.from_client == before:  # the request left in a datagram
-                    await asyncio.sleep(0.005)
-                await asyncio.sleep(0.05)  # the server answered (held by the relay)
-                assert relay.held
-                assert client.stats.bytes_sent == 4  # unacknowledged, but sent
-                relay.release()
-                reader = client.readable.get_reader()
-                got = b""
-                while got != b"ping":
-                    got += (await asyncio.wait_for(reader.read(), 5)).value
-                assert client.stats.bytes_sent == 4 and client.stats.bytes_received == 4
-                reader.release_lock()
-                writer.release_lock()
-                client.connection.close()
-                await client.connection.closed
+                async with background(serve()):
+                    front = await relay.start(listener.local)
+                    client = unisock.Socket(remote=front, allow_pooling=False, **client_opts())
+                    await client.ready
+                    relay.hold = True
+                    before = relay.from_client
+                    writer = client.writable.get_writer()
+                    await writer.write(b"ping")
+                    # the request left in a datagram, the server answered (held by the relay)
+                    await eventually(lambda: relay.from_client > before and relay.held)
+                    assert client.stats.bytes_sent == 4  # unacknowledged, but sent
+                    relay.release()
+                    reader = client.readable.get_reader()
+                    got = b""
+                    while got != b"ping":
+                        got += (await asyncio.wait_for(reader.read(), 5)).value
+                    assert client.stats.bytes_sent == 4 and client.stats.bytes_received == 4
+                    reader.release_lock()
+                    writer.release_lock()
+                    client.connection.close()
+                    await client.connection.closed
             finally:
                 relay.close()
-                server.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await server
 
     run(main)
 

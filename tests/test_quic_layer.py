@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import trustme
+from tests.conftest import eventually
 
 qh3 = pytest.importorskip("qh3")
 uvloop = pytest.importorskip("uvloop")
@@ -33,7 +34,7 @@ from unisock._quic import (  # noqa: E402
     connect_quic,
     serve_quic,
 )
-from unisock.errors import NetworkError, TimeoutError, TLSError  # noqa: E402
+from unisock.errors import InvalidStateError, NetworkError, TimeoutError, TLSError  # noqa: E402
 
 ALPN = "unisock-test"
 LOOPS = ["asyncio", "uvloop"]
@@ -319,7 +320,7 @@ def test_server_initiated_streams_reach_on_stream(flavor: str, pki: dict[str, by
             assert await got["bidirectional"].eof == b"pushed bidi"
             assert await got["receive"].lost is None
             uni = got["receive"].transport
-            with pytest.raises(Exception, match="receive-only"):
+            with pytest.raises(InvalidStateError, match="receive-only"):
                 uni.write(b"x")
             await close_core(core)
         finally:
@@ -538,6 +539,7 @@ def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, bytes]) -> 
         opts = QuicTLSOptions(cert=pki["cert"], key=pki["key"], alpn=(ALPN,), idle_timeout=1.0)
         server = await serve_quic(("127.0.0.1", 0), opts, accepted.append)
         junk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        junk.setblocking(False)
         try:
             for payload in (b"", b"\x00", os.urandom(50), b"\xc0" + os.urandom(1300)):
                 junk.sendto(payload, server.local)
@@ -545,7 +547,11 @@ def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, bytes]) -> 
             junk.sendto(
                 b"\xc0\x0a\x0a\x0a\x0a\x08" + os.urandom(8) + b"\x00" + bytes(1200), server.local
             )
-            await asyncio.sleep(0.2)
+            # ... is answered with a version negotiation packet (version 0), and only once
+            # the server has read the junk sent before it
+            loop = asyncio.get_running_loop()
+            reply = await asyncio.wait_for(loop.sock_recv(junk, 2048), 5)
+            assert reply[0] & 0x80 and reply[1:5] == b"\0\0\0\0", reply[:16]
             assert len(server.connections) == 0
             # an abandoned handshake (a qh3 client that never finishes) costs nothing either
             config = QuicConfiguration(is_client=True, alpn_protocols=[ALPN])
@@ -594,7 +600,11 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, bytes
                 _, writer = await c.create_stream()
                 writer.write(payload)
                 writer.write_eof()
-                await asyncio.sleep(0.5)
+                await eventually(
+                    lambda: readers and readers[0].transport.buffered_inbound >= window,
+                    what="a window's worth arrived",
+                )
+                await asyncio.sleep(0.1)  # time is what is tested: no credit beyond it comes
                 slow = readers[0]
                 transport = slow.transport
                 assert transport.buffered_inbound <= window
@@ -610,7 +620,7 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, bytes
             t = await core.open_stream(True)
             t.set_write_buffer_limits(high=128 * 1024)
             t.attach(sender)
-            await asyncio.sleep(0.5)
+            await eventually(lambda: len(readers) == 2 and sender.paused, what="sender paused")
             assert sender.paused and sender.offset < (1 << 20)
             assert sender.max_buffered <= 128 * 1024 + 16 * 1024
             assert readers[1].transport.buffered_inbound <= window

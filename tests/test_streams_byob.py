@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests.conftest import background
 
 from test_streams_support import both_loops, byob_reader, default_reader, rejects, settle
 from unisock.streams import (
@@ -396,9 +397,9 @@ async def test_async_for_over_a_byte_stream() -> None:
             await asyncio.sleep(0)
         source.c.close()
 
-    task = asyncio.ensure_future(feed())
-    assert [c async for c in stream] == [b"a", b"bc", b"def"]
-    await task
+    async with background(feed()) as tasks:  # a failing feed fails the test at once
+        assert [c async for c in stream] == [b"a", b"bc", b"def"]
+        await tasks.tasks[0]
 
 
 @both_loops

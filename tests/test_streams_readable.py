@@ -11,6 +11,7 @@ import contextlib
 from typing import Any
 
 import pytest
+from tests.conftest import background
 
 from test_streams_support import both_loops, default_reader, read_all, rejects, settle
 from unisock.errors import AbortError
@@ -485,9 +486,9 @@ async def test_async_for_yields_every_chunk_then_releases() -> None:
         source.c.enqueue(5)
         source.c.close()
 
-    task = asyncio.ensure_future(later())
-    assert await read_all(stream) == [0, 1, 2, 3, 4, 5]
-    await task
+    async with background(later()) as tasks:  # a failing producer fails the test at once
+        assert await read_all(stream) == [0, 1, 2, 3, 4, 5]
+        await tasks.tasks[0]
     assert not stream.locked
 
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests.conftest import background
 
 from test_streams_support import both_loops, default_reader, read_all, rejects, settle
 from unisock.streams import (
@@ -65,9 +66,9 @@ async def test_transform_can_enqueue_several_chunks_and_flush_adds_more() -> Non
         await writer.write("c")
         await writer.close()
 
-    task = asyncio.ensure_future(produce())
-    assert await read_all(ts.readable) == ["a", "b", "c", "!"]
-    await task
+    async with background(produce()) as tasks:  # a failing producer fails the test at once
+        assert await read_all(ts.readable) == ["a", "b", "c", "!"]
+        await tasks.tasks[0]
 
 
 @both_loops

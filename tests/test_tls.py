@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from tests.conftest import background, eventually
 from tests.tls_util import Pki, expired, make_pki, openssl_server, run_peer
 
 import unisock
@@ -56,29 +59,88 @@ def tls_pair_factory(pki: Pki) -> Any:
     return tls_pair
 
 
+TLS13_SUITES = ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256")
+
+
+def der(pem: bytes) -> bytes:
+    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+def dns_names(certificate: bytes) -> list[str]:
+    cert = x509.load_der_x509_certificate(certificate)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return names.get_values_for_type(x509.DNSName)
+
+
 @pytest.mark.trio
 def test_info_fields(run: Any, pki: Pki) -> None:
+    """What each side of a TLS socket reports, by value: the version, the suite, the ALPN
+    the server chose from the client's offer, the certificates and who verified whom."""
+
     async def main() -> None:
         sopts = server_opts(pki)
         async with unisock.SocketListener(type="tls", alpn=["h2", "x-test"], **sopts) as lst:
             s = unisock.Socket(
-                type="tls", alpn=["x-test"], remote=lst.local, ca=pki.ca_pem, servername="localhost"
+                type="tls",
+                alpn=["x-test", "h3"],
+                remote=lst.local,
+                ca=pki.ca_pem,
+                servername="localhost",
             )
             info = await s.ready
             server = (await lst.__anext__()).socket
-            assert info.type == "x-test"
-            assert info.servername == "localhost"
+            theirs = server.info
+            assert info.type == theirs.type == "x-test"  # the one both sides offered
+            assert info.servername == theirs.servername == "localhost"  # the SNI it got
             assert info.verification_status == "ok"
-            assert info.peer_certificate and info.peer_certificate[0] == 0x30  # DER
-            assert info.cipher is not None and info.cipher.version.startswith("TLSv1.")
-            assert info.cipher.standard_name and info.cipher.standard_name.startswith("TLS_")
-            assert info.ephemeral_key is not None and info.ephemeral_key.size > 0
-            assert server.info.servername == "localhost"
-            assert server.info.certificate == info.peer_certificate
+            assert theirs.verification_status is None  # no client certificate asked
+            server_der = der(pki.server.cert_chain_pems[0].bytes())
+            assert info.peer_certificate == theirs.certificate == server_der
+            assert "localhost" in dns_names(info.peer_certificate)
+            assert info.certificate is None and theirs.peer_certificate is None
+            assert info.cipher == theirs.cipher
+            assert info.cipher is not None and info.cipher.version == "TLSv1.3"
+            assert info.cipher.name == info.cipher.standard_name  # TLS 1.3: IANA names
+            assert info.cipher.name in TLS13_SUITES
+            assert info.ephemeral_key == theirs.ephemeral_key
+            assert info.ephemeral_key is not None and info.ephemeral_key.type == "ECDH"
+            assert info.ephemeral_key.size >= 253
+            assert info.signature_algorithms and "ecdsa_secp256r1_sha256" in (
+                info.signature_algorithms  # the server's key is ECDSA P-256
+            )
+            assert info.session_reused is False and theirs.session_reused is False
+            assert info.remote == theirs.local and info.local == theirs.remote
             await s.close()
             await server.close()
 
     run(main)
+
+
+def test_info_of_tls12_against_openssl(run: Any, pki: Pki) -> None:
+    """Against ``openssl s_server -tls1_2``: the version, OpenSSL's and the IANA name of
+    an ECDHE-ECDSA suite, the ALPN it chose, and its certificate verified."""
+    with openssl_server("-cert", str(pki.server_pem), "-tls1_2", "-alpn", "x-echo", "-rev") as port:
+
+        async def main() -> None:
+            s = unisock.Socket(
+                type="tls",
+                alpn=["x-echo"],
+                remote=("127.0.0.1", port),
+                ca=pki.ca_pem,
+                servername="localhost",
+            )
+            info = await s.ready
+            assert info.type == "x-echo"
+            assert info.verification_status == "ok"
+            assert info.peer_certificate == der(pki.server.cert_chain_pems[0].bytes())
+            assert info.cipher is not None and info.cipher.version == "TLSv1.2"
+            assert info.cipher.name.startswith("ECDHE-ECDSA-"), info.cipher
+            assert info.cipher.standard_name is not None
+            assert info.cipher.standard_name.startswith("TLS_ECDHE_ECDSA_WITH_"), info.cipher
+            assert info.ephemeral_key is not None and info.ephemeral_key.type == "ECDH"
+            await expect_reversed(s, b"twelve")
+
+        run(main)
 
 
 def test_client_against_openssl_s_server_with_alpn(run: Any, pki: Pki) -> None:
@@ -134,27 +196,26 @@ def test_openssl_s_client_against_listener(run: Any, pki: Pki) -> None:
                     await writer.write(b"echo " + line)
                     await writer.close()
 
-            server = asyncio.ensure_future(serve())
-            rc, out, err = await run_peer(
-                [
-                    "openssl",
-                    "s_client",
-                    "-connect",
-                    f"127.0.0.1:{lst.local.port}",
-                    "-CAfile",
-                    str(pki.ca_pem),
-                    "-servername",
-                    "localhost",
-                    "-alpn",
-                    "x-test",
-                    "-verify_return_error",
-                    "-quiet",
-                    "-ign_eof",
-                ],
-                stdin=b"ping over tls\n",
-            )
-            assert b"ping over tls" in out, err
-            server.cancel()
+            async with background(serve()):
+                rc, out, err = await run_peer(
+                    [
+                        "openssl",
+                        "s_client",
+                        "-connect",
+                        f"127.0.0.1:{lst.local.port}",
+                        "-CAfile",
+                        str(pki.ca_pem),
+                        "-servername",
+                        "localhost",
+                        "-alpn",
+                        "x-test",
+                        "-verify_return_error",
+                        "-quiet",
+                        "-ign_eof",
+                    ],
+                    stdin=b"ping over tls\n",
+                )
+                assert b"ping over tls" in out, err
 
     run(main)
 
@@ -180,19 +241,18 @@ def test_curl_fetches_from_listener(run: Any, pki: Pki) -> None:
                     )
                     await writer.close()
 
-            server = asyncio.ensure_future(serve())
-            rc, out, err = await run_peer(
-                [
-                    "curl",
-                    "-sS",
-                    "--cacert",
-                    str(pki.ca_pem),
-                    f"https://localhost:{lst.local.port}/",
-                ],
-            )
-            assert rc == 0, err
-            assert out == b"hello curl"
-            server.cancel()
+            async with background(serve()):
+                rc, out, err = await run_peer(
+                    [
+                        "curl",
+                        "-sS",
+                        "--cacert",
+                        str(pki.ca_pem),
+                        f"https://localhost:{lst.local.port}/",
+                    ],
+                )
+                assert rc == 0, err
+                assert out == b"hello curl"
 
     run(main)
 
@@ -271,43 +331,44 @@ def test_starttls_with_openssl_s_client_smtp(run: Any, pki: Pki) -> None:
                 command = await line()
                 await writer.write(b"250 secure " + command + b"\r\n")
                 done.set_result(command)
-                with contextlib.suppress(Exception):
+                # openssl is killed next: its end is an EOF, a reset or a TLS truncation
+                with contextlib.suppress(EOFError, errors.NetworkError, errors.TLSError):
                     await line()
                 reader.release_lock()
                 await sock.close()
 
             async def serve() -> None:
                 async for ev in lst:
-                    asyncio.ensure_future(session(ev.socket))
+                    tasks.spawn(session(ev.socket))
 
-            server = asyncio.ensure_future(serve())
-            proc = await asyncio.create_subprocess_exec(
-                "openssl",
-                "s_client",
-                "-connect",
-                f"127.0.0.1:{lst.local.port}",
-                "-starttls",
-                "smtp",
-                "-CAfile",
-                str(pki.ca_pem),
-                "-servername",
-                "localhost",
-                "-verify_return_error",
-                "-quiet",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(b"NOOP\r\n")
-            await proc.stdin.drain()
-            assert await asyncio.wait_for(done, 10) == b"NOOP"
-            reply = await asyncio.wait_for(proc.stdout.readline(), 5)
-            assert reply == b"250 secure NOOP\r\n"
-            proc.stdin.close()
-            proc.kill()
-            await proc.wait()
-            server.cancel()
+            async with background() as tasks:
+                tasks.spawn(serve())
+                proc = await asyncio.create_subprocess_exec(
+                    "openssl",
+                    "s_client",
+                    "-connect",
+                    f"127.0.0.1:{lst.local.port}",
+                    "-starttls",
+                    "smtp",
+                    "-CAfile",
+                    str(pki.ca_pem),
+                    "-servername",
+                    "localhost",
+                    "-verify_return_error",
+                    "-quiet",
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.write(b"NOOP\r\n")
+                await proc.stdin.drain()
+                assert await asyncio.wait_for(done, 10) == b"NOOP"
+                reply = await asyncio.wait_for(proc.stdout.readline(), 5)
+                assert reply == b"250 secure NOOP\r\n"
+                proc.stdin.close()
+                proc.kill()
+                await proc.wait()
 
     run(main)
 
@@ -321,22 +382,21 @@ def test_starttls_client_side_keeps_earlier_bytes(run: Any, pki: Pki) -> None:
                     sock = ev.socket
                     writer = sock.writable.get_writer()
                     await writer.write(b"plain-1 plain-2 ")
-                    await asyncio.sleep(0.05)
                     await sock.update(type="tls", **server_opts(pki))
                     await writer.write(b"secret")
                     await writer.close()
 
-            server = asyncio.ensure_future(serve())
-            s = await unisock.connect(remote=lst.local)
-            await asyncio.sleep(0.02)
-            await s.update(type="tls", ca=pki.ca_pem, servername="localhost")
-            assert s.info.verification_status == "ok"
-            data = await conformance.read_all(s)
-            assert data == b"plain-1 plain-2 secret"
-            with pytest.raises(ValueError, match="upgrade"):
-                await s.update(type="udp")
-            await s.closed
-            server.cancel()
+            async with background(serve()):
+                s = await unisock.connect(remote=lst.local)
+                # the plaintext arrives, unread, before the client upgrades
+                await eventually(lambda: s.stats.bytes_received == 16, what="plaintext arrived")
+                await s.update(type="tls", ca=pki.ca_pem, servername="localhost")
+                assert s.info.verification_status == "ok"
+                data = await conformance.read_all(s)
+                assert data == b"plain-1 plain-2 secret"
+                with pytest.raises(ValueError, match="upgrade"):
+                    await s.update(type="udp")
+                await s.closed
 
     run(main)
 
@@ -349,57 +409,86 @@ def test_session_resumption_with_pooling(run: Any, pki: Pki) -> None:
                 async for ev in lst:
                     ev.socket.readable.pipe_to(ev.socket.writable)
 
-            server = asyncio.ensure_future(serve())
-            reused = []
-            for _ in range(3):
+            async with background(serve()):
+                reused = []
+                for _ in range(3):
+                    s = unisock.Socket(
+                        type="tls",
+                        remote=lst.local,
+                        ca=pki.ca_pem,
+                        servername="localhost",
+                        body=b"hi",
+                    )
+                    assert await conformance.read_all(s) == b"hi"
+                    reused.append(s.info.session_reused)
+                    session = s.info.session
+                    await s.closed
+                assert reused[1:] == [True, True], reused
                 s = unisock.Socket(
                     type="tls",
                     remote=lst.local,
                     ca=pki.ca_pem,
                     servername="localhost",
-                    body=b"hi",
+                    session=session,
+                    allow_pooling=False,
+                    body=b"again",
                 )
-                assert await conformance.read_all(s) == b"hi"
-                reused.append(s.info.session_reused)
-                session = s.info.session
-                await s.closed
-            assert reused[1:] == [True, True], reused
-            s = unisock.Socket(
-                type="tls",
-                remote=lst.local,
-                ca=pki.ca_pem,
-                servername="localhost",
-                session=session,
-                allow_pooling=False,
-                body=b"again",
-            )
-            assert await conformance.read_all(s) == b"again"
-            assert s.info.session_reused
-            server.cancel()
+                assert await conformance.read_all(s) == b"again"
+                assert s.info.session_reused
 
     run(main)
 
 
 def test_listener_survives_garbage_and_stalled_handshakes(run: Any, pki: Pki) -> None:
+    """Peers that send no TLS, a record too long, a record cut short, or nothing never
+    become sockets: the listener drops each one (the two that stall once ready_timeout is
+    up, not before), then accepts a real client as its next event."""
+
     async def main() -> None:
         async with unisock.SocketListener(type="tls", ready_timeout=0.3, **server_opts(pki)) as lst:
             assert lst.local is not None
             loop = asyncio.get_running_loop()
-            garbage = []
-            for payload in (b"GET / HTTP/1.0\r\n\r\n", b"\x16\x03\x01\xff\xff" + b"z" * 50, b""):
-                r, w = await asyncio.open_connection("127.0.0.1", lst.local.port)
-                w.write(payload)
-                garbage.append(w)
-            await asyncio.sleep(0.5)
-            s = unisock.Socket(
-                type="tls", remote=lst.local, ca=pki.ca_pem, servername="localhost", body=b"ok"
-            )
-            ev = await asyncio.wait_for(lst.__anext__(), 5)
-            assert await conformance.read_all(ev.socket) == b"ok"
-            await s.closed
-            for w in garbage:
-                w.close()
-            del loop
+            payloads = [
+                b"GET / HTTP/1.0\r\n\r\n",  # not TLS
+                b"\x16\x03\x01\xff\xff" + b"z" * 50,  # a record longer than TLS allows
+                b"\x16\x03\x01\x00\x80" + b"z" * 50,  # 50 bytes of a 128-byte record: stalls
+                b"",  # silence: stalls
+            ]
+            peers = []
+            try:
+                for payload in payloads:
+                    r, w = await asyncio.open_connection("127.0.0.1", lst.local.port)
+                    w.write(payload)
+                    peers.append((r, w, loop.time()))
+
+                async def dropped(reader: asyncio.StreamReader, since: float) -> float:
+                    """Read to the end (an alert at most): how long the listener kept us."""
+                    with contextlib.suppress(ConnectionResetError):
+                        while await reader.read(4096):
+                            pass
+                    return loop.time() - since
+
+                kept = await asyncio.wait_for(
+                    asyncio.gather(*(dropped(r, since) for r, _, since in peers)), 5
+                )
+                assert len(kept) == 4  # every one dropped by the listener
+                assert kept[2] >= 0.25 and kept[3] >= 0.25, kept  # stalled: at ready_timeout
+                s = unisock.Socket(
+                    type="tls",
+                    remote=lst.local,
+                    ca=pki.ca_pem,
+                    servername="localhost",
+                    body=b"ok",
+                )
+                ev = await asyncio.wait_for(lst.__anext__(), 5)  # none of them became an event
+                assert ev.socket.info.remote == (await s.ready).local
+                assert await conformance.read_all(ev.socket) == b"ok"
+                await s.closed
+            finally:
+                for _, w, _ in peers:
+                    w.close()
+                    with contextlib.suppress(ConnectionResetError):
+                        await w.wait_closed()
 
     run(main)
 
@@ -412,30 +501,29 @@ def test_info_session_resumes_after_tls13_ticket(run: Any, pki: Pki) -> None:
                 async for ev in lst:
                     ev.socket.readable.pipe_to(ev.socket.writable)
 
-            server = asyncio.ensure_future(serve())
-            s = unisock.Socket(
-                type="tls",
-                remote=lst.local,
-                ca=pki.ca_pem,
-                servername="localhost",
-                body=b"hi",
-                allow_pooling=False,
-            )
-            assert await conformance.read_all(s) == b"hi"
-            session = s.info.session
-            assert session is not None and session.has_ticket
-            s2 = unisock.Socket(
-                type="tls",
-                remote=lst.local,
-                ca=pki.ca_pem,
-                servername="localhost",
-                body=b"again",
-                allow_pooling=False,
-                session=session,
-            )
-            assert await conformance.read_all(s2) == b"again"
-            assert s2.info.session_reused
-            server.cancel()
+            async with background(serve()):
+                s = unisock.Socket(
+                    type="tls",
+                    remote=lst.local,
+                    ca=pki.ca_pem,
+                    servername="localhost",
+                    body=b"hi",
+                    allow_pooling=False,
+                )
+                assert await conformance.read_all(s) == b"hi"
+                session = s.info.session
+                assert session is not None and session.has_ticket
+                s2 = unisock.Socket(
+                    type="tls",
+                    remote=lst.local,
+                    ca=pki.ca_pem,
+                    servername="localhost",
+                    body=b"again",
+                    allow_pooling=False,
+                    session=session,
+                )
+                assert await conformance.read_all(s2) == b"again"
+                assert s2.info.session_reused
 
     run(main)
 
@@ -468,15 +556,11 @@ def test_system_trust_honours_ssl_cert_file(
 
 @pytest.fixture
 def keylog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from unisock._transports.tls import config as _tls_config
-
+    # A context with a key log holds the file open: conftest's fresh_global_state drops
+    # the cached contexts after the test, before the file descriptors are counted.
     path = tmp_path / "keys.log"
     monkeypatch.setenv("SSLKEYLOGFILE", str(path))
-    yield path
-    _tls_config._contexts.clear()  # a context with a key log holds the file open
-    import gc
-
-    gc.collect()
+    return path
 
 
 @pytest.mark.trio
@@ -547,7 +631,6 @@ def test_bad_client_material_fails_at_construction(run: Any, pki: Pki, case: int
 def test_client_material_is_validated_once(run: Any, pki: Pki) -> None:
     """Construction validates and caches: connecting again with the same inputs reuses
     the validated options (a repeated connect stays cheap)."""
-    from unisock._api import tls as _tls_socket
     from unisock._transports.tls import config as _tls_config
 
     async def main() -> None:
@@ -574,7 +657,6 @@ def test_client_material_is_validated_once(run: Any, pki: Pki) -> None:
         calls += not kw.get("server_side")
         return original(**kw)
 
-    _tls_socket._client_cache.clear()
     _tls_config.TLSOptions.from_init = counting  # type: ignore[method-assign]
     try:
         run(main)

@@ -11,18 +11,17 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-
-from tls_util import (
-    LOOPS,
+from tests.conftest import eventually, tcp_unread
+from tests.tls_util import (
     Pki,
     expired,
     make_pki,
     need,
     open_fds,
     openssl_server,
-    run,
     run_peer,
 )
+
 from unisock._transports.tls.config import (
     CipherInfo,
     EphemeralKeyInfo,
@@ -35,6 +34,7 @@ from unisock._transports.tls.transport import TLSTransport
 from unisock.errors import NetworkError, TLSError
 
 pytestmark = pytest.mark.timeout(30)
+Run = Callable[..., Any]  # conftest's ``run`` fixture: each test on the stock loop and uvloop
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +164,7 @@ def der(cert_pem: bytes) -> bytes:
 # -- against openssl s_server ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loop", LOOPS)
-def test_client_against_openssl_server(loop: str, pki: Pki) -> None:
+def test_client_against_openssl_server(run: Run, pki: Pki) -> None:
     async def main() -> None:
         with openssl_server("-cert", str(pki.server_pem), "-www") as port:
             t, p = await tls_connect(port, client_opts(pki, session=None), pooling=False)
@@ -193,10 +192,10 @@ def test_client_against_openssl_server(loop: str, pki: Pki) -> None:
         assert t.get_extra_info("ssl_object").version() == "TLSv1.3"
         assert t.get_extra_info("peername")[1] == port
 
-    run(loop, main)
+    run(main)
 
 
-def test_tls12_info_names_and_ticket(pki: Pki) -> None:
+def test_tls12_info_names_and_ticket(run: Run, pki: Pki) -> None:
     async def main() -> dict[str, Any]:
         with openssl_server(
             "-cert", str(pki.server_pem), "-www", "-tls1_2", "-groups", "P-256"
@@ -209,7 +208,7 @@ def test_tls12_info_names_and_ticket(pki: Pki) -> None:
             await p.lost
             return info
 
-    info = run("asyncio", main)
+    info = run(main)
     assert info["cipher"] == CipherInfo(
         "ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLSv1.2"
     )
@@ -218,8 +217,7 @@ def test_tls12_info_names_and_ticket(pki: Pki) -> None:
     assert info["session"].has_ticket
 
 
-@pytest.mark.parametrize("loop", LOOPS)
-def test_alpn_with_openssl_server(loop: str, pki: Pki) -> None:
+def test_alpn_with_openssl_server(run: Run, pki: Pki) -> None:
     async def main() -> str:
         with openssl_server("-cert", str(pki.server_pem), "-www", "-alpn", "h2,http/1.1") as port:
             t, p = await tls_connect(port, client_opts(pki, alpn=["http/1.1", "h2"]))
@@ -228,11 +226,11 @@ def test_alpn_with_openssl_server(loop: str, pki: Pki) -> None:
             await p.lost
             return str(info["type"])
 
-    assert run(loop, main) == "h2"  # the server chooses, in its own order
+    assert run(main) == "h2"  # the server chooses, in its own order
 
 
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
-def test_mutual_tls_with_openssl_server(version: str, pki: Pki) -> None:
+def test_mutual_tls_with_openssl_server(run: Run, version: str, pki: Pki) -> None:
     """-Verify requires a client certificate: with one it works, without it fails."""
     key = pki.client.private_key_pem.bytes()
     chain = [x509.load_pem_x509_certificate(c.bytes()) for c in pki.client.cert_chain_pems]
@@ -267,7 +265,7 @@ def test_mutual_tls_with_openssl_server(version: str, pki: Pki) -> None:
                 assert "certificate" in str(exc) or "alert handshake failure" in str(exc)
             return info, await p2.lost
 
-    info, lost = run("asyncio", main)
+    info, lost = run(main)
     assert info["certificate"] == der(pki.client.cert_chain_pems[0].bytes())
     assert b"client.example" not in (info["peer_certificate"] or b"")
     # TLS 1.2 fails the handshake; TLS 1.3 finishes it on the client, and the server's
@@ -279,7 +277,9 @@ def test_mutual_tls_with_openssl_server(version: str, pki: Pki) -> None:
 # -- verification failures -------------------------------------------------------------------
 
 
-def _verification_failure(pki: Pki, cert_path: Path | None, **client: Any) -> tuple[Any, bytes]:
+def _verification_failure(
+    run: Run, pki: Pki, cert_path: Path | None, **client: Any
+) -> tuple[Any, bytes]:
     async def main() -> tuple[Any, bytes]:
         opts = server_opts(pki)
         if cert_path is not None:
@@ -290,35 +290,35 @@ def _verification_failure(pki: Pki, cert_path: Path | None, **client: Any) -> tu
             with pytest.raises(TLSError) as info:
                 await t.handshake
             assert isinstance(await p.lost, TLSError)
-            await asyncio.sleep(0.05)
+            await asyncio.wait_for(srv.protocols[0].lost, 5)  # the server's side is over too
             return info.value, bytes(srv.protocols[0].data)
 
-    return run("asyncio", main)
+    return run(main)
 
 
-def test_unknown_ca(pki: Pki, tmp_path: Path) -> None:
+def test_unknown_ca(run: Run, pki: Pki, tmp_path: Path) -> None:
     other = make_pki(tmp_path)
-    exc, leaked = _verification_failure(pki, None, ca=str(other.ca_pem))
+    exc, leaked = _verification_failure(run, pki, None, ca=str(other.ca_pem))
     assert exc.verification_status == "unable to get local issuer certificate"
     assert "unable to get local issuer certificate" in str(exc)
     assert leaked == b""
 
 
-def test_wrong_name(pki: Pki) -> None:
-    exc, leaked = _verification_failure(pki, None, servername="wrong.example")
+def test_wrong_name(run: Run, pki: Pki) -> None:
+    exc, leaked = _verification_failure(run, pki, None, servername="wrong.example")
     assert "Hostname mismatch" in exc.verification_status
     assert "wrong.example" in str(exc)
     assert leaked == b""
 
 
-def test_expired_certificate(pki: Pki) -> None:
+def test_expired_certificate(run: Run, pki: Pki) -> None:
     _, path = expired(pki)
-    exc, leaked = _verification_failure(pki, path)
+    exc, leaked = _verification_failure(run, pki, path)
     assert exc.verification_status == "certificate has expired"
     assert leaked == b""
 
 
-def test_verify_false_is_explicit(pki: Pki, tmp_path: Path) -> None:
+def test_verify_false_is_explicit(run: Run, pki: Pki, tmp_path: Path) -> None:
     other = make_pki(tmp_path)
 
     async def main() -> dict[str, Any]:
@@ -331,13 +331,13 @@ def test_verify_false_is_explicit(pki: Pki, tmp_path: Path) -> None:
             await p.lost
             return info
 
-    info = run("asyncio", main)
+    info = run(main)
     assert info["verification_status"] is None
     assert info["peer_certificate"] is not None
     assert client_context(TLSOptions.from_init()).verify_mode == ssl.CERT_REQUIRED
 
 
-def test_peer_closes_during_handshake() -> None:
+def test_peer_closes_during_handshake(run: Run) -> None:
     async def main() -> BaseException:
         loop = asyncio.get_running_loop()
 
@@ -355,14 +355,13 @@ def test_peer_closes_during_handshake() -> None:
         await server.wait_closed()
         return info.value
 
-    assert "handshake" in str(run("asyncio", main))
+    assert "handshake" in str(run(main))
 
 
 # -- our server against openssl s_client, curl ---------------------------------------------
 
 
-@pytest.mark.parametrize("loop", LOOPS)
-def test_server_against_openssl_client(loop: str, pki: Pki) -> None:
+def test_server_against_openssl_client(run: Run, pki: Pki) -> None:
     need("openssl")
 
     async def main() -> tuple[int, bytes, Any]:
@@ -390,7 +389,7 @@ def test_server_against_openssl_client(loop: str, pki: Pki) -> None:
             info = await srv.transports[0].handshake
             return rc, out, info
 
-    rc, out, info = run(loop, main)
+    rc, out, info = run(main)
     assert rc == 0
     assert out == b"HELLO\nBYE\n"
     assert info["type"] == "x-test"
@@ -399,7 +398,7 @@ def test_server_against_openssl_client(loop: str, pki: Pki) -> None:
     assert info["peer_certificate"] is None and info["verification_status"] is None
 
 
-def test_server_mutual_tls_against_openssl_client(pki: Pki) -> None:
+def test_server_mutual_tls_against_openssl_client(run: Run, pki: Pki) -> None:
     need("openssl")
 
     async def main() -> tuple[bytes, dict[str, Any], BaseException | None]:
@@ -422,14 +421,14 @@ def test_server_mutual_tls_against_openssl_client(pki: Pki) -> None:
                 await srv.transports[1].handshake
             return out, info, await srv.protocols[1].lost
 
-    out, info, lost = run("asyncio", main)
+    out, info, lost = run(main)
     assert out == b"HI\nBYE\n"
     assert info["peer_certificate"] == der(pki.client.cert_chain_pems[0].bytes())
     assert info["verification_status"] == "ok"
     assert isinstance(lost, TLSError) and "certificate" in str(lost)
 
 
-def test_curl_fetches_from_our_server(pki: Pki) -> None:
+def test_curl_fetches_from_our_server(run: Run, pki: Pki) -> None:
     need("curl")
 
     class Http(Collect):
@@ -457,7 +456,7 @@ def test_curl_fetches_from_our_server(pki: Pki) -> None:
                 ]
             )
 
-    rc, out, err = run("asyncio", main)
+    rc, out, err = run(main)
     assert rc == 0, err
     assert out == b"hello from unisock\n" * 1000
 
@@ -517,8 +516,7 @@ class _Lines(asyncio.Protocol):
             self.smtp.answer(line)
 
 
-@pytest.mark.parametrize("loop", LOOPS)
-def test_starttls_smtp_with_openssl_client(loop: str, pki: Pki) -> None:
+def test_starttls_smtp_with_openssl_client(run: Run, pki: Pki) -> None:
     need("openssl")
 
     async def main() -> tuple[int, bytes, list[bytes], dict[str, Any]]:
@@ -554,7 +552,7 @@ def test_starttls_smtp_with_openssl_client(loop: str, pki: Pki) -> None:
             await server.wait_closed()
         return rc, out, smtps[0].lines, info
 
-    rc, out, lines, info = run(loop, main)
+    rc, out, lines, info = run(main)
     assert rc == 0
     assert b"250 SECURE" in out and b"221 bye" in out
     assert lines[-2:] == [b"EHLO again", b"QUIT"]
@@ -562,7 +560,7 @@ def test_starttls_smtp_with_openssl_client(loop: str, pki: Pki) -> None:
     assert info["cipher"].version == "TLSv1.3"
 
 
-def test_starttls_keeps_bytes_sent_with_the_upgrade(pki: Pki) -> None:
+def test_starttls_keeps_bytes_sent_with_the_upgrade(run: Run, pki: Pki) -> None:
     """Plaintext and the ClientHello arrive in one segment: none of it is lost or mixed."""
 
     async def main() -> bytes:
@@ -601,14 +599,14 @@ def test_starttls_keeps_bytes_sent_with_the_upgrade(pki: Pki) -> None:
         await server.wait_closed()
         return bytes(p.data)
 
-    assert run("asyncio", main) == b"AFTER UPGRADE\nBYE"
+    assert run(main) == b"AFTER UPGRADE\nBYE"
 
 
 # -- sessions --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
-def test_session_resumption_through_the_cache(version: str, pki: Pki) -> None:
+def test_session_resumption_through_the_cache(run: Run, version: str, pki: Pki) -> None:
     cache = SessionCache(maxsize=4)
 
     async def main() -> list[bool]:
@@ -624,11 +622,11 @@ def test_session_resumption_through_the_cache(version: str, pki: Pki) -> None:
                 reused.append(info["session_reused"])
         return reused
 
-    assert run("asyncio", main) == [False, True, True]
+    assert run(main) == [False, True, True]
     assert len(cache) == 1
 
 
-def test_explicit_session_resumes_without_pooling(pki: Pki) -> None:
+def test_explicit_session_resumes_without_pooling(run: Run, pki: Pki) -> None:
     async def main() -> tuple[bool, bool]:
         async with TLSServer(server_opts(pki), Echo) as srv:
             t, p = await tls_connect(srv.port, client_opts(pki), pooling=False)
@@ -642,14 +640,14 @@ def test_explicit_session_resumes_without_pooling(pki: Pki) -> None:
             await p2.lost
             return session.has_ticket, info["session_reused"]
 
-    assert run("asyncio", main) == (True, True)
+    assert run(main) == (True, True)
 
 
 # -- closing ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("allow", [False, True])
-def test_close_notify_versus_truncation(allow: bool, pki: Pki) -> None:
+def test_close_notify_versus_truncation(run: Run, allow: bool, pki: Pki) -> None:
     class Truncate(Collect):
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
@@ -664,7 +662,7 @@ def test_close_notify_versus_truncation(allow: bool, pki: Pki) -> None:
             exc = await p.lost
             return p.eof, exc, bytes(p.data)
 
-    eof, exc, data = run("asyncio", main)
+    eof, exc, data = run(main)
     assert data == b"partial answer"
     if allow:
         assert eof and exc is None
@@ -673,8 +671,7 @@ def test_close_notify_versus_truncation(allow: bool, pki: Pki) -> None:
         assert "truncated: the peer closed without close_notify" in str(exc)
 
 
-@pytest.mark.parametrize("loop", LOOPS)
-def test_write_eof_half_close(loop: str, pki: Pki) -> None:
+def test_write_eof_half_close(run: Run, pki: Pki) -> None:
     async def main() -> tuple[bytes, bool, BaseException | None]:
         async with TLSServer(server_opts(pki), Echo) as srv:
             t, p = await tls_connect(srv.port, client_opts(pki))
@@ -686,12 +683,12 @@ def test_write_eof_half_close(loop: str, pki: Pki) -> None:
             exc = await p.lost
             return bytes(p.data), p.eof, exc
 
-    data, eof, exc = run(loop, main)
+    data, eof, exc = run(main)
     assert data == b"ABC\nGOT EOF\n"
     assert eof and exc is None
 
 
-def test_close_is_bounded_when_peer_stops_reading(pki: Pki) -> None:
+def test_close_is_bounded_when_peer_stops_reading(run: Run, pki: Pki) -> None:
     async def main() -> float:
         class Stall(Collect):
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -711,10 +708,10 @@ def test_close_is_bounded_when_peer_stops_reading(pki: Pki) -> None:
             await p.lost
             return loop.time() - start
 
-    assert run("asyncio", main) < 2
+    assert run(main) < 2
 
 
-def test_read_backpressure(pki: Pki) -> None:
+def test_read_backpressure(run: Run, pki: Pki) -> None:
     total = 8 << 20
 
     class Source(Collect):
@@ -730,18 +727,23 @@ def test_read_backpressure(pki: Pki) -> None:
             t.pause_reading()
             assert not t.is_reading()
             seen = len(p.data)
-            await asyncio.sleep(0.3)
+            port = t.get_extra_info("sockname")[1]
+            # more has arrived (it waits in the kernel), and loop turns in which reading
+            # would deliver it pass
+            await eventually(lambda: tcp_unread(port) > 0, what="bytes waiting in the kernel")
+            for _ in range(3):
+                await asyncio.sleep(0)
             held = len(p.data) - seen
             t.resume_reading()
             assert await p.lost is None
             return held, len(p.data)
 
-    held, got = run("asyncio", main)
+    held, got = run(main)
     assert held == 0
     assert got == total
 
 
-def test_no_fd_leaks(pki: Pki) -> None:
+def test_no_fd_leaks(run: Run, pki: Pki) -> None:
     async def main() -> None:
         async with TLSServer(server_opts(pki), Echo) as srv:
             for i in range(10):
@@ -750,11 +752,12 @@ def test_no_fd_leaks(pki: Pki) -> None:
                 if i % 3 == 2:
                     t.abort()
                 assert (await p.lost) is None
-            await asyncio.sleep(0.05)
+            # every server side has ended too
+            await asyncio.wait_for(asyncio.gather(*(q.lost for q in srv.protocols)), 5)
 
-    run("asyncio", main)  # warm up: contexts, imports
+    run(main)  # warm up: contexts, imports
     before = open_fds()
-    run("asyncio", main)
+    run(main)
     assert open_fds() == before
 
 
@@ -903,7 +906,7 @@ def test_ephemeral_key_names_current_groups(group: int, expected: EphemeralKeyIn
 
 
 @pytest.mark.parametrize("groups", ["ffdhe2048", "X448"])
-def test_ephemeral_key_against_openssl_groups(groups: str, pki: Pki) -> None:
+def test_ephemeral_key_against_openssl_groups(run: Run, groups: str, pki: Pki) -> None:
     """A real server picking a finite-field or X448 group (after a HelloRetryRequest)."""
 
     async def main() -> dict[str, Any]:
@@ -914,7 +917,7 @@ def test_ephemeral_key_against_openssl_groups(groups: str, pki: Pki) -> None:
             await p.lost
             return info
 
-    info = run("asyncio", main)
+    info = run(main)
     expected = {
         "ffdhe2048": EphemeralKeyInfo("DH", "ffdhe2048", 2048),
         "X448": EphemeralKeyInfo("ECDH", "X448", 448),

@@ -4,19 +4,28 @@ real peers (socat, dnsmasq), limits and errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tests.conftest import fd_count, free_port, free_tcp_udp_port, need, wait_udp_bound
+from tests.conftest import (
+    background,
+    eventually,
+    fd_count,
+    need,
+    refusing_port,
+    udp_unread,
+)
 
 import unisock
 from unisock import Datagram, errors
 
 
-async def udp_echo_listener(**opts: Any) -> tuple[unisock.SocketListener, asyncio.Task[None]]:
-    listener = unisock.SocketListener(type="udp", **opts)
-    await listener.ready
+@contextlib.asynccontextmanager
+async def udp_echo_listener(**opts: Any) -> AsyncIterator[unisock.SocketListener]:
+    """A UDP listener answering each datagram with ``echo:`` and the datagram."""
 
     async def echo(sock: unisock.Socket) -> None:
         writer = sock.writable.get_writer()
@@ -25,28 +34,28 @@ async def udp_echo_listener(**opts: Any) -> tuple[unisock.SocketListener, asynci
 
     async def serve() -> None:
         async for event in listener:
-            asyncio.ensure_future(echo(event.socket))
+            tasks.spawn(echo(event.socket))
 
-    return listener, asyncio.ensure_future(serve())
+    async with unisock.SocketListener(type="udp", **opts) as listener, background() as tasks:
+        tasks.spawn(serve())
+        yield listener
 
 
 def test_connected_mode_keeps_boundaries_and_counts(run: Any) -> None:
     async def main() -> None:
-        listener, server = await udp_echo_listener()
-        s = unisock.Socket(type="udp", remote=listener.local)
-        writer = s.writable.get_writer()
-        reader = s.readable.get_reader()
-        for word in (b"a", b"bb", b"ccc"):
-            await writer.write(word)
-        got = [(await reader.read()).value for _ in range(3)]
-        assert sorted(got) == [b"echo:a", b"echo:bb", b"echo:ccc"]
-        assert s.stats.packets_sent == 3 and s.stats.packets_received == 3
-        assert s.stats.bytes_sent == 6 and s.stats.bytes_received == 6 + 15
-        assert s.info.type == "udp" and s.info.remote == listener.local
-        reader.release_lock()
-        await s.close()
-        await listener.close()
-        server.cancel()
+        async with udp_echo_listener() as listener:
+            s = unisock.Socket(type="udp", remote=listener.local)
+            writer = s.writable.get_writer()
+            reader = s.readable.get_reader()
+            for word in (b"a", b"bb", b"ccc"):
+                await writer.write(word)
+            got = [(await reader.read()).value for _ in range(3)]
+            assert sorted(got) == [b"echo:a", b"echo:bb", b"echo:ccc"]
+            assert s.stats.packets_sent == 3 and s.stats.packets_received == 3
+            assert s.stats.bytes_sent == 6 and s.stats.bytes_received == 6 + 15
+            assert s.info.type == "udp" and s.info.remote == listener.local
+            reader.release_lock()
+            await s.close()
 
     run(main)
 
@@ -73,24 +82,20 @@ def test_bound_mode_both_families(run: Any) -> None:
 
 def test_oversize_is_value_error_and_socket_survives(run: Any) -> None:
     async def main() -> None:
-        listener, server = await udp_echo_listener()
-        s = unisock.Socket(type="udp", remote=listener.local)
-        writer = s.writable.get_writer()
-        await s.ready
-        with pytest.raises(ValueError, match="65507"):
-            await writer.write(b"x" * 65508)
-        await writer.write(b"x" * 65507 - 5 if False else b"still fine")
-        assert (await s.readable.get_reader().read()).value == b"echo:still fine"
-        await s.close()
-        await listener.close()
-        server.cancel()
+        async with udp_echo_listener() as listener:
+            s = unisock.Socket(type="udp", remote=listener.local)
+            writer = s.writable.get_writer()
+            await s.ready
+            with pytest.raises(ValueError, match="65507"):
+                await writer.write(b"x" * 65508)
+            await writer.write(b"x" * 65507 - 5 if False else b"still fine")
+            assert (await s.readable.get_reader().read()).value == b"echo:still fine"
+            await s.close()
 
     run(main)
 
 
 def test_port_unreachable_is_network_error(run: Any) -> None:
-    port = free_port(kind=2)  # SOCK_DGRAM
-
     async def main() -> None:
         s = unisock.Socket(type="udp", remote=("127.0.0.1", port))
         writer = s.writable.get_writer()
@@ -102,29 +107,21 @@ def test_port_unreachable_is_network_error(run: Any) -> None:
         reader.release_lock()
         await s.close()
 
-    run(main)
+    with refusing_port("udp") as port:
+        run(main)
 
 
 def test_socat_echo(run: Any, peer: Any) -> None:
     need("socat")
-    port = free_port(kind=2)
-    peer(["socat", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork", "EXEC:cat"])
-    wait_udp_bound(port)
+    port = peer(["socat", "UDP4-RECVFROM:0,bind=127.0.0.1,fork", "EXEC:cat"]).port("udp")
 
     async def main() -> None:
         s = unisock.Socket(type="udp", remote=("127.0.0.1", port))
         writer = s.writable.get_writer()
         reader = s.readable.get_reader()
-        for _ in range(50):  # socat may not be bound yet: retry
-            await writer.write(b"ping")
-            try:
-                result = await asyncio.wait_for(reader.read(), 0.2)
-            except (TimeoutError, errors.NetworkError):
-                continue
-            assert result.value == b"ping"
-            break
-        else:
-            raise AssertionError("socat never echoed")
+        await writer.write(b"ping")  # socat is bound: no retry (loopback loses nothing)
+        result = await asyncio.wait_for(reader.read(), 5)
+        assert result.value == b"ping"
         reader.release_lock()
         await s.close()
 
@@ -158,9 +155,8 @@ def _dns_answer_a(reply: bytes, qid: int = 0x1234) -> str:
 
 def test_dnsmasq_answers_hand_built_query(run: Any, peer: Any, tmp_path: Any) -> None:
     need("dnsmasq")
-    port = free_tcp_udp_port()
-    peer(
-        [
+    _, (port,) = peer.on_free_ports(
+        lambda port: [
             "dnsmasq",
             "--no-daemon",
             "--conf-file=/dev/null",
@@ -172,24 +168,17 @@ def test_dnsmasq_answers_hand_built_query(run: Any, peer: Any, tmp_path: Any) ->
             "--address=/example.test/10.1.2.3",
             f"--pid-file={tmp_path / 'dnsmasq.pid'}",
             "--user=root",
-        ]
+        ],
+        kinds=("tcp+udp",),
     )
-    wait_udp_bound(port)
 
     async def main() -> None:
         s = unisock.Socket(type="udp", remote=("127.0.0.1", port))
         writer = s.writable.get_writer()
         reader = s.readable.get_reader()
-        for _ in range(50):
-            await writer.write(_dns_query("example.test"))
-            try:
-                result = await asyncio.wait_for(reader.read(), 0.2)
-            except (TimeoutError, errors.NetworkError):
-                continue
-            assert _dns_answer_a(result.value) == "10.1.2.3"
-            break
-        else:
-            raise AssertionError("dnsmasq never answered")
+        await writer.write(_dns_query("example.test"))  # dnsmasq is bound: no retry
+        result = await asyncio.wait_for(reader.read(), 5)
+        assert _dns_answer_a(result.value) == "10.1.2.3"
         reader.release_lock()
         await s.close()
 
@@ -200,35 +189,33 @@ def test_listener_keeps_two_socat_clients_apart(run: Any) -> None:
     need("socat")
 
     async def main() -> None:
-        listener, server = await udp_echo_listener()
-        assert listener.local is not None
-        procs = []
-        for word in (b"alpha", b"beta"):
-            proc = await asyncio.create_subprocess_exec(
-                "socat",
-                "-t",
-                "2",
-                "-",
-                f"UDP4:127.0.0.1:{listener.local.port}",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            procs.append((proc, word))
-        for proc, word in procs:
-            assert proc.stdin is not None
-            proc.stdin.write(word)
-            await proc.stdin.drain()
-        for proc, word in procs:
-            assert proc.stdout is not None
-            got = await asyncio.wait_for(proc.stdout.read(len(b"echo:") + len(word)), 5)
-            assert got == b"echo:" + word
-            assert proc.stdin is not None
-            proc.stdin.close()
-            proc.kill()
-            await proc.wait()
-        await listener.close()
-        server.cancel()
+        async with udp_echo_listener() as listener:
+            assert listener.local is not None
+            procs = []
+            for word in (b"alpha", b"beta"):
+                proc = await asyncio.create_subprocess_exec(
+                    "socat",
+                    "-t",
+                    "2",
+                    "-",
+                    f"UDP4:127.0.0.1:{listener.local.port}",
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+                procs.append((proc, word))
+            for proc, word in procs:
+                assert proc.stdin is not None
+                proc.stdin.write(word)
+                await proc.stdin.drain()
+            for proc, word in procs:
+                assert proc.stdout is not None
+                got = await asyncio.wait_for(proc.stdout.read(len(b"echo:") + len(word)), 5)
+                assert got == b"echo:" + word
+                assert proc.stdin is not None
+                proc.stdin.close()
+                proc.kill()
+                await proc.wait()
 
     run(main)
 
@@ -266,7 +253,8 @@ def test_evicted_peers_never_accepted_leave_the_queue(run: Any) -> None:
                 s = unisock.Socket(type="udp", remote=listener.local)
                 await s.writable.get_writer().write(b"%d" % i)
                 socks.append(s)
-            await asyncio.sleep(0.1)
+            assert listener.local is not None
+            await eventually(lambda: udp_unread(listener.local.port) == 0, what="all read")
             got = [await asyncio.wait_for(listener.accept(), 5) for _ in range(2)]
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(listener.accept(), 0.2)
@@ -284,8 +272,7 @@ def test_no_fd_leak(run: Any) -> None:
             s = unisock.Socket(type="udp", remote=("127.0.0.1", 9))
             await s.ready
             await s.close()
-        await asyncio.sleep(0.05)
-        assert fd_count() <= before + 2
+        await eventually(lambda: fd_count() <= before + 2, what="sockets closed")
 
     run(main)
 
@@ -302,10 +289,8 @@ def test_full_readable_drops_and_counts(run: Any) -> None:
             await writer.write(b"%d" % i)
             if i % 200 == 0:
                 await asyncio.sleep(0)  # let the receiver drain the kernel buffer
-        for _ in range(100):
-            if receiver.stats.packets_received + receiver.stats.datagrams_dropped >= 3000:
-                break
-            await asyncio.sleep(0.01)
+        assert local is not None
+        await eventually(lambda: udp_unread(local.port) == 0, what="the receiver read all")
         queued = len(receiver.readable._controller._queue)
         assert queued <= 1024
         assert receiver.stats.datagrams_dropped > 0

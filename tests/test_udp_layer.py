@@ -10,18 +10,19 @@ import asyncio
 import errno
 import gc
 import os
+import select
 import shutil
 import socket
 import struct
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import free_tcp_udp_port
+from tests.conftest import Peers, eventually, udp_unread
 
 from unisock._transports.udp.endpoint import (
     MAX_PAYLOAD_IPV4,
@@ -100,13 +101,6 @@ def need(program: str) -> str:
     return path
 
 
-def free_udp_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class Recorder:
     """A protocol that keeps what it gets and wakes a waiter."""
 
@@ -151,40 +145,6 @@ async def wait_until(check: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
-@contextmanager
-def peer_process(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
-    with subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    ) as proc:
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-async def until_answered(host: str, port: int, probe: bytes, proc: subprocess.Popen[bytes]) -> None:
-    """Send ``probe`` to the peer until it answers: robust readiness, no sleeping guesses."""
-    endpoint, rec = await open_datagram_endpoint(Recorder, remote=(host, port))
-    try:
-        deadline = time.monotonic() + 5
-        while not rec.datagrams:
-            if proc.poll() is not None:
-                assert proc.stderr is not None
-                raise AssertionError(f"{proc.args!r} exited: {proc.stderr.read().decode()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{proc.args!r} never answered on port {port}")
-            with suppress(NetworkError):  # ECONNREFUSED: a probe sent before it was bound
-                endpoint.sendto(probe)
-            await asyncio.sleep(0.05)
-    finally:
-        endpoint.close()
-
-
 def socat_echo(host: str, port: int) -> list[str]:
     kind = "UDP6-RECVFROM" if ":" in host else "UDP4-RECVFROM"
     bind = f"[{host}]" if ":" in host else host
@@ -195,65 +155,59 @@ def socat_echo(host: str, port: int) -> list[str]:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
-def test_connected_echo_through_socat(run: Run, host: str) -> None:
+def test_connected_echo_through_socat(run: Run, peer: Peers, host: str) -> None:
     if ":" in host and not HAS_IPV6:
         pytest.skip("no IPv6 loopback")
-    port = free_udp_port(host)
+    port = peer(socat_echo(host, 0)).port("udp")  # socat binds port 0: no race for a port
     payloads = [b"a", b"hello world", bytes(range(256)) * 5, b"z" * 9000]
-    echo = socat_echo(host, port)
 
     async def main() -> None:
-        with peer_process(echo) as proc:
-            await until_answered(host, port, b"probe", proc)
-            endpoint, rec = await open_datagram_endpoint(Recorder, remote=(host, port), ttl=7)
-            try:
-                sock = endpoint.get_extra_info("socket")
-                if ":" in host:
-                    ttl = sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS)
-                    assert endpoint.max_payload == MAX_PAYLOAD_IPV6
-                else:
-                    ttl = sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL)
-                    assert endpoint.max_payload == MAX_PAYLOAD_IPV4
-                assert ttl == 7
-                assert endpoint.get_extra_info("peername")[:2] == (host, port)
-                assert endpoint.get_extra_info("sockname")[0] == host
-                for p in payloads:
-                    endpoint.sendto(p)
-                await rec.wait_for(lambda r: len(r.datagrams) >= len(payloads))
-                # socat answers each datagram from its own child: order may vary,
-                # boundaries may not.
-                assert sorted(d for d, _ in rec.datagrams) == sorted(payloads)
-                assert {a[:2] for _, a in rec.datagrams} == {(host, port)}
-                assert endpoint.datagrams_sent == len(payloads)
-                assert endpoint.bytes_sent == sum(map(len, payloads))
-                assert endpoint.datagrams_received == len(payloads)
-                assert endpoint.bytes_received == sum(map(len, payloads))
-                assert rec.errors == []
-            finally:
-                endpoint.close()
-            await rec.wait_for(lambda r: bool(r.lost))
-            assert rec.lost == [None]
+        endpoint, rec = await open_datagram_endpoint(Recorder, remote=(host, port), ttl=7)
+        try:
+            sock = endpoint.get_extra_info("socket")
+            if ":" in host:
+                ttl = sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS)
+                assert endpoint.max_payload == MAX_PAYLOAD_IPV6
+            else:
+                ttl = sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL)
+                assert endpoint.max_payload == MAX_PAYLOAD_IPV4
+            assert ttl == 7
+            assert endpoint.get_extra_info("peername")[:2] == (host, port)
+            assert endpoint.get_extra_info("sockname")[0] == host
+            for p in payloads:
+                endpoint.sendto(p)
+            await rec.wait_for(lambda r: len(r.datagrams) >= len(payloads))
+            # socat answers each datagram from its own child: order may vary,
+            # boundaries may not.
+            assert sorted(d for d, _ in rec.datagrams) == sorted(payloads)
+            assert {a[:2] for _, a in rec.datagrams} == {(host, port)}
+            assert endpoint.datagrams_sent == len(payloads)
+            assert endpoint.bytes_sent == sum(map(len, payloads))
+            assert endpoint.datagrams_received == len(payloads)
+            assert endpoint.bytes_received == sum(map(len, payloads))
+            assert rec.errors == []
+        finally:
+            endpoint.close()
+        await rec.wait_for(lambda r: bool(r.lost))
+        assert rec.lost == [None]
 
     run(main)
 
 
-def test_host_name_resolves_with_family_of_local(run: Run) -> None:
-    port = free_udp_port("127.0.0.1")
-    echo = socat_echo("127.0.0.1", port)
+def test_host_name_resolves_with_family_of_local(run: Run, peer: Peers) -> None:
+    port = peer(socat_echo("127.0.0.1", 0)).port("udp")
 
     async def main() -> None:
-        with peer_process(echo) as proc:
-            await until_answered("127.0.0.1", port, b"probe", proc)
-            endpoint, rec = await open_datagram_endpoint(
-                Recorder, remote=("localhost", port), local=("127.0.0.1", 0)
-            )
-            try:
-                assert endpoint.get_extra_info("peername") == ("127.0.0.1", port)
-                endpoint.sendto(b"by name")
-                await rec.wait_for(lambda r: bool(r.datagrams))
-                assert rec.datagrams[0][0] == b"by name"
-            finally:
-                endpoint.close()
+        endpoint, rec = await open_datagram_endpoint(
+            Recorder, remote=("localhost", port), local=("127.0.0.1", 0)
+        )
+        try:
+            assert endpoint.get_extra_info("peername") == ("127.0.0.1", port)
+            endpoint.sendto(b"by name")
+            await rec.wait_for(lambda r: bool(r.datagrams))
+            assert rec.datagrams[0][0] == b"by name"
+        finally:
+            endpoint.close()
 
     run(main)
 
@@ -296,37 +250,37 @@ def parse_a_answers(msg: bytes, qid: int) -> list[str]:
     return found
 
 
-def test_dns_query_to_dnsmasq_in_bound_mode(run: Run, tmp_path: Path) -> None:
+def test_dns_query_to_dnsmasq_in_bound_mode(run: Run, peer: Peers, tmp_path: Path) -> None:
     dnsmasq = need("dnsmasq")
-    port = free_tcp_udp_port()
-    argv = [
-        dnsmasq,
-        "--keep-in-foreground",
-        "--conf-file=/dev/null",
-        "--no-resolv",
-        "--no-hosts",
-        "--address=/example.test/10.1.2.3",
-        f"--port={port}",
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        f"--pid-file={tmp_path / 'dnsmasq.pid'}",
-    ]
+    _, (port,) = peer.on_free_ports(
+        lambda port: [
+            dnsmasq,
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--address=/example.test/10.1.2.3",
+            f"--port={port}",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            f"--pid-file={tmp_path / 'dnsmasq.pid'}",
+        ],
+        kinds=("tcp+udp",),
+    )
 
     async def main() -> None:
-        with peer_process(argv) as proc:
-            await until_answered("127.0.0.1", port, dns_query(1, "probe.example.test"), proc)
-            endpoint, rec = await open_datagram_endpoint(Recorder, local=("127.0.0.1", 0))
-            try:
-                assert endpoint.get_extra_info("peername") is None
-                with pytest.raises(ValueError, match="addr is required"):
-                    endpoint.sendto(b"no address")
-                endpoint.sendto(dns_query(0x4242, "www.example.test"), ("127.0.0.1", port))
-                await rec.wait_for(lambda r: bool(r.datagrams))
-                reply, addr = rec.datagrams[0]
-                assert addr == ("127.0.0.1", port)
-                assert parse_a_answers(reply, 0x4242) == ["10.1.2.3"]
-            finally:
-                endpoint.close()
+        endpoint, rec = await open_datagram_endpoint(Recorder, local=("127.0.0.1", 0))
+        try:
+            assert endpoint.get_extra_info("peername") is None
+            with pytest.raises(ValueError, match="addr is required"):
+                endpoint.sendto(b"no address")
+            endpoint.sendto(dns_query(0x4242, "www.example.test"), ("127.0.0.1", port))
+            await rec.wait_for(lambda r: bool(r.datagrams))
+            reply, addr = rec.datagrams[0]
+            assert addr == ("127.0.0.1", port)
+            assert parse_a_answers(reply, 0x4242) == ["10.1.2.3"]
+        finally:
+            endpoint.close()
 
     run(main)
 
@@ -432,7 +386,15 @@ def test_oversized_datagram_is_a_value_error(run: Run) -> None:
 
 def test_icmp_port_unreachable_is_a_network_error(run: Run) -> None:
     async def main() -> None:
-        port = free_udp_port("127.0.0.1")  # nobody listens there now
+        # The port is held by a socket connected elsewhere: the kernel delivers it nothing
+        # from us and answers with port unreachable, and no other process can take it.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.connect(("127.0.0.1", 9))
+            port = holder.getsockname()[1]
+            await refused(holder, port)
+
+    async def refused(holder: socket.socket, port: int) -> None:
         endpoint, rec = await open_datagram_endpoint(Recorder, remote=("127.0.0.1", port))
         try:
             endpoint.sendto(b"anyone?")
@@ -442,17 +404,16 @@ def test_icmp_port_unreachable_is_a_network_error(run: Run) -> None:
             assert err.errno == errno.ECONNREFUSED
             assert str(port) in str(err)
             # Reading goes on after the error (uvloop stops its poll handle on EPOLLERR).
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
-                peer.bind(("127.0.0.1", port))
-                peer.sendto(b"now I am here", endpoint.get_extra_info("sockname"))
-                await rec.wait_for(lambda r: bool(r.datagrams))
+            holder.sendto(b"now I am here", endpoint.get_extra_info("sockname"))
+            await rec.wait_for(lambda r: bool(r.datagrams))
             assert rec.datagrams[0][0] == b"now I am here"
 
             # Not reading: the OS reports the pending error on the next write instead.
             endpoint.pause_reading()
             assert not endpoint.is_reading()
             endpoint.sendto(b"gone again")
-            await asyncio.sleep(0.05)
+            # the refusal is pending on the socket (poll says POLLERR; reading it clears it)
+            await eventually(lambda: error_pending(endpoint.get_extra_info("socket")))
             with pytest.raises(NetworkError) as info:
                 endpoint.sendto(b"and again")
             assert info.value.errno == errno.ECONNREFUSED
@@ -461,6 +422,13 @@ def test_icmp_port_unreachable_is_a_network_error(run: Run) -> None:
             endpoint.close()
 
     run(main)
+
+
+def error_pending(sock: socket.socket) -> bool:
+    """The socket has an error waiting (POLLERR), without taking it (as SO_ERROR would)."""
+    poller = select.poll()
+    poller.register(sock.fileno(), 0)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def test_kernel_refusal_fails_that_write(run: Run) -> None:
@@ -533,7 +501,9 @@ def test_options_bound_ipv6_and_pause_resume(run: Run) -> None:
                 try:
                     for i in range(200):  # more than one wake-up's worth
                         client.sendto(b"%d" % i, addr)
-                    await asyncio.sleep(0.05)
+                    assert udp_unread(addr[1]) > 0  # queued on loopback as sendto returns
+                    for _ in range(3):  # each loop turn polls the sockets it reads from
+                        await asyncio.sleep(0)
                     assert rec.datagrams == []  # paused: they wait in the kernel
                     server.resume_reading()
                     await rec.wait_for(lambda r: len(r.datagrams) == 200)
@@ -670,7 +640,7 @@ def test_peer_table_idle_timeout_frees_a_peer(run: Run) -> None:
             start = time.monotonic()
             while time.monotonic() - start < 0.9:
                 busy.sendto(b"tick", server)
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # time is what is tested: busy every 50 ms, not idle
             assert q in removed, "the quiet peer was not freed"
             reason, when = removed[q]
             assert reason == "idle"

@@ -10,32 +10,14 @@ import select
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import trustme
-
-T = TypeVar("T")
-
-LOOPS = ["asyncio", "uvloop"]
-
-
-def run(loop_name: str, main: Callable[[], Coroutine[Any, Any, T]], timeout: float = 20) -> T:
-    """Run ``main()`` on the stock loop or on uvloop, bounded in time."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(main(), timeout)
-
-    if loop_name == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(bounded())
-    with asyncio.Runner() as runner:
-        return runner.run(bounded())
 
 
 def need(program: str) -> str:

@@ -7,6 +7,7 @@ the one-line reason that the report prints next to its "n/a".
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -144,17 +145,9 @@ def add_baselines() -> None:
     if not base:
         return
     for peer in [p for p in PEERS.values() if p.subject and p.baseline is None]:
-        name = peer.name + "@base"
-        PEERS[name] = Peer(
-            name,
-            peer.program,
-            peer.loop,
-            peer.options,
-            peer.kind,
-            peer.workloads,
-            subject=True,
-            baseline=base,
-        )
+        # replace() keeps the peer's own class (TLS, UDP, QUIC peers subclass Peer).
+        twin = dataclasses.replace(peer, name=peer.name + "@base", baseline=base)
+        PEERS[twin.name] = twin
 
 
 def comparisons(subject: Peer, peers: list[Peer]) -> list[Peer]:

@@ -29,7 +29,7 @@ import udp_bench  # benchmarks/udp_bench.py (run.py puts benchmarks/ on sys.path
 
 from .kinds import HOST, KindPeer
 from .peers import PEERS, Peer, PeerError
-from .procs import Procs, _read_line, _tail, last_cpu
+from .procs import Procs, _children_cpu, _cpu_seconds, _read_line, _tail, last_cpu
 from .settings import Settings
 from .workloads import Prepared, Workload, register
 
@@ -149,11 +149,17 @@ def pingpong(peer: Peer, settings: Settings, procs: Procs, prepared: Prepared) -
     timeout = settings.client_timeout()
     if settings.warmup > 0:
         _sender(procs, [ping, HOST, receiver.port, str(settings.warmup), str(SIZE)], cpu, timeout)
+    server_before = _cpu_seconds(receiver.proc.pid)
+    client_before = _children_cpu()
     out = _sender(procs, [ping, HOST, receiver.port, str(settings.duration), str(SIZE)], cpu,
                   timeout)  # fmt: skip
+    client = _children_cpu() - client_before  # the C client, reaped by _sender
+    server_after = _cpu_seconds(receiver.proc.pid)
     trips = int(out[1])
     if trips <= 0:
         raise PeerError("no round trip completed")
+    if server_before is not None and server_after is not None:
+        procs.cpu_per_op = (client / trips * 1e6, (server_after - server_before) / trips * 1e6)
     return trips / settings.duration
 
 

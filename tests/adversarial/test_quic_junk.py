@@ -25,6 +25,7 @@ from tests.adversarial._util import (
     quic_server,
     rss_mib,
 )
+from tests.conftest import eventually, udp_unread
 
 from unisock._quic import _server
 
@@ -52,17 +53,15 @@ def valid_initials(port: int, n: int) -> list[bytes]:
 
 
 async def blast(port: int, datagrams: list[bytes]) -> None:
-    """Send ``datagrams`` from one UDP socket (never reading answers), yielding now and then."""
+    """Send ``datagrams`` from one UDP socket (never reading answers), 50 at a time, each
+    batch once the server has read the one before (its receive queue is empty): none is
+    lost to a full queue, and the last is read when this returns."""
     attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    attacker.setblocking(False)
     try:
-        for i, data in enumerate(datagrams):
-            try:
+        for start in range(0, len(datagrams), 50):
+            for data in datagrams[start : start + 50]:
                 attacker.sendto(data, ("127.0.0.1", port))
-            except BlockingIOError:
-                await asyncio.sleep(0.001)
-            if i % 50 == 49:
-                await asyncio.sleep(0.001)  # let the server read
+            await eventually(lambda: udp_unread(port) == 0, what="the server read the batch")
     finally:
         attacker.close()
 
@@ -79,8 +78,7 @@ def test_junk_initials_leave_no_connection(run: Any) -> None:
                 blast(listener.local.port, [junk_initial() for _ in range(3000)])
             )
             latency = await quic_echo_roundtrip(listener, b"legit" * 100)
-            await attack
-            await asyncio.sleep(0.05)
+            await attack  # every junk datagram read (and dropped at once)
             assert len(server.connections) == 0, len(server.connections)
             assert len(server._endpoint.routes) == 0
             assert not server.half_open
@@ -99,8 +97,7 @@ def test_valid_initial_flood_is_bounded_and_retried(run: Any) -> None:
         async with quic_echo_listener() as listener:
             server = quic_server(listener)
             initials = valid_initials(listener.local.port, n)
-            await blast(listener.local.port, initials)
-            await asyncio.sleep(0.1)
+            await blast(listener.local.port, initials)  # all read
             assert len(server.connections) <= retry_above, len(server.connections)
             assert server.retries_sent >= n - retry_above
             # A legitimate client still gets in (through a Retry: the server is loaded).
@@ -118,11 +115,14 @@ def test_half_open_connections_time_out(run: Any, monkeypatch: pytest.MonkeyPatc
     async def main() -> None:
         async with quic_echo_listener() as listener:
             server = quic_server(listener)
-            await blast(listener.local.port, valid_initials(listener.local.port, 20))
-            await asyncio.sleep(0.1)
-            assert len(server.connections) == 20
-            await asyncio.sleep(0.6)
-            assert not server.connections, len(server.connections)
+            initials = valid_initials(listener.local.port, 20)
+            loop = asyncio.get_running_loop()
+            since = loop.time()
+            await blast(listener.local.port, initials)
+            assert len(server.connections) == 20  # all read: 20 half-open
+            # freed after HANDSHAKE_TIMEOUT (0.3 s), long before the idle timeout (30 s)
+            await eventually(lambda: not server.connections, timeout=3)
+            assert loop.time() - since >= 0.25
             await quic_echo_roundtrip(listener)
 
     run(main)

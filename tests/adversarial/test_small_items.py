@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 from tests.adversarial._util import CA_PEM, CHAIN_PEM, KEY_PEM
+from tests.conftest import eventually, tcp_unread
 
 import unisock
 from unisock._base.address import parse_address
@@ -93,7 +95,9 @@ def test_close_while_connecting_says_never_established(run: Any, monkeypatch: An
             sock = unisock.Socket(
                 remote=silent.getsockname(), type="tls", ca=CA_PEM, servername="localhost"
             )
-            await asyncio.sleep(0.1)
+            # connected, and the ClientHello waits, unread, in the silent peer's socket
+            port = silent.getsockname()[1]
+            await eventually(lambda: tcp_unread(port) > 0, what="the ClientHello arrived")
             await sock.close()
             with pytest.raises(unisock.errors.TimeoutError) as info:
                 await sock.closed
@@ -106,9 +110,6 @@ def test_close_while_connecting_says_never_established(run: Any, monkeypatch: An
 def test_cli_quic_error_is_one_line(tmp_path: Path) -> None:
     pem = tmp_path / "server.pem"
     pem.write_bytes(KEY_PEM + CHAIN_PEM)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     cli = [sys.executable, "-m", "unisock"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     server = subprocess.Popen(
@@ -124,7 +125,7 @@ def test_cli_quic_error_is_one_line(tmp_path: Path) -> None:
             "--key",
             str(pem),
             "--echo",
-            f"127.0.0.1:{port}",
+            "127.0.0.1:0",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -133,7 +134,10 @@ def test_cli_quic_error_is_one_line(tmp_path: Path) -> None:
     )
     try:
         assert server.stderr is not None
-        assert "listening" in server.stderr.readline()
+        listening = server.stderr.readline()
+        found = re.search(r"listening on \S+:(\d+)", listening)
+        assert found, listening
+        port = int(found.group(1))
         # No --ca: the server's certificate is not trusted; aioquic logged
         # "[<cid>] Error: 298, reason: unable to get local issuer certificate" too.
         client = subprocess.run(
@@ -147,7 +151,7 @@ def test_cli_quic_error_is_one_line(tmp_path: Path) -> None:
         assert client.returncode == 1
         assert client.stderr.count("\n") == 1, client.stderr
         assert client.stderr.startswith("unisock: error:"), client.stderr
-        time.sleep(0.3)
+        time.sleep(0.3)  # time is part of the test: the listener handles the client's end
     finally:
         server.terminate()
         _, rest = server.communicate(timeout=10)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from tests.adversarial._util import rss_mib
+from tests.conftest import eventually, udp_unread
 
 import unisock
 
@@ -38,8 +39,8 @@ def test_unaccepted_peer_sockets_are_bounded_by_max_peers(run: Any) -> None:
                 finally:
                     for s in batch:
                         s.close()
-                await asyncio.sleep(0.005)  # let the listener read this batch
-            await asyncio.sleep(0.05)
+                # the listener has read this batch (its receive queue is empty)
+                await eventually(lambda: udp_unread(target[1]) == 0)
             queued = len(listener._queue)  # type: ignore[attr-defined]
             table = listener._handle.table  # type: ignore[attr-defined]
             assert len(table) <= MAX_PEERS

@@ -31,9 +31,7 @@ async def returns_two() -> None:
     assert all(type(branch) is ReadableStream for branch in result)
 
 
-@wpt(
-    "ReadableStream teeing: should be able to read one branch to the end without affecting the other"
-)  # noqa: E501
+@wpt("ReadableStream teeing: should be able to read one branch to the end without affecting the other")  # noqa: E501
 async def one_branch_to_the_end() -> None:
     def start(c: ReadableStreamDefaultController) -> None:
         c.enqueue("a")
@@ -44,10 +42,7 @@ async def one_branch_to_the_end() -> None:
     reader1, reader2 = _reader(branch1), _reader(branch2)
     results = [reader1.read(), reader1.read(), reader1.read(), reader2.read()]
     assert [tuple(await r) for r in results] == [
-        ("a", False),
-        ("b", False),
-        (None, True),
-        ("a", False),
+        ("a", False), ("b", False), (None, True), ("a", False),
     ]
     await reader1.closed
     await flush_async_events()
@@ -109,9 +104,7 @@ async def cancel_branch2() -> None:
     assert await read_all(branch2) == []
 
 
-@wpt(
-    "ReadableStream teeing: canceling both branches should aggregate the cancel reasons into an array"
-)  # noqa: E501
+@wpt("ReadableStream teeing: canceling both branches should aggregate the cancel reasons into an array")  # noqa: E501
 async def aggregate_reasons() -> None:
     reason1, reason2 = Error1("We're wanted men."), Error1("I have the death sentence.")
     seen: list[Any] = []
@@ -193,12 +186,12 @@ async def erroring_errors_branches() -> None:
     await rejects_with(reader2.closed, the_error)
 
 
-@wpt(
-    "ReadableStream teeing: canceling branch1 should finish when branch2 reads until end of stream"
-)  # noqa: E501
+@wpt("ReadableStream teeing: canceling branch1 should finish when branch2 reads until end of stream")  # noqa: E501
 async def cancel_finishes_at_end() -> None:
     controllers: list[ReadableStreamDefaultController] = []
-    reader1, reader2 = (_reader(b) for b in ReadableStream({"start": controllers.append}).tee())
+    reader1, reader2 = (
+        _reader(b) for b in ReadableStream({"start": controllers.append}).tee()
+    )
     cancel_promise = reader2.cancel()
     controllers[0].enqueue("a")
     assert tuple(await reader1.read()) == ("a", False)
@@ -211,7 +204,9 @@ async def cancel_finishes_at_end() -> None:
 @wpt("ReadableStream teeing: canceling branch1 should finish when original stream errors")
 async def cancel_finishes_on_error() -> None:
     controllers: list[ReadableStreamDefaultController] = []
-    reader1, reader2 = (_reader(b) for b in ReadableStream({"start": controllers.append}).tee())
+    reader1, reader2 = (
+        _reader(b) for b in ReadableStream({"start": controllers.append}).tee()
+    )
     cancel_promise = reader2.cancel()
     the_error = Error1("boo!")
     controllers[0].error(the_error)

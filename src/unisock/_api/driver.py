@@ -22,6 +22,7 @@ from .._runtime import is_asyncio
 if TYPE_CHECKING:
     import socket
 
+    from .._base.address import SocketAddress
     from .._base.options import Options
     from .listener import SocketListener
     from .socket import Socket
@@ -81,6 +82,18 @@ class Driver:
         """A stream transport the listener accepted: open ``sock`` and deliver it."""
         raise NotImplementedError
 
+    def begin(
+        self,
+        listener: SocketListener,
+        sock: Socket,
+        transport: Any,
+        initial_data: bytes = b"",
+        remote: SocketAddress | None = None,
+    ) -> None:
+        """Start an accepted connection (after its PROXY header, if any): a handshake, or
+        delivery at once."""
+        raise NotImplementedError
+
     def packets(self, sock: Socket) -> tuple[int, int]:
         """Packets sent and received so far, for ``stats``."""
         return (0, 0)
@@ -93,6 +106,10 @@ class Driver:
     def shares_socket(self, sock: Socket) -> bool:
         """Whether the OS socket is shared with other sockets (a UDP listener's peers)."""
         return False
+
+    async def update_listener(self, listener: SocketListener, raw: dict[str, Any]) -> None:
+        """``SocketListener.update()`` with fields already checked to be this type's."""
+        raise NotImplementedError
 
     async def upgrade(self, sock: Socket, fields: dict[str, Any]) -> None:
         """STARTTLS: put this driver's security layer under a live socket."""

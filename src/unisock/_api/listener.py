@@ -15,7 +15,7 @@ from typing import Any, Unpack
 
 from .._base.address import SocketAddress
 from .._base.deferred import Deferred
-from .._base.kwargs import SocketListenerKwargs
+from .._base.kwargs import SocketListenerKwargs, SocketListenerUpdateKwargs
 from .._base.options import ListenerOptions, SocketListenerInit
 from .._runtime import CancelledError, current
 from .._runtime.base import Task
@@ -106,6 +106,19 @@ class SocketListener(EventTarget):
     @property
     def closed(self) -> Deferred[None]:
         return self._closed
+
+    async def update(
+        self,
+        init: Mapping[str, Any] | None = None,
+        /,
+        **kwargs: Unpack[SocketListenerUpdateKwargs],
+    ) -> None:
+        """Swap a TLS listener's ``cert``/``key``/``ca``/``sni`` without a restart (the
+        connections accepted from then on use them), or change a UDP listener's broadcast
+        and multicast fields."""
+        from .listener_update import update_listener
+
+        await update_listener(self, init, kwargs)
 
     async def close(self) -> None:
         """Stop accepting; sockets already handed out stay open."""
@@ -237,6 +250,10 @@ class SocketListener(EventTarget):
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self._opts.sock is not None:  # adopted, and maybe never taken by the opener
+            from .._transports.adopt import release_unclaimed
+
+            release_unclaimed(self._opts.sock)
 
     def _fail(self, exc: BaseException) -> None:
         if self._state == "closed":

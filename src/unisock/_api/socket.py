@@ -460,6 +460,10 @@ class Socket(DataEvents):
             self._body_task.cancel()
         if self._open_task is not None and not self._open_task.done():
             self._open_task.cancel()  # a connect or handshake still under way stops
+        if self._opts.sock is not None:  # adopted, and maybe not yet taken by a transport
+            from .._transports.adopt import release_unclaimed
+
+            release_unclaimed(self._opts.sock)
 
     def _cancel_timers(self) -> None:
         for name in ("_ready_timer", "_idle_timer", "_grace_timer"):

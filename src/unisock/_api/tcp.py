@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._base.address import from_sockaddr, is_ip
+from .._base.address import SocketAddress, from_sockaddr, is_ip
 from .._base.options import ListenerOptions
 from .._base.records import SocketInfo, tcp_segments
 from .._transports.tcp import apply_socket_options, open_tcp, set_no_delay
@@ -61,14 +62,19 @@ class TcpDriver(Driver):
         from .._transports.accept import Acceptor, open_listening_sockets
 
         opts = listener._opts
-        sockets = await open_listening_sockets(
-            listener._loop,
-            opts.local.address,
-            opts.local.port,
-            backlog=opts.backlog,
-            reuse_port=opts.reuse_port,
-            prebound=_ipv6_listening_socket(opts),
-        )
+        if opts.sock is not None:  # adopted (systemd socket activation, a parent process)
+            from .._transports.adopt import take_listening
+
+            sockets = take_listening(opts.sock)
+        else:
+            sockets = await open_listening_sockets(
+                listener._loop,
+                opts.local.address,
+                opts.local.port,
+                backlog=opts.backlog,
+                reuse_port=opts.reuse_port,
+                prebound=_ipv6_listening_socket(opts),
+            )
         listener.local = from_sockaddr(sockets[0].getsockname()) if sockets else None
         what = f"{self.name.upper()} listener on {listener.local}"
         listener._server = Acceptor(
@@ -77,7 +83,31 @@ class TcpDriver(Driver):
 
     def accepted(self, listener: SocketListener, sock: Socket, transport: Any) -> None:
         self.configure_accepted(sock, transport)
-        sock._open(transport_info(sock, transport))
+        if listener._opts.proxy_protocol:  # the PROXY header first (``_api.proxy``)
+            from .proxy import read_proxy_header
+
+            read_proxy_header(listener, sock, transport)
+            return
+        self.begin(listener, sock, transport)
+
+    def begin(
+        self,
+        listener: SocketListener,
+        sock: Socket,
+        transport: Any,
+        initial_data: bytes = b"",
+        remote: SocketAddress | None = None,
+    ) -> None:
+        """An accepted connection, ready to start: deliver it.  ``initial_data``: bytes
+        already read (after a PROXY header); ``remote``: the client the header named."""
+        if transport.get_protocol() is not sock._protocol:
+            transport.set_protocol(sock._protocol)  # back from the PROXY header reader
+        info = transport_info(sock, transport)
+        if remote is not None:
+            info = dataclasses.replace(info, remote=remote)
+        if initial_data:
+            sock._on_data(initial_data)
+        sock._open(info)
         listener._deliver(sock)
 
     def configure_accepted(self, sock: Socket, transport: Any) -> None:

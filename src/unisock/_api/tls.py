@@ -15,7 +15,7 @@ import os
 import ssl
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._base.address import from_sockaddr
+from .._base.address import SocketAddress, from_sockaddr
 from .._base.options import Options, resolve_type
 from .._base.records import SocketInfo
 from .._transports.tcp import open_tcp
@@ -138,7 +138,7 @@ def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]
 
 def server_options(opts: Options) -> TLSOptions:
     return TLSOptions.from_init(
-        key=opts.key, cert=opts.cert, ca=opts.ca, alpn=opts.alpn, server_side=True
+        key=opts.key, cert=opts.cert, ca=opts.ca, alpn=opts.alpn, server_side=True, sni=opts.sni
     )
 
 
@@ -149,7 +149,8 @@ def _host(opts: Options) -> str | None:
 async def connect_tls(sock: Socket) -> None:
     """TCP, then the TLS handshake, for a ``type="tls"`` (or TLS ALPN) socket."""
     opts = sock._opts
-    tls_opts = _client_options(opts, {}, opts.alpn)
+    server = opts.server_side  # an adopted connection this end accepted
+    tls_opts = server_options(opts) if server else _client_options(opts, {}, opts.alpn)
     holding = _Holding()
     transport, _ = await open_tcp(sock._loop, opts, lambda: holding)
     if holding.lost is not None:
@@ -160,9 +161,9 @@ async def connect_tls(sock: Socket) -> None:
         sock._protocol,
         tls_opts,
         loop=sock._loop,
-        host=_host(opts),
+        host=None if server else _host(opts),
         initial_data=bytes(holding.data),
-        pooling=opts.allow_pooling,
+        pooling=opts.allow_pooling and not server,
         allow_truncation=not opts.require_close_notify,
         call_connection_made=True,
         session_in_info=False,  # Socket.info fetches it on access
@@ -172,8 +173,17 @@ async def connect_tls(sock: Socket) -> None:
     sock._open(tls_info(sock, transport, info))
 
 
-def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTransport) -> None:
-    """Run the server handshake on an accepted connection; deliver the socket once done."""
+def accept_tls(
+    listener: SocketListener,
+    sock: Socket,
+    transport: asyncio.BaseTransport,
+    initial_data: bytes = b"",
+    remote: SocketAddress | None = None,
+) -> None:
+    """Run the server handshake on an accepted connection; deliver the socket once done.
+
+    ``initial_data``: handshake bytes read already; ``remote``: the client a PROXY header
+    named (else the peer's address)."""
     tls_opts = listener._server_config
     sock._protocol = protocol = _StreamProtocol(sock)  # the accepting one has done its job
     tls = TLSTransport(
@@ -181,6 +191,7 @@ def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTr
         protocol,
         tls_opts,
         loop=sock._loop,
+        initial_data=initial_data,
         allow_truncation=not sock._opts.require_close_notify,
         call_connection_made=True,
     )
@@ -193,7 +204,8 @@ def accept_tls(listener: SocketListener, sock: Socket, transport: asyncio.BaseTr
         if exc is not None:
             sock._fail(exc)  # a failed handshake never reaches the user
             return
-        sock._open(tls_info(sock, transport, d.result()))
+        info = tls_info(sock, transport, d.result())
+        sock._open(info if remote is None else dataclasses.replace(info, remote=remote))
         listener._deliver(sock)
 
     tls.handshake.add_done_callback(handshaken)
@@ -213,7 +225,7 @@ async def upgrade_to_tls(sock: Socket, fields: dict[str, Any]) -> None:
 
         raise InvalidStateError("only an open plaintext TCP socket can be upgraded to TLS")
     _, alpn = resolve_type(fields.get("type", "tls"), fields.get("alpn"))
-    server_side = opts.remote is None
+    server_side = opts.remote is None or opts.server_side
     if server_side:
         if fields.get("ssl_context") is not None:
             raise ValueError("ssl_context: only a TLS client takes an ssl.SSLContext")
@@ -276,7 +288,11 @@ class TlsDriver(TcpDriver):
     def check_client(self, opts: Options) -> None:
         # A missing file, a garbage PEM, a cert/key mismatch or a bad session fails at
         # Socket(...), naming the field, not later at ready.
-        if opts.remote is not None:
+        if opts.remote is None:
+            return
+        if opts.server_side:  # an adopted connection we serve TLS on
+            server_options(opts)
+        else:
             _client_options(opts, {}, opts.alpn)
 
     def check_listener(self, listener: SocketListener) -> TLSOptions:
@@ -288,12 +304,27 @@ class TlsDriver(TcpDriver):
     async def open(self, sock: Socket) -> None:
         await connect_tls(sock)
 
-    def accepted(self, listener: SocketListener, sock: Socket, transport: Any) -> None:
-        self.configure_accepted(sock, transport)
-        accept_tls(listener, sock, transport)
+    def begin(
+        self,
+        listener: SocketListener,
+        sock: Socket,
+        transport: Any,
+        initial_data: bytes = b"",
+        remote: SocketAddress | None = None,
+    ) -> None:
+        accept_tls(listener, sock, transport, initial_data=initial_data, remote=remote)
 
     async def upgrade(self, sock: Socket, fields: dict[str, Any]) -> None:
         await upgrade_to_tls(sock, fields)
+
+    async def update_listener(self, listener: SocketListener, raw: dict[str, Any]) -> None:
+        # Each accepted connection builds its TLS layer from the listener's options at
+        # accept time and keeps it, so connections under way keep their certificate.
+        current = listener._opts.socket_options
+        changed = dataclasses.replace(current, **raw)
+        tls_options = server_options(changed)  # reads and checks everything: may raise
+        listener._opts.socket_options = changed
+        listener._server_config = tls_options
 
 
 DRIVER = TlsDriver()

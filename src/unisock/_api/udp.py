@@ -10,15 +10,19 @@ and the socket stays usable.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._base.address import SocketAddress, from_sockaddr, parse_address
 from .._base.deferred import RESOLVED_NONE, Deferred
+from .._base.options import Options
 from .._base.records import SocketInfo
-from .._transports.udp.endpoint import DatagramEndpoint, open_datagram_endpoint
+from .._transports.udp.endpoint import DatagramEndpoint
+from .._transports.udp.opening import open_endpoint
 from .._transports.udp.peers import Peer, PeerTable
 from ..errors import InvalidStateError, NetworkError, TimeoutError
 from ..streams import WritableStream
@@ -81,6 +85,11 @@ class _Link:
         self.connected = peer is not None or endpoint.get_extra_info("peername") is not None
         """Datagrams go to one peer (a connected socket, or a listener's peer): a bytes
         chunk needs no address."""
+        self.send_to_peer: Callable[[Any], None] = (
+            peer.send if peer is not None else endpoint.sendto
+        )
+        """Where a datagram for the one peer goes, looked up once (the writer's fast path
+        calls it directly, then counts it)."""
 
     def send(self, data: Any, addr: Any = None) -> None:
         if self.peer is not None:
@@ -193,9 +202,10 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
         ):
             # The common case, a bytes datagram to the connected peer: straight out.
             try:
-                link.send(chunk)
+                link.send_to_peer(chunk)
             except (NetworkError, InvalidStateError, OSError, ValueError) as exc:
                 return Deferred.rejected(exc)
+            link.sent += 1
             sock._bytes_written += len(chunk)
             return RESOLVED_NONE
         try:
@@ -341,13 +351,12 @@ def _info(sock: Socket, link: _Link) -> SocketInfo:
 
 async def open_udp(sock: Socket) -> None:
     opts = sock._opts
-    endpoint, _ = await open_datagram_endpoint(
+    endpoint, _ = await open_endpoint(
         lambda: _UdpProtocol(sock),
+        opts,
+        adopted=opts.sock,
         remote=(opts.remote.address, opts.remote.port) if opts.remote else None,
         local=(opts.local.address, opts.local.port) if opts.local else None,
-        ttl=opts.ttl,
-        send_buffer_size=opts.send_buffer_size,
-        receive_buffer_size=opts.receive_buffer_size,
     )
     link = _Link(endpoint)
     if sock._state == "closed":
@@ -432,12 +441,11 @@ async def open_udp_listener(listener: SocketListener) -> _UdpListenerHandle:
         idle_timeout=sock_opts.idle_timeout or None,
         on_remove=removed,
     )
-    endpoint, _ = await open_datagram_endpoint(
+    endpoint, _ = await open_endpoint(
         lambda: table,
+        sock_opts,
+        adopted=lopts.sock,
         local=(lopts.local.address, lopts.local.port),
-        ttl=sock_opts.ttl,
-        send_buffer_size=sock_opts.send_buffer_size,
-        receive_buffer_size=sock_opts.receive_buffer_size,
         reuse_port=lopts.reuse_port,
         ipv6_only=lopts.ipv6_only,
     )
@@ -475,6 +483,22 @@ class UdpDriver(Driver):
 
     def shares_socket(self, sock: Socket) -> bool:
         return getattr(sock._transport, "peer", None) is not None
+
+    async def update_listener(self, listener: SocketListener, raw: dict[str, Any]) -> None:
+        from .._transports.udp.multicast import DATAGRAM_FIELDS, reconfigure_datagram
+
+        current = listener._opts.socket_options
+        trial = {name: raw.get(name, getattr(current, name)) for name in DATAGRAM_FIELDS}
+        checked = Options.build({"type": "udp", "local": ("127.0.0.1", 0), **trial})
+        changed = dataclasses.replace(current, **{name: getattr(checked, name) for name in raw})
+        if listener._state == "opening":
+            await listener._ready
+        handle = listener._handle
+        if handle is None:
+            raise InvalidStateError("cannot update a closed listener")
+        raw_sock = handle.endpoint.get_extra_info("socket")
+        reconfigure_datagram(raw_sock, current, changed, raw)
+        listener._opts.socket_options = changed
 
 
 DRIVER = UdpDriver()

@@ -39,6 +39,12 @@ _RUNTIME_FIELDS = {
     "send_buffer_size",
     "receive_buffer_size",
     "ttl",
+    "keep_alive",
+    "broadcast",
+    "multicast_groups",
+    "multicast_ttl",
+    "multicast_loopback",
+    "multicast_interface",
 }
 
 
@@ -51,17 +57,19 @@ async def update_socket(sock: Socket, init: Any, kwargs: Mapping[str, Any]) -> N
     if forbidden:
         raise TypeError(
             f"update() cannot change {', '.join(forbidden)}: only type (tcp -> tls), the TLS "
-            "fields, timeouts, no_delay, buffer sizes and ttl"
+            "fields, timeouts, no_delay, keep_alive, buffer sizes, ttl, broadcast and multicast"
         )
     opts = sock._opts
     upgrade = _is_upgrade(opts, raw)
     tls_given = sorted(set(raw) & _TLS_FIELDS)
     if tls_given and not upgrade:
         raise ValueError(f"{', '.join(tls_given)} can only be given with type='tls' (STARTTLS)")
-    checked = _checked(
-        opts, raw, sock._driver.update_type
-    )  # every value validated before anything changes
-    shared = sorted({"ttl", "send_buffer_size", "receive_buffer_size"} & set(raw))
+    # Every value is validated before anything changes.
+    checked = _checked(opts, raw, sock._driver.update_type)
+    shared = sorted(
+        {"ttl", "send_buffer_size", "receive_buffer_size", "broadcast"} & set(raw)
+        | {name for name in raw if name.startswith("multicast_")}
+    )
     if shared and sock._driver.shares_socket(sock):
         raise ValueError(
             f"{', '.join(shared)} cannot change on one peer of a UDP listener: all its peers "
@@ -103,21 +111,33 @@ def _checked(opts: Options, raw: dict[str, Any], sock_type: str) -> Options:
     fields = _RUNTIME_FIELDS | {"require_close_notify"}
     trial = {name: raw.get(name, getattr(opts, name)) for name in fields}
     trial["type"] = sock_type
+    if sock_type == "quic":
+        trial["alpn"] = opts.alpn
     trial["remote"] = opts.remote or ("127.0.0.1", 1)
     return Options.build(trial)
 
 
 def _apply(sock: Socket, opts: Options, changed: set[str]) -> None:
+    from .._transports.sockopts import set_keep_alive
     from .._transports.tcp import apply_socket_options, set_no_delay
+    from .._transports.udp.multicast import DATAGRAM_FIELDS, reconfigure_datagram
 
-    sock._opts = opts
+    old, sock._opts = sock._opts, opts
     if not changed:
         return
     transport = sock._transport
     raw_sock = sock._driver.raw_socket(sock)
     if raw_sock is not None:
+        if changed & DATAGRAM_FIELDS:
+            try:
+                reconfigure_datagram(raw_sock, old, opts, changed & DATAGRAM_FIELDS)
+            except BaseException:
+                sock._opts = old
+                raise
         if "no_delay" in changed:
             set_no_delay(raw_sock, opts.no_delay)
+        if "keep_alive" in changed:
+            set_keep_alive(raw_sock, opts.keep_alive)
         if {"send_buffer_size", "receive_buffer_size", "ttl"} & changed:
             apply_socket_options(raw_sock, opts)
     if "receive_buffer_size" in changed and opts.receive_buffer_size:

@@ -5,8 +5,9 @@ errors that name the field and the value."""
 
 from __future__ import annotations
 
+import socket
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
@@ -18,6 +19,16 @@ AddressLike: TypeAlias = "SocketAddress | tuple[str, int] | Mapping[str, Any] | 
 ``"host:port"`` or ``"[v6]:port"``."""
 
 TypeLike: TypeAlias = "str | Sequence[str]"
+
+MulticastGroup: TypeAlias = "str | tuple[str, str | int]"
+"""A group address (``"239.1.2.3"``, ``"ff02::1:3"``), or ``(group, interface)``."""
+
+CertAndKey: TypeAlias = "Mapping[str, Any] | tuple[Any, Any]"
+"""``{"cert": ..., "key": ...}`` or ``(cert, key)``, each in any form ``cert``/``key`` take."""
+
+SNILike: TypeAlias = "Mapping[str, CertAndKey] | Callable[[str], CertAndKey | None]"
+"""Certificates by server name (``"*.example.com"`` matches one label), or a function of
+the name the client sent returning one (``None``: the listener's ``cert``/``key``)."""
 """``"tcp"``, ``"udp"``, ``"tls"``, ``"quic"``, an IANA ALPN id, or a list of ALPN ids."""
 
 
@@ -34,6 +45,22 @@ class _TuningFields(TypedDict, total=False):
     """SO_RCVBUF and the readable's high-water mark, bytes."""
     ttl: int | None
     """IP_TTL / IPV6_UNICAST_HOPS, 1..255."""
+    keep_alive: float | None
+    """TCP keep-alive: seconds idle before probes, and between them (``0``: off)."""
+
+
+class _DatagramFields(TypedDict, total=False):
+    broadcast: bool
+    """UDP: SO_BROADCAST, sending to broadcast addresses (default ``False``)."""
+    multicast_groups: Sequence[MulticastGroup] | None
+    """UDP: the multicast groups joined (``update()`` joins and leaves to match)."""
+    multicast_ttl: int | None
+    """UDP: hops a multicast datagram may take, 0..255 (OS default 1)."""
+    multicast_loopback: bool | None
+    """UDP: this host's own sockets hear its multicast datagrams (OS default on)."""
+    multicast_interface: str | int | None
+    """UDP: the interface multicast goes out of and groups are joined on (name, index, or
+    IPv4 address)."""
 
 
 class _TLSFields(TypedDict, total=False):
@@ -57,7 +84,7 @@ class _TLSFields(TypedDict, total=False):
     """A client ``ssl.SSLContext`` used as it is (trust, verification, ALPN from it)."""
 
 
-class SocketUpdateKwargs(_TuningFields, _TLSFields, total=False):
+class SocketUpdateKwargs(_TuningFields, _TLSFields, _DatagramFields, total=False):
     """What ``Socket.update()`` accepts: the tuning fields, and ``type="tls"`` with the
     TLS fields for STARTTLS."""
 
@@ -79,9 +106,23 @@ class SocketKwargs(SocketUpdateKwargs, total=False):
     """Share QUIC connections and resume TLS sessions (default ``True``)."""
     allow_half_open: bool
     """Keep ``writable`` open after the peer's EOF (default ``False``)."""
+    sock: socket.socket | None
+    """An open socket to adopt: connected (TCP/TLS), bound or connected (UDP)."""
+    server_side: bool
+    """With ``sock``: this end accepted the connection (TLS: the server's handshake)."""
 
 
-class SocketListenerKwargs(_TuningFields, total=False):
+class SocketListenerUpdateKwargs(_DatagramFields, total=False):
+    """What ``SocketListener.update()`` accepts: a TLS listener's certificates (taken by
+    the connections accepted from then on), a UDP listener's broadcast and multicast."""
+
+    key: Any
+    cert: Any
+    ca: Any
+    sni: SNILike | None
+
+
+class SocketListenerKwargs(_TuningFields, _DatagramFields, total=False):
     """Every field of ``SocketListenerInit``."""
 
     type: TypeLike
@@ -102,3 +143,9 @@ class SocketListenerKwargs(_TuningFields, total=False):
     """On ``[::]``: refuse IPv4 clients (default ``False``: dual stack)."""
     require_close_notify: bool
     """TLS: an accepted socket's EOF without close_notify is a ``TLSError``."""
+    sock: socket.socket | None
+    """A listening socket to adopt (systemd's ``LISTEN_FDS``, a parent's), or a bound UDP one."""
+    sni: SNILike | None
+    """TLS: certificates by server name; ``cert``/``key`` serve every other client."""
+    proxy_protocol: bool
+    """TCP/TLS: each connection starts with a PROXY protocol v1/v2 header naming the client."""

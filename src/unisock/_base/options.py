@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import ipaddress
 import math
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..abort import AbortSignal
 from .address import SocketAddress, parse_address
+from .adopted import check_adopted_listener, check_adopted_socket
 
 __all__ = ["SocketInit", "SocketListenerInit", "resolve_type"]
 
@@ -190,10 +193,131 @@ def _signal(value: Any) -> AbortSignal | None:
     return value
 
 
+MAX_KEEP_ALIVE = 32767
+"""The longest keep-alive idle time and probe interval Linux takes (``MAX_TCP_KEEPIDLE``)."""
+
+
+def _keep_alive(value: Any) -> float:
+    number = seconds(value, "keep_alive")
+    if number > MAX_KEEP_ALIVE:
+        raise ValueError(
+            f"keep_alive must be at most {MAX_KEEP_ALIVE} seconds (the kernel's limit), "
+            f"got {value!r}"
+        )
+    return number
+
+
+def _multicast_ttl(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"multicast_ttl must be an int, got {value!r}")
+    if not 0 <= value <= 255:
+        raise ValueError(f"multicast_ttl must be in 0..255, got {value}")
+    return value
+
+
+def _optional_bool(value: Any, name: str) -> bool | None:
+    return None if value is None else _bool(value, name)
+
+
+def _interface(value: Any, name: str) -> str | None:
+    """A multicast interface: an IPv4 address of it, or its name or index (``"lo"``, ``"2"``)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be an interface name or IPv4 address (str), got {value!r}")
+    if not value or "\x00" in value:
+        raise ValueError(f"{name} must be a non-empty interface name or address, got {value!r}")
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.version == 6:
+            raise ValueError(
+                f"{name}: an IPv6 interface is named by its name or index (such as 'eth0'), "
+                f"not by an address, got {value!r}"
+            )
+        return value
+    if value.isdigit():
+        return value
+    try:
+        socket.if_nametoindex(value)
+    except OSError:
+        raise ValueError(f"{name}: no network interface named {value!r}") from None
+    return value
+
+
+def _multicast_groups(value: Any) -> tuple[tuple[str, str | None], ...]:
+    """``[group, (group, interface), ...]`` -> ``((group, interface or None), ...)``."""
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple | set | frozenset):
+        raise TypeError(
+            "multicast_groups must be a list of group addresses (or (group, interface) "
+            f"pairs), got {value!r}"
+        )
+    groups: list[tuple[str, str | None]] = []
+    for i, item in enumerate(value):
+        name = f"multicast_groups[{i}]"
+        interface = None
+        if isinstance(item, tuple) and len(item) == 2:
+            item, interface = item[0], _interface(item[1], f"{name} interface")
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must be a group address (str), got {item!r}")
+        try:
+            group = ipaddress.ip_address(item)
+        except ValueError:
+            raise ValueError(f"{name} must be an IP address, got {item!r}") from None
+        if not group.is_multicast:
+            raise ValueError(
+                f"{name} must be a multicast address (224.0.0.0/4 or ff00::/8), got {item!r}"
+            )
+        scope = getattr(group, "scope_id", None)
+        if scope:  # "ff02::1%eth0": the interface, as in an IPv6 scoped address
+            if interface is not None:
+                raise ValueError(f"{name}: give the interface once, not as scope and pair")
+            interface = _interface(scope, f"{name} scope")
+            group = ipaddress.ip_address(item.split("%", 1)[0])
+        entry = (str(group), interface)
+        if entry not in groups:
+            groups.append(entry)
+    return tuple(groups)
+
+
+_DATAGRAM_DEFAULTS: dict[str, Any] = {
+    "broadcast": False,
+    "multicast_groups": (),
+    "multicast_ttl": None,
+    "multicast_loopback": None,
+    "multicast_interface": None,
+}
+
+
+def _datagram(get: Any, transport: str) -> dict[str, Any]:
+    """Broadcast and multicast: UDP only, refused elsewhere naming the field."""
+    fields = {
+        "broadcast": _bool(get("broadcast", False), "broadcast"),
+        "multicast_groups": _multicast_groups(get("multicast_groups")),
+        "multicast_ttl": _multicast_ttl(get("multicast_ttl")),
+        "multicast_loopback": _optional_bool(get("multicast_loopback"), "multicast_loopback"),
+        "multicast_interface": _interface(get("multicast_interface"), "multicast_interface"),
+    }
+    if transport != "udp":
+        for name, value in fields.items():
+            if value is not _DATAGRAM_DEFAULTS[name] and value != ():
+                raise ValueError(f"{name} needs type 'udp', not {transport!r}")
+    return fields
+
+
 def _tuning(get: Any) -> dict[str, Any]:
     """The options a socket and a listener's accepted sockets share, validated."""
     return {
         "no_delay": _bool(get("no_delay", False), "no_delay"),
+        "keep_alive": _keep_alive(get("keep_alive")),
         "ready_timeout": seconds(get("ready_timeout"), "ready_timeout"),
         "idle_timeout": seconds(get("idle_timeout"), "idle_timeout"),
         "send_buffer_size": _size(get("send_buffer_size"), "send_buffer_size"),
@@ -201,6 +325,16 @@ def _tuning(get: Any) -> dict[str, Any]:
         "ttl": _ttl(get("ttl")),
         "allow_half_open": _bool(get("allow_half_open", False), "allow_half_open"),
     }
+
+
+def _check_keep_alive(keep_alive: float, transport: str) -> None:
+    if keep_alive and transport not in ("tcp", "tls"):
+        extra = (
+            " (QUIC keeps a connection alive by its own PING frames)" if transport == "quic" else ""
+        )
+        raise ValueError(
+            f"keep_alive needs type 'tcp' or 'tls', not {transport!r}{extra}; 0 turns it off"
+        )
 
 
 def merge(init: Any, kwargs: Mapping[str, Any], cls: type[Any]) -> dict[str, Any]:
@@ -273,6 +407,14 @@ class SocketInit:
     require_close_notify: bool = False
     allow_half_open: bool = False
     ssl_context: Any = None
+    keep_alive: float | None = 0
+    sock: Any = None
+    server_side: bool = False
+    broadcast: bool = False
+    multicast_groups: Any = None
+    multicast_ttl: int | None = None
+    multicast_loopback: bool | None = None
+    multicast_interface: str | int | None = None
     _given: frozenset[str] = dataclasses.field(
         default=frozenset(), init=False, repr=False, compare=False
     )
@@ -313,6 +455,17 @@ class Options:
     require_close_notify: bool = False
     type_label: str = "tcp"
     ssl_context: Any = None
+    keep_alive: float = 0.0
+    sock: socket.socket | None = None
+    """An adopted socket (``sock=``): connected (TCP/TLS) or bound/connected (UDP)."""
+    server_side: bool = False
+    sni: Any = None
+    """A TLS listener's certificates by server name (a mapping or a callable)."""
+    broadcast: bool = False
+    multicast_groups: tuple[tuple[str, str | None], ...] = ()
+    multicast_ttl: int | None = None
+    multicast_loopback: bool | None = None
+    multicast_interface: str | None = None
 
     @classmethod
     def build(cls, raw: dict[str, Any]) -> Options:
@@ -320,10 +473,21 @@ class Options:
         transport, alpn = resolve_type(get("type", "tcp"), get("alpn"))
         remote = get("remote")
         local = get("local")
-        remote_addr = (
-            None if remote is None else parse_address(remote, "remote", allow_zero_port=False)
-        )
-        local_addr = None if local is None else parse_address(local, "local", allow_zero_port=True)
+        adopted = get("sock")
+        if adopted is not None:
+            adopted, local_addr, remote_addr = check_adopted_socket(adopted, transport)
+            for name in ("remote", "local"):
+                if get(name) is not None:
+                    raise ValueError(
+                        f"{name}={get(name)!r}: not with sock, which is connected or bound already"
+                    )
+        else:
+            remote_addr = (
+                None if remote is None else parse_address(remote, "remote", allow_zero_port=False)
+            )
+            local_addr = (
+                None if local is None else parse_address(local, "local", allow_zero_port=True)
+            )
         if remote_addr is None and not (transport == "udp" and local_addr is not None):
             raise TypeError("remote is required (only a UDP socket may be bound with local only)")
         servername = get("servername")
@@ -367,13 +531,35 @@ class Options:
             require_close_notify=_bool(get("require_close_notify", False), "require_close_notify"),
             type_label=transport,
             ssl_context=ssl_context,
+            sock=adopted,
+            server_side=_bool(get("server_side", False), "server_side"),
             **_tuning(get),
+            **_datagram(get, transport),
         )
+        _check_keep_alive(opts.keep_alive, transport)
         if (get("cert") is None) != (get("key") is None):
             raise ValueError("cert and key must be given together")
+        if opts.server_side:
+            _check_server_side(opts, get)
         if transport == "udp" and opts.body is not None and remote_addr is None:
             raise ValueError("body needs a remote on a UDP socket")
         return opts
+
+
+def _check_server_side(opts: Options, get: Any) -> None:
+    """``server_side``: this end accepted the adopted connection (TLS: the server's part)."""
+    if opts.sock is None:
+        raise ValueError(
+            "server_side=True needs sock= (a connection accepted elsewhere and handed over); "
+            "a Socket that connects is always the client"
+        )
+    if opts.transport not in ("tcp", "tls"):
+        raise ValueError(f"server_side needs type 'tcp' or 'tls', not {opts.transport!r}")
+    if opts.transport == "tls" and (opts.cert is None or opts.key is None):
+        raise ValueError("server_side with type 'tls' needs cert and key (the server's)")
+    for name in ("servername", "session", "ssl_context"):
+        if get(name) is not None:
+            raise ValueError(f"{name}: a TLS server takes no {name} (server_side=True)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +585,15 @@ class SocketListenerInit:
     max_peers: int = 1024
     ipv6_only: bool = False
     require_close_notify: bool = False
+    keep_alive: float | None = 0
+    sock: Any = None
+    sni: Any = None
+    proxy_protocol: bool = False
+    broadcast: bool = False
+    multicast_groups: Any = None
+    multicast_ttl: int | None = None
+    multicast_loopback: bool | None = None
+    multicast_interface: str | int | None = None
 
     @classmethod
     def parse(cls, init: Any, kwargs: Mapping[str, Any]) -> ListenerOptions:
@@ -417,17 +612,29 @@ class ListenerOptions:
     socket_options: Options
     max_peers: int
     ipv6_only: bool = False
+    sock: socket.socket | None = None
+    """An adopted socket (``sock=``): listening (TCP/TLS) or bound (UDP)."""
+    proxy_protocol: bool = False
 
     @classmethod
     def build(cls, raw: dict[str, Any]) -> ListenerOptions:
         get = raw.get
         transport, alpn = resolve_type(get("type", "tcp"), get("alpn"))
         local = get("local")
-        local_addr = (
-            SocketAddress("127.0.0.1", 0)
-            if local is None
-            else parse_address(local, "local", allow_zero_port=True)
-        )
+        adopted = get("sock")
+        if adopted is not None:
+            adopted, local_addr = check_adopted_listener(adopted, transport)
+            for name in ("local", "backlog", "reuse_port", "ipv6_only"):
+                if get(name) is not None:
+                    raise ValueError(
+                        f"{name}={get(name)!r}: not with sock, which is bound and set up already"
+                    )
+        else:
+            local_addr = (
+                SocketAddress("127.0.0.1", 0)
+                if local is None
+                else parse_address(local, "local", allow_zero_port=True)
+            )
         backlog = _count(get("backlog", 128), "backlog", 65535)
         max_peers = _count(get("max_peers", 1024), "max_peers", 1 << 20)
         if transport in ("tls", "quic") and (get("cert") is None or get("key") is None):
@@ -452,8 +659,14 @@ class ListenerOptions:
             verify=True,
             require_close_notify=_bool(get("require_close_notify", False), "require_close_notify"),
             type_label=transport,
+            sni=_sni(get("sni"), transport),
             **_tuning(get),
+            **_datagram(get, transport),
         )
+        _check_keep_alive(sock_opts.keep_alive, transport)
+        proxy_protocol = _bool(get("proxy_protocol", False), "proxy_protocol")
+        if proxy_protocol and transport not in ("tcp", "tls"):
+            raise ValueError(f"proxy_protocol needs a 'tcp' or 'tls' listener, not {transport!r}")
         return cls(
             transport=transport,
             alpn=alpn,
@@ -464,4 +677,20 @@ class ListenerOptions:
             socket_options=sock_opts,
             max_peers=max_peers,
             ipv6_only=_bool(get("ipv6_only", False), "ipv6_only"),
+            sock=adopted,
+            proxy_protocol=proxy_protocol,
         )
+
+
+def _sni(value: Any, transport: str) -> Any:
+    """The shape of ``sni`` (its certificates are read by the TLS layer, naming the entry)."""
+    if value is None:
+        return None
+    if not callable(value) and not isinstance(value, Mapping):
+        raise TypeError(
+            "sni must be a mapping {server name: {'cert': ..., 'key': ...}} or a callable "
+            f"taking the server name, got {value!r:.80}"
+        )
+    if transport != "tls":
+        raise ValueError(f"sni needs a 'tls' listener, not {transport!r}")
+    return value if callable(value) else dict(value)

@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["DatagramLink", "StreamReceiver", "StreamTransport", "Transport"]
+__all__ = [
+    "BufferedStreamReceiver",
+    "DatagramLink",
+    "StreamReceiver",
+    "StreamTransport",
+    "Transport",
+]
 
 
 class Transport(Protocol):
@@ -64,7 +70,27 @@ class StreamTransport(Transport, Protocol):
 
 
 class StreamReceiver(Protocol):
-    """What a stream transport delivers to: one socket."""
+    """What a stream transport delivers to: one socket (asyncio's ``Protocol`` shape)."""
+
+    def connection_made(self, transport: Any) -> None: ...
+
+    def data_received(self, data: bytes) -> None:
+        """The next bytes, as a new ``bytes`` object."""
+
+    def eof_received(self) -> bool | None:
+        """The peer's end of stream; returning true keeps our direction open."""
+
+    def connection_lost(self, exc: BaseException | None) -> None: ...
+
+    def pause_writing(self) -> None: ...
+
+    def resume_writing(self) -> None: ...
+
+
+class BufferedStreamReceiver(Protocol):
+    """A receiver that lends its own buffer (asyncio's ``BufferedProtocol`` shape): the
+    loop's TCP transports read straight into it (zero-copy BYOB reads; the TLS layer's
+    ciphertext buffer)."""
 
     def connection_made(self, transport: Any) -> None: ...
 
@@ -74,8 +100,7 @@ class StreamReceiver(Protocol):
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were written into the last buffer lent."""
 
-    def eof_received(self) -> bool | None:
-        """The peer's end of stream; returning true keeps our direction open."""
+    def eof_received(self) -> bool | None: ...
 
     def connection_lost(self, exc: BaseException | None) -> None: ...
 

@@ -18,7 +18,9 @@ from .._base.address import SocketAddress, is_ip
 from .._base.options import Options
 from .._runtime.base import Runtime, Task
 from ..errors import NetworkError, network_error
+from .adopt import claim
 from .base import StreamTransport
+from .sockopts import set_keep_alive
 
 __all__ = ["apply_socket_options", "open_tcp", "resolve"]
 
@@ -47,7 +49,9 @@ async def resolve(loop: Runtime, address: SocketAddress, sock_type: int) -> list
 
 
 def apply_socket_options(sock: socket.socket, opts: Options) -> None:
-    """Buffer sizes and TTL; errors name the option."""
+    """Buffer sizes, TTL and keep-alive; errors name the option."""
+    if opts.keep_alive:
+        set_keep_alive(sock, opts.keep_alive)
     try:
         if opts.send_buffer_size is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, opts.send_buffer_size)
@@ -255,6 +259,8 @@ async def open_tcp(
     Returns the transport and how many bytes of ``fast_open`` are already sent.
     """
     assert opts.remote is not None
+    if opts.sock is not None:
+        return await _adopt_connected(loop, opts, protocol_factory), 0
     targets = await resolve(loop, opts.remote, socket.SOCK_STREAM)
     sent = 0
     if fast_open and _MSG_FASTOPEN and len(targets) == 1 and opts.local is None:
@@ -269,3 +275,24 @@ async def open_tcp(
     transport = await _adopt(loop, sock, protocol_factory)
     set_no_delay(transport.get_extra_info("socket"), opts.no_delay)
     return transport, sent
+
+
+async def _adopt_connected(
+    loop: Runtime, opts: Options, protocol_factory: Callable[[], Any]
+) -> StreamTransport:
+    """A connected socket handed over (``sock=``), with the options set as on our own."""
+    sock = opts.sock
+    assert sock is not None
+    if sock.fileno() < 0:
+        raise NetworkError(f"the adopted socket was closed before it was used: {sock!r}")
+    try:
+        sock.setblocking(False)
+        apply_socket_options(sock, opts)
+    except BaseException:
+        sock.close()
+        raise
+    set_no_delay(sock, opts.no_delay)
+    claim(sock)
+    transport = await _adopt(loop, sock, protocol_factory)
+    set_no_delay(transport.get_extra_info("socket"), opts.no_delay)
+    return transport

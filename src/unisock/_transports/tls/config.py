@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import ssl
 import sys
 import tempfile
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,7 @@ from .names import CIPHER_IANA, HandshakeObserver
 __all__ = [
     "CipherInfo",
     "EphemeralKeyInfo",
+    "SNISelector",
     "SessionCache",
     "TLSOptions",
     "client_context",
@@ -175,6 +178,8 @@ class TLSOptions:
     """A caller's client context (``ssl_context``), used as it is: its trust store,
     verification, ALPN, versions and ciphers; ``key``/``cert``/``ca``/``alpn`` are then
     refused and ``verify`` reports its ``verify_mode``."""
+    sni: SNISelector | None = field(default=None, compare=False, repr=False)
+    """A server's certificates by the name the client sent (``cert``/``key``: the rest)."""
 
     @classmethod
     def from_init(
@@ -189,8 +194,25 @@ class TLSOptions:
         session: object = None,
         server_side: object = False,
         ssl_context: object = None,
+        sni: object = None,
     ) -> TLSOptions:
         """Check each field, raising ``TypeError``/``ValueError`` that name it."""
+        if sni is not None:
+            if server_side is not True:
+                raise ValueError("sni: only a TLS server picks its certificate by server name")
+            plain = cls.from_init(
+                key=key, cert=cert, ca=ca, verify=verify, alpn=alpn, server_side=True
+            )
+            selector = SNISelector(sni, plain)
+            return cls(
+                key=plain.key,
+                cert=plain.cert,
+                ca=plain.ca,
+                verify=plain.verify,
+                alpn=plain.alpn,
+                server_side=True,
+                sni=selector,
+            )
         if ssl_context is not None:
             return cls._from_context(
                 ssl_context,
@@ -444,10 +466,150 @@ def client_context(opts: TLSOptions) -> ssl.SSLContext:
 
 
 def server_context(opts: TLSOptions) -> ssl.SSLContext:
-    """A cached server context: TLS 1.2+, client certificates required when ``ca`` is set."""
+    """A cached server context: TLS 1.2+, client certificates required when ``ca`` is set.
+
+    With ``sni``, the context of those options (not shared: it carries their callback)."""
     if not opts.server_side:
         raise ValueError("server_side: server_context() needs server options")
+    if opts.sni is not None:
+        return opts.sni.base_context(opts)
     return _cached(opts, _build_server)
+
+
+# -- certificates by server name (SNI) -----------------------------------------------------
+
+logger = logging.getLogger("unisock")
+
+_MAX_NAME = 253
+
+
+def _sni_name(name: object) -> str:
+    """A server name key: lower case; ``"*.example.com"`` matches one more label."""
+    if not isinstance(name, str):
+        raise TypeError(f"sni: each server name must be a str, got {name!r}")
+    if not name or len(name) > _MAX_NAME or "\x00" in name or name != name.strip():
+        raise ValueError(f"sni: {name!r} is not a server name (1 to 253 characters)")
+    if "*" in name and (not name.startswith("*.") or "*" in name[2:] or len(name) < 3):
+        raise ValueError(
+            f"sni: {name!r}: a wildcard stands for the whole first label only ('*.example.com')"
+        )
+    if not name.isascii():  # clients send A-labels ("xn--bcher-kva.example")
+        try:
+            name = ".".join(
+                label if label.isascii() else label.encode("idna").decode("ascii")
+                for label in name.split(".")
+            )
+        except UnicodeError:
+            raise ValueError(f"sni: {name!r} is not a valid internationalised name") from None
+    return name.lower().rstrip(".")
+
+
+def _entry(where: str, value: object, plain: TLSOptions) -> TLSOptions:
+    """One ``{"cert": ..., "key": ...}`` or ``(cert, key)`` -> server options."""
+    if isinstance(value, Mapping):
+        unknown = sorted(str(k) for k in value if k not in ("cert", "key"))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)} (cert and key only)")
+        if "cert" not in value or "key" not in value:
+            raise ValueError(f"{where}: needs both 'cert' and 'key'")
+        cert, key = value["cert"], value["key"]
+    elif isinstance(value, tuple) and len(value) == 2:
+        cert, key = value
+    else:
+        raise TypeError(
+            f"{where} must be {{'cert': ..., 'key': ...}} or a (cert, key) pair, got {value!r:.80}"
+        )
+    try:
+        return TLSOptions.from_init(
+            key=key, cert=cert, ca=plain.ca, verify=plain.verify, alpn=plain.alpn, server_side=True
+        )
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+class SNISelector:
+    """Picks a server's certificate by the name its client sent, in OpenSSL's servername
+    callback (``ssl.SSLContext.sni_callback``): exact names first, then ``*.`` wildcards,
+    then the listener's own ``cert``/``key``.
+
+    A mapping is read and checked when the listener is made (errors name the entry); a
+    function is called on each handshake that sends a name, from inside the handshake, so
+    it must not block.  A function that raises or returns something unusable fails that
+    handshake only (``internal_error`` alert) and is logged to the ``"unisock"`` logger.
+    """
+
+    __slots__ = ("_base", "_certificates", "_contexts", "_function", "_lock", "_plain")
+
+    def __init__(self, value: object, plain: TLSOptions) -> None:
+        self._plain = plain  # the listener's ca, verify and alpn apply to every name
+        self._function: Callable[[str], object] | None = None
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._certificates: weakref.WeakKeyDictionary[ssl.SSLContext, bytes] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._base: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+        if callable(value):
+            self._function = value
+            return
+        if not isinstance(value, Mapping):
+            raise TypeError(
+                "sni must be a mapping {server name: {'cert': ..., 'key': ...}} or a "
+                f"callable taking the server name, got {value!r:.80}"
+            )
+        for name, entry in value.items():
+            key = _sni_name(name)
+            options = _entry(f"sni[{name!r}]", entry, plain)
+            context = _build_server(options)
+            self._contexts[key] = context
+            self._remember(context, options)
+
+    def _remember(self, context: ssl.SSLContext, options: TLSOptions) -> None:
+        assert options.cert is not None
+        with self._lock:
+            self._certificates[context] = options.cert[0]
+
+    def base_context(self, opts: TLSOptions) -> ssl.SSLContext:
+        """The context every handshake starts on (the default certificate), built once."""
+        with self._lock:
+            if self._base is None:
+                base = _build_server(opts)
+                base.sni_callback = self._callback
+                self._base = base
+            return self._base
+
+    def certificate(self, context: ssl.SSLContext) -> bytes | None:
+        """The leaf certificate (DER) of a context this selector switched to."""
+        return self._certificates.get(context)
+
+    def _lookup(self, name: str) -> ssl.SSLContext | None:
+        name = name.lower().rstrip(".")
+        if self._function is None:
+            found = self._contexts.get(name)
+            if found is None and "." in name:
+                found = self._contexts.get("*." + name.split(".", 1)[1])
+            return found
+        chosen = self._function(name)
+        if chosen is None:
+            return None
+        options = _entry(f"sni({name!r}) result", chosen, self._plain)
+        context = _cached(options, _build_server)
+        self._remember(context, options)
+        return context
+
+    def _callback(
+        self, sslobj: ssl.SSLObject | ssl.SSLSocket, name: str | None, _ctx: ssl.SSLContext
+    ) -> int | None:
+        if name is None:
+            return None  # no SNI: the default certificate
+        try:
+            context = self._lookup(name)
+        except Exception as exc:
+            logger.warning("TLS listener: the sni function failed for %r: %r", name, exc)
+            return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+        if context is not None:
+            sslobj.context = context
+        return None
 
 
 # -- session cache -------------------------------------------------------------------------
@@ -543,7 +705,8 @@ def tls_info(
     own = None
     if opts.cert is not None:
         if server:
-            own = opts.cert[0]
+            served = opts.sni.certificate(sslobj.context) if opts.sni is not None else None
+            own = served or opts.cert[0]
         elif observer is not None and observer.client_sent_certificate is not None:
             own = opts.cert[0] if observer.client_sent_certificate else None
         elif sslobj.version() == "TLSv1.3" and not reused:

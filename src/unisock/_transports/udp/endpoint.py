@@ -49,11 +49,13 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from ...errors import InvalidStateError, NetworkError, network_error
+from ..adopt import claim
 
 __all__ = [
     "MAX_PAYLOAD_IPV4",
     "MAX_PAYLOAD_IPV6",
     "Address",
+    "adopt_datagram_endpoint",
     "DatagramEndpoint",
     "DatagramProtocol",
     "open_datagram_endpoint",
@@ -485,6 +487,7 @@ def _open_socket(
     receive_buffer_size: int | None,
     reuse_port: bool,
     ipv6_only: bool = False,
+    prepare: Callable[[socket.socket], None] | None = None,
 ) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
@@ -499,6 +502,8 @@ def _open_socket(
             _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
         if receive_buffer_size is not None:
             _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
+        if prepare is not None:  # before connect: a connected socket's route is fixed then
+            prepare(sock)
         if local is not None:
             sock.bind(local)
         if remote is not None:
@@ -519,8 +524,11 @@ async def open_datagram_endpoint(
     receive_buffer_size: int | None = None,
     reuse_port: bool = False,
     ipv6_only: bool = False,
+    prepare: Callable[[socket.socket], None] | None = None,
 ) -> tuple[DatagramEndpoint, P]:
     """Open a UDP endpoint: connected to ``remote`` if given, else bound to ``local``.
+
+    ``prepare`` sets further options on each socket before it binds and connects.
 
     Host names resolve with the loop's ``getaddrinfo``; each resolved address is tried in
     order until a socket binds (and connects).  Failures raise ``NetworkError``.
@@ -562,6 +570,7 @@ async def open_datagram_endpoint(
                 receive_buffer_size,
                 reuse_port,
                 ipv6_only,
+                prepare,
             )
         except OSError as exc:
             last = exc
@@ -573,3 +582,35 @@ async def open_datagram_endpoint(
     assert last is not None
     target = f"to {_describe(remote)}" if remote is not None else f"on {_describe(local)}"
     raise network_error(last, f"cannot open a UDP endpoint {target}") from None
+
+
+def adopt_datagram_endpoint(
+    protocol_factory: Callable[[], P],
+    sock: socket.socket,
+    *,
+    ttl: int | None = None,
+    send_buffer_size: int | None = None,
+    receive_buffer_size: int | None = None,
+    prepare: Callable[[socket.socket], None] | None = None,
+) -> tuple[DatagramEndpoint, P]:
+    """An endpoint on a UDP socket handed over (``sock=``), bound or connected already."""
+    if sock.fileno() < 0:
+        raise NetworkError(f"the adopted socket was closed before it was used: {sock!r}")
+    try:
+        sock.setblocking(False)
+        if ttl is not None:
+            _set_ttl(sock, ttl)
+        if send_buffer_size is not None:
+            _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
+        if receive_buffer_size is not None:
+            _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
+        if prepare is not None:
+            prepare(sock)
+    except BaseException:
+        sock.close()
+        raise
+    claim(sock)
+    protocol = protocol_factory()
+    endpoint = DatagramEndpoint(asyncio.get_running_loop(), sock, protocol)
+    endpoint.start()
+    return endpoint, protocol
