@@ -112,6 +112,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     alone."""
     if "loop_kind" not in metafunc.fixturenames:
         return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "loop_kind" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return  # the test names its loops itself
     marker = metafunc.definition.get_closest_marker("trio")
     kinds = LOOPS
     if marker is not None:
