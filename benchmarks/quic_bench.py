@@ -1,9 +1,11 @@
-"""QUIC throughput and stream-open rate: unisock's QUIC layer vs plain aioquic asyncio.
+"""QUIC throughput and stream-open rate: unisock's QUIC layer vs plain qh3 and plain aioquic.
 
-Both run in one process on one loop (client and server), side by side, with the same
-certificates and aioquic underneath; the table prints the ratio unisock / aioquic.  Also a
-row of new TCP+TLS connections per second (asyncio streams), to compare with pooled QUIC
-stream opens.
+All run in one process on one loop (client and server), side by side, with the same
+certificates; unisock runs on its default core (qh3; ``UNISOCK_QUIC_CORE=aioquic`` for the
+fallback); the table prints unisock's ratio to each.  Also a row of new TCP+TLS
+connections per second (asyncio streams), to compare with pooled QUIC stream opens.
+The two-process suite (benchmarks/run.py, QUIC workloads) is the reference; this is the
+quick one-process check.
 
     .venv/bin/python benchmarks/quic_bench.py [--loop asyncio|uvloop] [--mib 32] [--opens 300]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import ssl
 import statistics
 import sys
@@ -22,9 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import trustme
-from aioquic.asyncio.client import connect as aioquic_connect
-from aioquic.asyncio.server import serve as aioquic_serve
-from aioquic.quic.configuration import QuicConfiguration
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -138,8 +138,12 @@ async def unisock_case(pki: Pki, kind: str, mib: int, opens: int) -> float:
         server.close()
 
 
-# -- plain aioquic side -------------------------------------------------------------------
-async def aioquic_case(pki: Pki, kind: str, mib: int, opens: int) -> float:
+# -- plain qh3 / aioquic side (the same asyncio API) ---------------------------------------
+async def raw_case(pki: Pki, kind: str, mib: int, opens: int, lib: str = "aioquic") -> float:
+    QuicConfiguration = importlib.import_module(f"{lib}.quic.configuration").QuicConfiguration
+    raw_serve = importlib.import_module(f"{lib}.asyncio.server").serve
+    raw_connect = importlib.import_module(f"{lib}.asyncio.client").connect
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         first = b""
         while True:
@@ -159,18 +163,21 @@ async def aioquic_case(pki: Pki, kind: str, mib: int, opens: int) -> float:
         task.add_done_callback(tasks.discard)
 
     sconf = QuicConfiguration(is_client=False, alpn_protocols=[ALPN])
-    sconf.certificate, *chain = _load_chain(pki.cert)
-    sconf.certificate_chain = chain
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    if lib == "qh3":
+        sconf.load_cert_chain(pki.cert, pki.key)
+    else:
+        sconf.certificate, *chain = _load_chain(pki.cert)
+        sconf.certificate_chain = chain
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    sconf.private_key = load_pem_private_key(pki.key, None)
-    server = await aioquic_serve("127.0.0.1", 0, configuration=sconf, stream_handler=stream_handler)
+        sconf.private_key = load_pem_private_key(pki.key, None)
+    server = await raw_serve("127.0.0.1", 0, configuration=sconf, stream_handler=stream_handler)
     udp: Any = server._transport
     port = udp.get_extra_info("sockname")[1]
     cconf = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], server_name="localhost")
     cconf.cadata = pki.ca
     try:
-        async with aioquic_connect("127.0.0.1", port, configuration=cconf) as client:
+        async with raw_connect("127.0.0.1", port, configuration=cconf) as client:
             if kind == "opens":
                 started = time.perf_counter()
                 for _ in range(opens):
@@ -261,15 +268,22 @@ def main() -> None:
         ours = measure(
             args.loop, partial(unisock_case, pki, kind, args.mib, args.opens), args.repeats
         )
-        plain = measure(
-            args.loop, partial(aioquic_case, pki, kind, args.mib, args.opens), args.repeats
+        fast = measure(
+            args.loop, partial(raw_case, pki, kind, args.mib, args.opens, "qh3"), args.repeats
         )
-        rows.append((label, unit, ours, plain))
+        plain = measure(args.loop, partial(raw_case, pki, kind, args.mib, args.opens), args.repeats)
+        rows.append((label, unit, ours, fast, plain))
     tls_rate = measure(args.loop, partial(tls_connects, pki, min(args.opens, 200)), args.repeats)
     print(f"loop: {args.loop}, median of {args.repeats}, client and server in one process")
-    print(f"{'workload':40} {'unit':>5} {'unisock':>10} {'aioquic':>10} {'ratio':>7}")
-    for label, unit, ours, plain in rows:
-        print(f"{label:40} {unit:>5} {ours:10.1f} {plain:10.1f} {ours / plain:6.2f}x")
+    print(
+        f"{'workload':40} {'unit':>5} {'unisock':>10} {'qh3':>10} {'aioquic':>10}"
+        f" {'/qh3':>7} {'/aioquic':>8}"
+    )
+    for label, unit, ours, fast, plain in rows:
+        print(
+            f"{label:40} {unit:>5} {ours:10.1f} {fast:10.1f} {plain:10.1f}"
+            f" {ours / fast:6.2f}x {ours / plain:7.2f}x"
+        )
     opens = rows[2][2]
     print(f"{'new TCP+TLS connection + round trip':40} {'/s':>5} {tls_rate:10.1f}")
     print(f"pooled QUIC stream opens vs new TCP+TLS connections: {opens / tls_rate:.1f}x")

@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import need
 
 import unisock
+from nginx_util import nginx_argv, nginx_program, write_nginx_conf
 from unisock import errors
 from unisock.streams import (
     FrameReader,
@@ -641,45 +642,26 @@ def test_smtp_dialogue(run: Run, peer: Any, tmp_path: Path) -> None:
 
 @pytest.fixture
 def nginx_file(peer: Any, tmp_path: Path) -> tuple[int, bytes]:
-    program = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else need("nginx")
+    program = nginx_program()
     root = tmp_path / "nginx"
     (root / "www").mkdir(parents=True)
     content = os.urandom(3 << 20)
     (root / "www" / "file.bin").write_bytes(content)
-    user = "user root;" if os.geteuid() == 0 else ""  # workers must read tmp_path (0700)
-    conf = root / "nginx.conf"
 
     def configure(port: int) -> list[str]:
-        conf.write_text(
+        conf = write_nginx_conf(
+            root,
             f"""
-{user}
-worker_processes 1;
-events {{ worker_connections 64; }}
-http {{
     access_log off;
     default_type application/octet-stream;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
     keepalive_requests 100;
     server {{
         listen 127.0.0.1:{port};
         root {root}/www;
-    }}
-}}
-"""
+    }}""",
+            connections=64,
         )
-        return [
-            program,
-            "-p",
-            str(root),
-            "-c",
-            str(conf),
-            "-g",
-            f"daemon off; pid {root}/nginx.pid; error_log stderr;",
-        ]
+        return nginx_argv(program, root, conf)
 
     _, (port,) = peer.on_free_ports(configure)
     return port, content

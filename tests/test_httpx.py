@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import socket
 import ssl
 import subprocess
@@ -22,6 +21,8 @@ from typing import Any
 
 import pytest
 from tests.conftest import Peers, eventually, need, refusing_port, start_on_free_ports
+
+from nginx_util import nginx_argv, nginx_program, nginx_version, write_nginx_conf
 
 httpx = pytest.importorskip("httpx")
 httpcore = pytest.importorskip("httpcore")
@@ -49,15 +50,9 @@ class Nginx:
         return ctx
 
 
-def _nginx_version(program: str) -> tuple[int, ...]:
-    out = subprocess.run([program, "-v"], capture_output=True, text=True, timeout=10)
-    m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out.stderr + out.stdout)
-    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
-
-
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
-    program = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else need("nginx")
+    program = nginx_program()
     root = tmp_path_factory.mktemp("nginx")
     ca = trustme.CA()
     leaf = ca.issue_cert("localhost", "127.0.0.1")
@@ -65,7 +60,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     leaf.private_key_pem.write_to_path(str(root / "key.pem"))
     (root / "www").mkdir()
     (root / "www" / "big").write_bytes(BIG)
-    new_h2 = _nginx_version(program) >= (1, 25, 1)  # "http2 on;" since 1.25.1
+    new_h2 = nginx_version(program) >= (1, 25, 1)  # "http2 on;" since 1.25.1
     listen_h2 = "" if new_h2 else " http2"
     http2_on = "http2 on;" if new_h2 else ""
     common = f"""
@@ -74,25 +69,14 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         location / {{ return 200 "hello $request_method $content_length\\n"; }}
         location /big {{ alias {root}/www/big; }}
     """
-    conf = root / "nginx.conf"
-    # Workers run as "nobody" under a root master and could not read the 0700 tmp dir.
-    user = "user root;" if os.geteuid() == 0 else ""
 
     def configure(http: int, https: int, short: int) -> list[str]:
-        conf.write_text(
+        conf = write_nginx_conf(
+            root,
             f"""
-{user}
-worker_processes 1;
-events {{ worker_connections 512; }}
-http {{
     access_log {root}/access.log;
     default_type text/plain;
     client_max_body_size 64m;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
     server {{
         listen 127.0.0.1:{http};
         {common}
@@ -110,18 +94,18 @@ http {{
         keepalive_timeout 1s;
         {common}
     }}
-}}
-"""
+    server {{
+        listen unix:{root}/plain.sock;
+        {common}
+    }}
+    server {{
+        listen unix:{root}/tls.sock ssl;
+        ssl_certificate {root}/cert.pem;
+        ssl_certificate_key {root}/key.pem;
+        {common}
+    }}""",
         )
-        return [
-            program,
-            "-p",
-            str(root),
-            "-c",
-            str(conf),
-            "-g",
-            f"daemon off; pid {root}/nginx.pid; error_log stderr;",
-        ]
+        return nginx_argv(program, root, conf)
 
     proc, (http, https, short) = start_on_free_ports(
         configure, kinds=("tcp", "tcp", "tcp"), stderr=subprocess.PIPE
@@ -326,15 +310,50 @@ def test_silent_server_read_timeout_and_tls_connect_timeout(run: Run) -> None:
     run(main)
 
 
-def test_unix_socket_is_not_there_yet() -> None:
-    with pytest.raises(NotImplementedError, match="Unix domain sockets"):
-        unisock.httpx.AsyncHTTPTransport(uds="/run/none.sock")
+def test_http_over_nginx_unix_socket(run: Run, nginx: Nginx) -> None:
+    """``uds=``: httpx's requests over a Unix socket nginx listens on, kept alive."""
 
     async def main() -> None:
-        with pytest.raises(NotImplementedError, match="Unix domain sockets"):
-            await unisock.httpx.UnisockBackend().connect_unix_socket("/run/none.sock")
+        async with client(uds=str(nginx.root / "plain.sock")) as c:
+            first = await c.get("http://localhost/")
+            second = await c.post("http://localhost/", content=b"x" * 100)
+            assert first.status_code == 200
+            assert first.text == "hello GET \n"
+            assert second.text == "hello POST 100\n"
+            assert first.headers["x-conn"] == second.headers["x-conn"]  # one connection
 
-    asyncio.run(main())
+    run(main)
+
+
+def test_uds_to_a_missing_path_is_a_connect_error(run: Run, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with client(uds=str(tmp_path / "none.sock")) as c:
+            with pytest.raises(httpx.ConnectError, match=r"none\.sock"):
+                await c.get("http://localhost/")
+
+    run(main)
+
+
+def test_tls_over_nginx_unix_socket(run: Run, nginx: Nginx) -> None:
+    """TLS over a Unix socket: the certificate is checked against ``servername``."""
+
+    async def main() -> None:
+        sock = await unisock.connect(
+            type="tls",
+            remote=f"unix:{nginx.root}/tls.sock",
+            servername="localhost",
+            ca=nginx.ca.cert_pem.bytes(),
+        )
+        assert sock.info.remote == unisock.SocketAddress(path=f"{nginx.root}/tls.sock")
+        assert sock.info.cipher is not None
+        writer = sock.writable.get_writer()
+        await writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        body = b"".join([chunk async for chunk in sock.readable])
+        assert body.startswith(b"HTTP/1.1 200 OK")
+        assert body.endswith(b"hello GET \n")
+        await sock.close()
+
+    run(main)
 
 
 def test_plain_httpcore_pool(run: Run, nginx: Nginx) -> None:
@@ -348,6 +367,33 @@ def test_plain_httpcore_pool(run: Run, nginx: Nginx) -> None:
             assert r.status == 200 and r.extensions["http_version"] == b"HTTP/2"
             r = await pool.request("GET", f"http://127.0.0.1:{nginx.http}/")
             assert r.status == 200 and r.content == b"hello GET \n"
+
+    run(main)
+
+
+def test_httpcore2_pool(run: Run, nginx: Nginx, tmp_path: Path) -> None:
+    """httpcore2 (same backend interface): HTTP/2 over TLS, HTTP/1.1, a Unix socket, and
+    its own error types."""
+    httpcore2 = pytest.importorskip("httpcore2")
+
+    async def main() -> None:
+        backend = unisock.httpx.httpcore2_backend()
+        async with httpcore2.AsyncConnectionPool(
+            ssl_context=nginx.ctx(), http2=True, network_backend=backend
+        ) as pool:
+            r = await pool.request("GET", f"https://127.0.0.1:{nginx.https}/")
+            assert r.status == 200 and r.extensions["http_version"] == b"HTTP/2"
+            r = await pool.request("GET", f"http://127.0.0.1:{nginx.http}/")
+            assert r.status == 200 and r.content == b"hello GET \n"
+        async with httpcore2.AsyncConnectionPool(
+            uds=str(nginx.root / "plain.sock"), network_backend=backend
+        ) as pool:
+            r = await pool.request("GET", "http://localhost/")
+            assert r.content == b"hello GET \n"
+        with refusing_port() as port:
+            async with httpcore2.AsyncConnectionPool(network_backend=backend) as pool:
+                with pytest.raises(httpcore2.ConnectError):
+                    await pool.request("GET", f"http://127.0.0.1:{port}/")
 
     run(main)
 

@@ -15,14 +15,14 @@ import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import need, start_on_free_ports
+from tests.conftest import start_on_free_ports
 from tests.tls_util import Pki, make_pki
 
 import unisock
+from nginx_util import nginx_argv, nginx_program, nginx_version, write_nginx_conf
 from unisock import errors
 
 Run = Callable[..., Any]
@@ -38,21 +38,15 @@ class Nginx:
     pki: Pki
 
 
-def _nginx_version(program: str) -> tuple[int, ...]:
-    out = subprocess.run([program, "-v"], capture_output=True, text=True, timeout=10)
-    m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out.stderr + out.stdout)
-    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
-
-
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
-    program = need("nginx") if not Path("/usr/sbin/nginx").exists() else "/usr/sbin/nginx"
+    program = nginx_program()
     root = tmp_path_factory.mktemp("nginx")
     pki = make_pki(root)
     (root / "cert.pem").write_bytes(pki.server.cert_chain_pems[0].bytes())
     (root / "key.pem").write_bytes(pki.server.private_key_pem.bytes())
     # nginx 1.25.1 made "http2 on;" the way to enable h2; older ones say "listen ... http2".
-    new_h2 = _nginx_version(program) >= (1, 25, 1)
+    new_h2 = nginx_version(program) >= (1, 25, 1)
     listen_h2 = "" if new_h2 else " http2"
     http2_on = "http2 on;" if new_h2 else ""
     tls = f"""
@@ -63,21 +57,13 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         keepalive_requests 100;
         location / {{ return 200 "{BODY.decode().strip()}\\n"; }}
     """
-    conf = root / "nginx.conf"
 
     def configure(port: int, mtls_port: int) -> list[str]:
-        conf.write_text(
+        conf = write_nginx_conf(
+            root,
             f"""
-worker_processes 1;
-events {{ worker_connections 512; }}
-http {{
     access_log off;
     default_type text/plain;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
     server {{
         listen 127.0.0.1:{port} ssl{listen_h2};
         {http2_on}
@@ -88,19 +74,9 @@ http {{
         ssl_verify_client on;
         ssl_client_certificate {pki.ca_pem};
         {tls}
-    }}
-}}
-"""
+    }}""",
         )
-        return [
-            program,
-            "-p",
-            str(root),
-            "-c",
-            str(conf),
-            "-g",
-            f"daemon off; pid {root}/nginx.pid; error_log stderr;",
-        ]
+        return nginx_argv(program, root, conf)
 
     proc, (port, mtls_port) = start_on_free_ports(
         configure, kinds=("tcp", "tcp"), stderr=subprocess.PIPE

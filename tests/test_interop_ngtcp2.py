@@ -1,4 +1,4 @@
-"""Interop: HTTP/3 between unisock's QUIC (on aioquic) and ngtcp2's example programs built
+"""Interop: HTTP/3 between unisock's QUIC (on qh3) and ngtcp2's example programs built
 on GnuTLS, a QUIC stack we did not write (Debian ``ngtcp2-server``/``ngtcp2-client``).
 
 (a) A unisock QUIC client GETs a 1 MiB file from ``gtlsserver``, byte-identical, also with

@@ -212,7 +212,8 @@ def dns_names(certificate: bytes | None) -> list[str]:
 
 
 def test_info_is_filled_on_both_sides(run: Any) -> None:
-    """What aioquic knows is reported on both sides, with the TLS-over-TCP naming."""
+    """What the QUIC core knows is reported on both sides, with the TLS-over-TCP naming
+    (a listener requiring client certificates runs on aioquic, the client on qh3)."""
 
     async def main() -> None:
         async with quic_listener(ca=CA_PEM) as listener:  # client certificates required
@@ -254,8 +255,17 @@ def test_info_is_filled_on_both_sides(run: Any) -> None:
                 **client_opts(),
             )
             server = (await listener.__anext__()).socket
-            assert (await client.ready).certificate is None
-            assert server.info.peer_certificate is None
+            c, s = await client.ready, server.info
+            assert c.certificate is None
+            assert s.peer_certificate is None
+            # qh3 on both sides: the same facts, read from its own hellos
+            assert c.servername == s.servername == "localhost"
+            assert s.certificate == c.peer_certificate == _der(CERT.cert_chain_pems[0].bytes())
+            assert c.cipher == s.cipher and c.cipher is not None
+            assert c.ephemeral_key == s.ephemeral_key and c.ephemeral_key is not None
+            assert c.ephemeral_key.name in ("X25519MLKEM768", "X25519", "prime256v1")
+            assert c.signature_algorithms == s.signature_algorithms
+            assert c.signature_algorithms and "ecdsa_secp256r1_sha256" in c.signature_algorithms
             client.connection.close()
 
     run(main)
@@ -350,7 +360,7 @@ def test_bytes_sent_counts_what_left_not_what_was_acknowledged(run: Any) -> None
 
 def test_system_trust_honours_ssl_cert_file(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """No ``ca=``: QUIC verifies against the same store as TLS, ``SSL_CERT_FILE`` included
-    (aioquic alone would use certifi's bundle only)."""
+    (aioquic alone would use certifi's bundle only, qh3 its own reading of the store)."""
     import tempfile
 
     async def main() -> None:

@@ -16,6 +16,8 @@ Modes of the other kinds (certificates from ``UNISOCK_BENCH_CERTS``, see peers/_
   FIN) with that many bytes and FIN; ``client quic-bulk1|quic-bulk8|quic-opens PORT``
   repeats 4 MiB requests on 1 or 8 concurrent streams, or 1-byte requests one at a time;
   every request is a new ``Socket`` (``allow_pooling=True``: a stream of one connection).
+  The server also echoes its connections' datagrams; ``client quic-datagrams PORT`` keeps
+  64 in flight and counts the echoes.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ async def handle(args: c.Args, sock: Any) -> None:
         if args.role == "proxy":
             await proxy(args, sock)
         elif args.mode == "quic-server":
+            echo_datagrams(sock)
             await answer(sock)
         elif args.mode == "tls-hs":
             async for _ in sock.readable:
@@ -102,6 +105,32 @@ async def handle(args: c.Args, sock: Any) -> None:
     except Exception:  # the client leaving ends every handler with some error
         with contextlib.suppress(Exception):
             await sock.abort()
+
+
+ECHOING: set[int] = set()
+"""Connections (by id) whose datagrams the QUIC server echoes."""
+
+
+def echo_datagrams(sock: Any) -> None:
+    """QUIC server: echo every datagram of the socket's connection (once per connection)."""
+    conn = sock.connection
+    if id(conn) in ECHOING:
+        return
+    ECHOING.add(id(conn))
+
+    async def echo() -> None:
+        writer = conn.datagrams.writable.get_writer()
+        with contextlib.suppress(Exception):  # the connection ends
+            async for datagram in conn.datagrams.readable:
+                writer.write(datagram)
+
+    task = asyncio.ensure_future(echo())
+    task.add_done_callback(lambda _t: ECHOING.discard(id(conn)))
+    DATAGRAM_TASKS.add(task)
+    task.add_done_callback(DATAGRAM_TASKS.discard)
+
+
+DATAGRAM_TASKS: set[asyncio.Task[None]] = set()
 
 
 async def answer(sock: Any) -> None:
@@ -250,8 +279,48 @@ async def quic_requests(args: c.Args, meter: c.Meter, size: int, bulk: bool) -> 
             meter.count += 1
 
 
+DATAGRAM = b"d" * 1000
+DATAGRAM_WINDOW = 64
+"""Datagrams in flight (as peers/_quic_raw.py); a window lost is written off after 50 ms."""
+
+
+async def quic_datagrams(args: c.Args, meter: c.Meter) -> None:
+    """Keep a window of datagrams in flight on a pooled connection, count the echoes."""
+    opts = {"type": "quic", "alpn": [_tls.ALPN], "ca": _tls.pem("ca"), "servername": "localhost"}
+    sock = unisock.Socket(remote=(_tls.HOST, args.port), body=b"0", **opts)
+    await sock.ready
+    datagrams = sock.connection.datagrams
+    writer = datagrams.writable.get_writer()
+    state = {"in_flight": 0, "last": time.monotonic()}
+
+    def top_up() -> None:
+        while state["in_flight"] < DATAGRAM_WINDOW:
+            writer.write(DATAGRAM)
+            state["in_flight"] += 1
+
+    async def stalls() -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            if time.monotonic() - state["last"] > 0.05:
+                state["in_flight"] = 0
+                top_up()
+
+    watchdog = asyncio.ensure_future(stalls())
+    try:
+        top_up()
+        async for _ in datagrams.readable:
+            meter.count += 1
+            state["in_flight"] -= 1
+            state["last"] = time.monotonic()
+            top_up()
+    finally:
+        watchdog.cancel()
+
+
 def client_tasks(args: c.Args, meter: c.Meter) -> list[Any]:
     """The coroutines of a TLS or QUIC client mode."""
+    if args.mode == "quic-datagrams":
+        return [quic_datagrams(args, meter)]
     if args.mode == "tls-download":
         return [tls_download(args, meter)]
     if args.mode == "tls-handshakes":

@@ -1,4 +1,4 @@
-"""The goals issues 3 (TCP), 4 (TLS), 5 (UDP) and 6 (QUIC) set, checked against one run."""
+"""The goals issues 3 (TCP), 4 (TLS), 5 (UDP), 6 and 17 (QUIC) set, checked against one run."""
 
 from __future__ import annotations
 
@@ -63,8 +63,11 @@ TARGETS: list[Target] = [
     Target("unisock-udp-uvloop", "udp_blast", "udp-uvloop-endpoint", 0.9, issue=5),
     Target("unisock-udp-uvloop", "udp_pingpong", "udp-uvloop-endpoint", 0.9, issue=5),
     # issue 6: QUIC ("pooled stream opens far cheaper than new TCP+TLS connections": 2x)
-    *_both("unisock-quic", QUIC_BULK, "quic-aioquic", 0.9, issue=6),
-    *_both("unisock-quic-uvloop", QUIC_BULK, "quic-aioquic-uvloop", 0.9, issue=6),
+    # issue 17: QUIC on qh3 (>= 0.7x raw qh3 and >= 5x raw aioquic, in the same run)
+    *_both("unisock-quic", QUIC_BULK, "quic-qh3", 0.7, issue=17),
+    *_both("unisock-quic-uvloop", QUIC_BULK, "quic-qh3-uvloop", 0.7, issue=17),
+    *_both("unisock-quic", QUIC_BULK, "quic-aioquic", 5.0, issue=17),
+    *_both("unisock-quic-uvloop", QUIC_BULK, "quic-aioquic-uvloop", 5.0, issue=17),
     Target(
         "unisock-quic", "quic_opens", "unisock-tls", 2.0, issue=6, peer_workload="tls_handshakes"
     ),

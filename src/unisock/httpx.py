@@ -17,8 +17,8 @@ ALPN are httpx's), for HTTPS origins and for HTTPS through an HTTP ``CONNECT`` p
 :class:`AsyncHTTPTransport` takes what ``httpx.AsyncHTTPTransport`` takes (``verify``,
 ``cert``, ``http2``, ``limits``, ``proxy``, ``local_address``, ``retries``,
 ``socket_options``); with plain httpcore, pass ``network_backend=UnisockBackend()`` to
-``httpcore.AsyncConnectionPool`` (or ``AsyncHTTPProxy``).  Not yet: Unix domain sockets
-(``uds=``; unisock has none yet), TLS inside TLS (an ``https://`` proxy to an HTTPS
+``httpcore.AsyncConnectionPool`` (or ``AsyncHTTPProxy``).  ``uds=`` runs over a unisock
+Unix socket.  Not yet: TLS inside TLS (an ``https://`` proxy to an HTTPS
 origin), SOCKS proxies' TLS (the same STARTTLS path; untested), and the sync
 ``httpx.Client`` (unisock is async).
 
@@ -46,17 +46,13 @@ from . import errors
 from ._api.socket import Socket, connect
 from .streams import ReadableStreamDefaultReader
 
-__all__ = ["AsyncHTTPTransport", "UnisockBackend", "UnisockStream"]
+__all__ = ["AsyncHTTPTransport", "UnisockBackend", "UnisockStream", "httpcore2_backend"]
 
 SocketOption: TypeAlias = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
 """What httpcore's ``socket_options`` holds: ``setsockopt`` arguments."""
 
-_NO_UNIX = (
-    "unisock has no Unix domain sockets yet (issue 15, part 2), so httpx's uds= cannot "
-    "run on unisock: use httpx's own transport (httpx.AsyncHTTPTransport(uds=...)) for now"
-)
 
 _READ_FAILURES = (OSError, errors.TLSError, errors.AbortError, errors.InvalidStateError)
 """What a failed read raises (``NetworkError`` is an ``OSError``); ``TimeoutError``, an
@@ -80,6 +76,9 @@ class UnisockStream(httpcore.AsyncNetworkStream):
     ``start_tls`` upgrades the same socket in place and returns this stream.
     """
 
+    _hc: Any = httpcore
+    """The httpcore module whose exceptions this stream raises (httpcore, or httpcore2)."""
+
     def __init__(self, sock: Socket) -> None:
         self.socket = sock
         """The unisock socket (its ``info`` and ``stats`` are there)."""
@@ -98,9 +97,9 @@ class UnisockStream(httpcore.AsyncNetworkStream):
         try:
             result = pending.result() if pending.done() else await _bounded(pending, timeout)
         except TimeoutError as exc:  # asyncio.timeout's, or the socket's idle_timeout
-            raise httpcore.ReadTimeout(str(exc) or f"no data in {timeout:g} s") from exc
+            raise self._hc.ReadTimeout(str(exc) or f"no data in {timeout:g} s") from exc
         except _READ_FAILURES as exc:
-            raise httpcore.ReadError(str(exc)) from exc
+            raise self._hc.ReadError(str(exc)) from exc
         if result.done:
             return b""
         chunk: bytes = result.value
@@ -119,9 +118,9 @@ class UnisockStream(httpcore.AsyncNetworkStream):
             else:
                 pending.result()
         except TimeoutError as exc:
-            raise httpcore.WriteTimeout(str(exc) or f"write not taken in {timeout:g} s") from exc
+            raise self._hc.WriteTimeout(str(exc) or f"write not taken in {timeout:g} s") from exc
         except _WRITE_FAILURES as exc:
-            raise httpcore.WriteError(str(exc)) from exc
+            raise self._hc.WriteError(str(exc)) from exc
 
     async def aclose(self) -> None:
         sock = self.socket
@@ -139,7 +138,7 @@ class UnisockStream(httpcore.AsyncNetworkStream):
         sock = self.socket
         if self._is_tls():
             await sock.abort()
-            raise httpcore.ConnectError(
+            raise self._hc.ConnectError(
                 "TLS inside TLS (an https:// proxy in front of an HTTPS origin) is not "
                 "supported on unisock yet: use an http:// proxy URL"
             )
@@ -149,10 +148,10 @@ class UnisockStream(httpcore.AsyncNetworkStream):
         try:
             await sock.update(type="tls", **fields)
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
+            raise self._hc.ConnectTimeout(str(exc)) from exc
         except (*_READ_FAILURES, ValueError) as exc:
             await sock.abort()
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise self._hc.ConnectError(str(exc)) from exc
         return self
 
     def _is_tls(self) -> bool:
@@ -194,6 +193,8 @@ class UnisockStream(httpcore.AsyncNetworkStream):
 class UnisockBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend whose connections are :class:`unisock.Socket`\\ s."""
 
+    _hc: Any = httpcore
+
     async def connect_tcp(
         self,
         host: str,
@@ -209,13 +210,19 @@ class UnisockBackend(httpcore.AsyncNetworkBackend):
         }
         if local_address:
             fields["local"] = (local_address, 0)
+        return await self._connect(fields, socket_options)
+
+    async def _connect(
+        self, fields: dict[str, Any], socket_options: Iterable[SocketOption] | None
+    ) -> httpcore.AsyncNetworkStream:
         try:
             sock = await connect(**fields)
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
+            raise self._hc.ConnectTimeout(str(exc)) from exc
         except (*_READ_FAILURES, ValueError) as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise self._hc.ConnectError(str(exc)) from exc
         stream = UnisockStream(sock)
+        stream._hc = self._hc
         if socket_options:
             raw = stream.get_extra_info("socket")
             try:
@@ -223,7 +230,7 @@ class UnisockBackend(httpcore.AsyncNetworkBackend):
                     raw.setsockopt(*option)
             except OSError as exc:
                 await sock.abort()
-                raise httpcore.ConnectError(f"socket option {option!r}: {exc}") from exc
+                raise self._hc.ConnectError(f"socket option {option!r}: {exc}") from exc
         return stream
 
     async def connect_unix_socket(
@@ -232,7 +239,9 @@ class UnisockBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise NotImplementedError(_NO_UNIX)
+        """``uds=``: HTTP over a Unix socket (httpcore hands the path here)."""
+        fields = {"remote": {"path": path}, "ready_timeout": timeout or 0}
+        return await self._connect(fields, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -243,8 +252,6 @@ class AsyncHTTPTransport(httpx.AsyncHTTPTransport):
     on unisock sockets, through a proxy too."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("uds") is not None:
-            raise NotImplementedError(_NO_UNIX)
         super().__init__(*args, **kwargs)
         pool = self._pool
         if not hasattr(pool, "_network_backend"):  # pragma: no cover - another httpcore
@@ -253,3 +260,13 @@ class AsyncHTTPTransport(httpx.AsyncHTTPTransport):
                 f"{type(pool).__name__} takes no network backend where 1.x does"
             )
         pool._network_backend = UnisockBackend()
+
+
+def httpcore2_backend() -> UnisockBackend:
+    """The same backend for httpcore2 (``network_backend=`` of its connection pools): its
+    interface is httpcore 1.x's, and the errors raised are httpcore2's own."""
+    import httpcore2
+
+    backend = UnisockBackend()
+    backend._hc = httpcore2
+    return backend

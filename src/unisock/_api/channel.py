@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from .._base.buffers import thread_buffer
 from .._base.deferred import RESOLVED_NONE, Deferred
 from .._runtime import is_asyncio
 from ..events import Event, EventTarget
@@ -41,16 +41,12 @@ DEFAULT_READ_HWM = 1024 * 1024
 DEFAULT_WRITE_HWM = 256 * 1024
 READ_BUFFER_SIZE = 256 * 1024
 
-_local = threading.local()
 _new_tuple = tuple.__new__
 
 
 def _read_buffer() -> memoryview:
-    """One reusable receive buffer per thread: every chunk is copied out at once."""
-    view: memoryview | None = getattr(_local, "view", None)
-    if view is None:
-        view = _local.view = memoryview(bytearray(READ_BUFFER_SIZE))
-    return view
+    """This thread's receive buffer for BYOB-mode sockets: every chunk is copied out at once."""
+    return thread_buffer("stream", READ_BUFFER_SIZE)
 
 
 class _SocketReadable(ReadableStream[bytes]):

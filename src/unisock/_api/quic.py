@@ -96,7 +96,7 @@ def _info(handshake: dict[str, Any], opts: Options) -> SocketInfo:
     """``info`` of a QUIC stream socket: what the connection's handshake established.
 
     ``session`` and ``ticket`` stay ``None``: QUIC resumes from the process's ticket store
-    (``allow_pooling``), and aioquic's tickets are not ``ssl`` sessions.
+    (``allow_pooling``), and the QUIC core's tickets are not ``ssl`` sessions.
     """
     remote = handshake.get("remote")
     local = handshake.get("local")
@@ -172,7 +172,7 @@ class QuicConnection:
             high_water_mark=float("inf")
         )
         # Peer uni streams the application has not taken are bounded (UNI_STREAM_BACKLOG):
-        # the peer gets new stream credit as they are read from here (see _quic/_flow.py).
+        # the peer gets new stream credit as they are read from here (see _quic/_link.py).
         self._uni_queued = 0  # uni sockets ever enqueued (or dropped untaken)
         self.incoming_unidirectional_streams: ReadableStream[Socket] = ReadableStream._create(
             high_water_mark=UNI_STREAM_BACKLOG, pull=self._uni_pulled

@@ -62,7 +62,11 @@ class TcpDriver(Driver):
         from .._transports.accept import Acceptor, open_listening_sockets
 
         opts = listener._opts
-        if opts.sock is not None:  # adopted (systemd socket activation, a parent process)
+        if opts.local.path is not None and opts.sock is None:
+            from .._transports.unix import listening_socket
+
+            sockets, listener._handle = await _unix_listening(opts, listening_socket)
+        elif opts.sock is not None:  # adopted (systemd socket activation, a parent process)
             from .._transports.adopt import take_listening
 
             sockets = take_listening(opts.sock)
@@ -125,6 +129,13 @@ class TcpDriver(Driver):
         transport = sock._transport
         segments = tcp_segments(transport.get_extra_info("socket")) if transport else None
         return segments or (0, 0)
+
+
+async def _unix_listening(opts: ListenerOptions, listening_socket: Any) -> tuple[list[Any], Any]:
+    """One listening socket on the listener's path, and what removes its file on close."""
+    assert opts.local.path is not None
+    sock, owner = listening_socket(opts.local.path, opts.backlog, opts.mode)
+    return [sock], owner
 
 
 def _ipv6_listening_socket(opts: ListenerOptions) -> socket.socket | None:

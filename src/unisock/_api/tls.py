@@ -143,7 +143,11 @@ def server_options(opts: Options) -> TLSOptions:
 
 
 def _host(opts: Options) -> str | None:
-    return opts.remote.address if opts.remote is not None else None
+    """The host the certificate is checked against when no ``servername`` is given (none
+    over a Unix socket: ``servername`` is required there)."""
+    if opts.remote is None or opts.remote.path is not None:
+        return None
+    return opts.remote.address
 
 
 async def connect_tls(sock: Socket) -> None:
@@ -156,18 +160,22 @@ async def connect_tls(sock: Socket) -> None:
     if holding.lost is not None:
         transport.abort()
         raise holding.lost
-    tls = TLSTransport(
-        transport,
-        sock._protocol,
-        tls_opts,
-        loop=sock._loop,
-        host=None if server else _host(opts),
-        initial_data=bytes(holding.data),
-        pooling=opts.allow_pooling and not server,
-        allow_truncation=not opts.require_close_notify,
-        call_connection_made=True,
-        session_in_info=False,  # Socket.info fetches it on access
-    )
+    try:
+        tls = TLSTransport(
+            transport,
+            sock._protocol,
+            tls_opts,
+            loop=sock._loop,
+            host=None if server else _host(opts),
+            initial_data=bytes(holding.data),
+            pooling=opts.allow_pooling and not server,
+            allow_truncation=not opts.require_close_notify,
+            call_connection_made=True,
+            session_in_info=False,  # Socket.info fetches it on access
+        )
+    except BaseException:
+        transport.abort()  # nothing may leak when the TLS layer cannot start
+        raise
     sock._tls = tls
     info = await tls.handshake
     sock._open(tls_info(sock, transport, info))

@@ -85,6 +85,8 @@ class _Link:
         self.connected = peer is not None or endpoint.get_extra_info("peername") is not None
         """Datagrams go to one peer (a connected socket, or a listener's peer): a bytes
         chunk needs no address."""
+        self.max_size = endpoint.max_payload
+        """The largest datagram this path carries (UDP over IPv4, IPv6, or a Unix socket)."""
         self.send_to_peer: Callable[[Any], None] = (
             peer.send if peer is not None else endpoint.sendto
         )
@@ -195,6 +197,7 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
             type(chunk) is bytes
             and type(link) is _Link
             and link.connected
+            and len(chunk) <= link.max_size
             and stream._state == "writable"
             and not stream._controller._queue
             and stream._in_flight_write is None
@@ -237,6 +240,8 @@ def _prepare(sock: Socket, chunk: Any) -> tuple[Any, Any]:
         if not bound:
             return chunk.data, None
         remote = chunk.remote
+        if remote.path is not None:
+            return chunk.data, remote.path
         if remote.address not in _numeric_hosts:
             try:
                 ipaddress.ip_address(remote.address)
@@ -263,9 +268,11 @@ def _prepare(sock: Socket, chunk: Any) -> tuple[Any, Any]:
 
 
 def _send_prepared(sock: Socket, link: _Link, payload: Any, addr: Any) -> None:
-    # The endpoint refuses a datagram larger than UDP allows (ValueError, nothing sent).
+    size = len(payload) if type(payload) is bytes else memoryview(payload).nbytes
+    if size > link.max_size:
+        raise ValueError(f"a UDP datagram holds at most {link.max_size} bytes here, got {size}")
     link.send(payload, addr)
-    sock._bytes_written += len(payload) if type(payload) is bytes else memoryview(payload).nbytes
+    sock._bytes_written += size
 
 
 def _send(sock: Socket, chunk: Any) -> Deferred[None] | None:
@@ -306,7 +313,12 @@ def deliver(sock: Socket, data: bytes, addr: Any = None) -> None:
     if sock._opts.remote is None and link is not None and link.peer is None:
         chunk: Any = Datagram.__new__(Datagram)
         object.__setattr__(chunk, "data", data)
-        object.__setattr__(chunk, "remote", SocketAddress(str(addr[0]), int(addr[1])))
+        remote = (
+            SocketAddress(str(addr[0]), int(addr[1]))
+            if type(addr) is tuple
+            else from_sockaddr(addr)  # a Unix sender's path (None if it never bound)
+        )
+        object.__setattr__(chunk, "remote", remote)
     else:
         chunk = data
     if sock._data_callbacks is not None:

@@ -1,8 +1,15 @@
-"""``SocketAddress`` and the forms an address may be given in."""
+"""``SocketAddress`` and the forms an address may be given in.
+
+An address is an IP address (or a host name) and a port, or a Unix socket path:
+``"unix:/run/app.sock"``, ``{"path": ...}``, ``SocketAddress(path=...)`` or any
+``os.PathLike``; ``"unix:@name"`` (or a path starting with ``"\0"``) is a Linux abstract
+name, which has no file.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -12,15 +19,46 @@ __all__ = ["SocketAddress", "parse_address"]
 
 @dataclass(frozen=True, slots=True)
 class SocketAddress:
-    """An IP address (or, before resolution, a host name) and a port."""
+    """An IP address (or, before resolution, a host name) and a port; or a Unix socket
+    ``path`` (then ``address`` is ``""`` and ``port`` is ``0``)."""
 
-    address: str
-    port: int
+    address: str = ""
+    port: int = 0
+    path: str | None = None
 
     def __str__(self) -> str:
+        if self.path is not None:
+            return "unix:" + ("@" + self.path[1:] if self.path.startswith("\0") else self.path)
         if ":" in self.address:
             return f"[{self.address}]:{self.port}"
         return f"{self.address}:{self.port}"
+
+
+UNIX_PREFIX = "unix:"
+MAX_UNIX_PATH_BYTES = 107  # sun_path: 108 bytes on Linux, with the terminating NUL
+
+
+def _unix_path(value: Any, field: str) -> SocketAddress:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, bytes):
+        raise TypeError(f"{field}.path must be a str, got {value!r}")
+    if not isinstance(value, str):
+        raise TypeError(f"{field}.path must be a str or a path, got {value!r}")
+    path = value
+    if path.startswith("@"):
+        path = "\0" + path[1:]  # Linux abstract name
+    if path in ("", "\0"):
+        raise ValueError(f"{field}.path must not be empty")
+    if "\0" in path[1:]:
+        raise ValueError(f"{field}.path must not contain NUL characters, got {value!r}")
+    size = len(path.encode(errors="surrogateescape"))
+    if size > MAX_UNIX_PATH_BYTES:
+        raise ValueError(
+            f"{field}.path is {size} bytes long; a Unix socket path holds at most "
+            f"{MAX_UNIX_PATH_BYTES} (use a shorter path, or a directory fd and a relative name)"
+        )
+    return SocketAddress(path=path)
 
 
 def _port(value: Any, field: str, allow_zero: bool) -> int:
@@ -88,9 +126,21 @@ def _check_scope(host: str, field: str) -> None:
 
 
 def parse_address(value: Any, field: str, *, allow_zero_port: bool) -> SocketAddress:
-    """Accept ``SocketAddress``, ``(host, port)``, ``{"address", "port"}`` or ``"host:port"``."""
+    """Accept ``SocketAddress``, ``(host, port)``, ``{"address", "port"}`` or ``"host:port"``;
+    or a Unix path: ``"unix:/path"``, ``{"path": ...}``, an ``os.PathLike``."""
     if isinstance(value, SocketAddress):
+        if value.path is not None:
+            return _unix_path(value.path, field)
         return SocketAddress(_host(value.address, field), _port(value.port, field, allow_zero_port))
+    if isinstance(value, os.PathLike):
+        return _unix_path(value, field)
+    if isinstance(value, dict) and "path" in value:
+        unknown = set(value) - {"path"}
+        if unknown:
+            raise TypeError(f"{field} is a Unix path: it has no {sorted(unknown)!r}")
+        return _unix_path(value["path"], field)
+    if isinstance(value, str) and value.strip().startswith(UNIX_PREFIX):
+        return _unix_path(value.strip()[len(UNIX_PREFIX) :], field)
     if isinstance(value, tuple | list):
         if len(value) < 2:
             raise ValueError(f"{field} must be (host, port), got {value!r}")
@@ -118,7 +168,8 @@ def parse_address(value: Any, field: str, *, allow_zero_port: bool) -> SocketAdd
             raise ValueError(f"{field} must look like 'host:port' or '[v6]:port', got {value!r}")
         return SocketAddress(_host(host, field), _port(port, field, allow_zero_port))
     raise TypeError(
-        f"{field} must be a SocketAddress, (host, port), a dict or 'host:port', got {value!r}"
+        f"{field} must be a SocketAddress, (host, port), a dict, 'host:port' or "
+        f"'unix:/path', got {value!r}"
     )
 
 
@@ -131,7 +182,12 @@ def is_ip(host: str) -> bool:
 
 
 def from_sockaddr(sockaddr: Any) -> SocketAddress | None:
-    """A ``SocketAddress`` from what ``getsockname``/``getpeername`` return."""
+    """A ``SocketAddress`` from what ``getsockname``/``getpeername``/``recvfrom`` return
+    (``None`` for an unnamed Unix socket: a client that never bound)."""
     if isinstance(sockaddr, tuple) and len(sockaddr) >= 2:
         return SocketAddress(str(sockaddr[0]), int(sockaddr[1]))
+    if isinstance(sockaddr, bytes):  # Linux abstract names come back as bytes
+        sockaddr = sockaddr.decode(errors="surrogateescape")
+    if isinstance(sockaddr, str) and sockaddr:
+        return SocketAddress(path=sockaddr)
     return None

@@ -149,3 +149,5 @@ class SocketListenerKwargs(_TuningFields, _DatagramFields, total=False):
     """TLS: certificates by server name; ``cert``/``key`` serve every other client."""
     proxy_protocol: bool
     """TCP/TLS: each connection starts with a PROXY protocol v1/v2 header naming the client."""
+    mode: int | None
+    """A Unix listener's socket file permissions (e.g. ``0o660``)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..abort import AbortSignal
+from ..alpn import IANA_IDS, is_quic_alpn
 from .address import SocketAddress, parse_address
 from .adopted import check_adopted_listener, check_adopted_socket
 
@@ -23,62 +24,15 @@ __all__ = ["SocketInit", "SocketListenerInit", "resolve_type"]
 
 TRANSPORTS = ("tcp", "udp", "tls", "quic")
 
-IANA_ALPN_IDS = frozenset(
-    {
-        "http/0.9",
-        "http/1.0",
-        "http/1.1",
-        "spdy/1",
-        "spdy/2",
-        "spdy/3",
-        "stun.turn",
-        "stun.nat-discovery",
-        "h2",
-        "h2c",
-        "webrtc",
-        "c-webrtc",
-        "ftp",
-        "imap",
-        "pop3",
-        "managesieve",
-        "coap",
-        "xmpp-client",
-        "xmpp-server",
-        "acme-tls/1",
-        "mqtt",
-        "dot",
-        "ntske/1",
-        "sunrpc",
-        "h3",
-        "smb",
-        "irc",
-        "nntp",
-        "nnsp",
-        "doq",
-        "sip/2",
-        "tds/8.0",
-        "dicom",
-        "postgresql",
-        "radius/1.0",
-        "radius/1.1",
-    }
-)
-"""The TLS ALPN protocol ids of the IANA registry that ``type`` accepts by name.  Any
-other id goes in ``alpn=[...]``: as a ``type`` it would more likely be a typo (``"tsl"``)
-than a protocol, and taking it as an ALPN id offers TLS to a server that may not speak
-it."""
+_IANA = frozenset(IANA_IDS)
 
 _MAX_SIZE = 2**31 - 1
 """Buffer sizes and counts pass through C ``int`` socket options: larger is refused at
 once rather than failing late inside the OS call."""
 
 
-def _is_quic_alpn(alpn: str) -> bool:
-    return alpn in ("h3", "doq") or alpn.startswith(("h3-", "hq-"))
-
-
 def _check_type_id(value: str, given: Any) -> None:
-    if value in IANA_ALPN_IDS or _is_quic_alpn(value):
+    if value in _IANA or is_quic_alpn(value):
         return
     raise ValueError(
         f"type must be 'tcp', 'udp', 'tls', 'quic' or an ALPN id of the IANA registry "
@@ -111,7 +65,7 @@ def resolve_type(value: Any, alpn: Any) -> tuple[str, tuple[str, ...]]:
         ids = tuple(value)
     else:
         raise TypeError(f"type must be 'tcp', 'udp', 'tls', 'quic' or ALPN id(s), got {value!r}")
-    quic = [_is_quic_alpn(i) for i in ids]
+    quic = [is_quic_alpn(i) for i in ids]
     if any(quic) and not all(quic):
         raise ValueError(f"type mixes QUIC and TLS ALPN ids: {list(ids)!r}")
     return ("quic" if all(quic) else "tls"), ids + tuple(a for a in alpns if a not in ids)
@@ -327,6 +281,66 @@ def _tuning(get: Any) -> dict[str, Any]:
     }
 
 
+def _is_unix(address: SocketAddress | None) -> bool:
+    return address is not None and address.path is not None
+
+
+_IP_ONLY = (
+    "ttl",
+    "keep_alive",
+    "broadcast",
+    "multicast_groups",
+    "multicast_ttl",
+    "multicast_loopback",
+    "multicast_interface",
+    "reuse_port",
+    "ipv6_only",
+)
+
+
+def _check_unix(opts: Options, get: Any, *, listener: bool) -> None:
+    """What a Unix socket can be: a stream (tcp, tls) or datagrams (udp), on one path."""
+    transport = opts.transport
+    if transport == "quic":
+        raise ValueError("QUIC runs over UDP/IP: a Unix socket path needs type tcp, tls or udp")
+    if not listener and opts.remote is not None and opts.local is not None:
+        if (opts.remote.path is None) != (opts.local.path is None):
+            raise ValueError(
+                f"remote={opts.remote} and local={opts.local}: one is a Unix path, the other "
+                "an IP address"
+            )
+        if transport != "udp":
+            raise ValueError(
+                "local with a Unix stream remote: a stream client's own address is unnamed "
+                "(local binds a Unix datagram socket)"
+            )
+    for name in _IP_ONLY:
+        value = get(name)
+        if value not in (None, False, 0, (), []):
+            raise ValueError(f"{name}={value!r} applies to IP sockets, not to a Unix socket")
+    if (
+        transport == "tls"
+        and not listener
+        and opts.servername is None
+        and opts.verify
+        and opts.ssl_context is None
+        and not opts.server_side
+    ):
+        raise ValueError(
+            "servername: TLS over a Unix socket has no host name to check the certificate "
+            "against; give servername=... (or verify=False)"
+        )
+
+
+def _check_mode(mode: Any) -> None:
+    if mode is None:
+        return
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise TypeError(f"mode must be an int such as 0o660, got {mode!r}")
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode must be permission bits (0 to 0o7777), got {oct(mode)}")
+
+
 def _check_keep_alive(keep_alive: float, transport: str) -> None:
     if keep_alive and transport not in ("tcp", "tls"):
         extra = (
@@ -539,6 +553,8 @@ class Options:
         _check_keep_alive(opts.keep_alive, transport)
         if (get("cert") is None) != (get("key") is None):
             raise ValueError("cert and key must be given together")
+        if _is_unix(remote_addr) or _is_unix(local_addr):
+            _check_unix(opts, get, listener=False)
         if opts.server_side:
             _check_server_side(opts, get)
         if transport == "udp" and opts.body is not None and remote_addr is None:
@@ -594,6 +610,7 @@ class SocketListenerInit:
     multicast_ttl: int | None = None
     multicast_loopback: bool | None = None
     multicast_interface: str | int | None = None
+    mode: int | None = None
 
     @classmethod
     def parse(cls, init: Any, kwargs: Mapping[str, Any]) -> ListenerOptions:
@@ -615,6 +632,8 @@ class ListenerOptions:
     sock: socket.socket | None = None
     """An adopted socket (``sock=``): listening (TCP/TLS) or bound (UDP)."""
     proxy_protocol: bool = False
+    mode: int | None = None
+    """A Unix listener's file permissions (``None``: as the umask leaves them)."""
 
     @classmethod
     def build(cls, raw: dict[str, Any]) -> ListenerOptions:
@@ -664,6 +683,14 @@ class ListenerOptions:
             **_datagram(get, transport),
         )
         _check_keep_alive(sock_opts.keep_alive, transport)
+        mode = get("mode")
+        if _is_unix(local_addr):
+            _check_unix(sock_opts, get, listener=True)
+            _check_mode(mode)
+        elif mode is not None:
+            raise ValueError(
+                f"mode={mode!r} sets a Unix socket file's permissions: local is not a path"
+            )
         proxy_protocol = _bool(get("proxy_protocol", False), "proxy_protocol")
         if proxy_protocol and transport not in ("tcp", "tls"):
             raise ValueError(f"proxy_protocol needs a 'tcp' or 'tls' listener, not {transport!r}")
@@ -679,6 +706,7 @@ class ListenerOptions:
             ipv6_only=_bool(get("ipv6_only", False), "ipv6_only"),
             sock=adopted,
             proxy_protocol=proxy_protocol,
+            mode=mode,
         )
 
 

@@ -1,10 +1,15 @@
-"""QUIC below the Socket: aioquic's sans-I/O connection driven on the loop.
+"""QUIC below the Socket: a sans-I/O QUIC core (qh3, or aioquic) driven on the loop.
 
 Each QUIC stream is an asyncio Transport (:class:`QuicStreamTransport`) so the Socket drives
 it like any other byte stream.  Modules, one job each:
 
-- ``_options``: the layer's TLS options and aioquic configuration;
-- ``_flow``: receive credit tied to what the application consumed (aioquic subclass);
+- ``_options``: the layer's TLS options, filled into a core's configuration;
+- ``_link``: the seam between the connection core and a QUIC library;
+- ``_qh3`` / ``_aioquic``: one module per QUIC library, each the only one that imports it
+  (private names included, checked against the installed version);
+- ``_engines``: which library runs a connection;
+- ``_wire``: the packets a listener judges and answers before any connection exists;
+- ``_facts``: the handshake facts for ``info``;
 - ``_endpoint``: the UDP socket, batched reads, one flush per loop pass;
 - ``_connection``: ``QuicConnectionCore``, events, timer, streams, handshake, close;
 - ``_stream``: ``QuicStreamTransport``, backpressure and flow control per stream;
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 from ._client import connect_quic, pool_size
 from ._connection import OnStream, QuicConnectionCore
-from ._flow import UNI_STREAM_BACKLOG
+from ._link import UNI_STREAM_BACKLOG
 from ._options import QuicTLSOptions
 from ._server import QuicServer, serve_quic
 from ._stream import QuicStreamTransport

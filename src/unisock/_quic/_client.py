@@ -14,13 +14,11 @@ from collections.abc import Hashable
 from functools import partial
 from typing import Any
 
-from aioquic.tls import SessionTicket
-
 from ..errors import NetworkError, network_error
 from ._connection import QuicConnectionCore
 from ._endpoint import Address, open_client_endpoint
-from ._flow import CreditedConnection
-from ._options import QuicTLSOptions, make_configuration
+from ._engines import core as quic_core
+from ._options import QuicTLSOptions
 from ._resolve import resolve_udp
 from ._stream import QuicStreamTransport
 from ._tickets import client_tickets
@@ -72,8 +70,9 @@ def _open(
     options: QuicTLSOptions,
     key: Hashable,
 ) -> QuicConnectionCore:
-    config = make_configuration(options, is_client=True)
-    ticket = client_tickets.take(key)
+    engine = quic_core()
+    config = engine.configuration(options, is_client=True)
+    ticket = client_tickets.take((engine.NAME, key))
     if ticket is not None:
         config.session_ticket = ticket
     try:
@@ -81,21 +80,21 @@ def _open(
     except OSError as exc:
         raise NetworkError(f"cannot open a UDP socket to {addr!r}: {exc}", exc.errno) from None
     streams: dict[int, QuicStreamTransport] = {}
-    quic = CreditedConnection(
-        configuration=config,
+    link = engine.link(
+        config,
         credits=streams,
         window=options.stream_window,
-        session_ticket_handler=partial(_keep_ticket, key),
+        session_ticket_handler=partial(_keep_ticket, (engine.NAME, key)),
     )
-    core = QuicConnectionCore(loop, quic, endpoint, peer=addr, options=options, streams=streams)
+    core = QuicConnectionCore(loop, link, endpoint, peer=addr, options=options, streams=streams)
     endpoint.core = core
     core.on_end.append(_release_endpoint)
-    quic.connect(addr, now=loop.time())
+    link.connect(addr, loop.time())
     core.schedule_flush()  # one pass later, so 0-RTT writes made now share the first flight
     return core
 
 
-def _keep_ticket(key: Hashable, ticket: SessionTicket) -> None:
+def _keep_ticket(key: Hashable, ticket: Any) -> None:
     client_tickets.store(key, ticket)
 
 

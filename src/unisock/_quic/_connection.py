@@ -1,11 +1,12 @@
-"""``QuicConnectionCore``: one aioquic connection driven on the loop, streams as transports.
+"""``QuicConnectionCore``: one QUIC connection driven on the loop, streams as transports.
 
-The core feeds datagrams from its endpoint into aioquic (``receive_datagram``), turns
-aioquic's events into transport and protocol calls, sends what aioquic has to send once per
-loop pass (``transmit``, called by the endpoint's flush), and keeps exactly one loop timer
-armed at ``get_timer()``.  It never sleeps and never creates a task.
+The core feeds datagrams from its endpoint into the QUIC core's connection (a
+:class:`._link.Link`: qh3 or aioquic), turns its events into transport and protocol calls,
+sends what it has to send once per loop pass (``transmit``, called by the endpoint's
+flush), and keeps exactly one loop timer armed at ``get_timer()``.  It never sleeps and
+never creates a task.
 
-Ending: the core settles ``closed`` as soon as aioquic knows the connection is over (the
+Ending: the core settles ``closed`` as soon as the QUIC core knows the connection is over (the
 close frame has been sent, or the peer's has been received, or the idle timer fired) and
 releases its endpoint at once, skipping RFC 9000's closing/draining period: the only cost is
 that a peer whose packets cross our CONNECTION_CLOSE gets no second copy of it.
@@ -19,18 +20,12 @@ import errno
 from collections.abc import Callable
 from typing import Any
 
-from aioquic import tls
-from aioquic.quic import events
-from aioquic.quic.connection import QuicConnectionState, stream_is_client_initiated
-from aioquic.quic.packet import QuicErrorCode
-
 from .._base.deferred import Deferred
 from ..errors import InvalidStateError, NetworkError, TimeoutError, TLSError, network_error
 from ..events import report_exception
 from ._endpoint import Address, Endpoint
-from ._errors import termination_error
-from ._facts import handshake_facts
-from ._flow import CreditedConnection
+from ._errors import CRYPTO_ERROR, termination_error
+from ._link import Link
 from ._options import QuicTLSOptions
 from ._stream import QuicStreamTransport
 
@@ -39,8 +34,6 @@ __all__ = ["OnStream", "QuicConnectionCore"]
 OnStream = Callable[[QuicStreamTransport, bool], "asyncio.BaseProtocol | None"]
 """``on_stream(transport, bidirectional)``: return a protocol to attach, or attach one."""
 
-_DATAGRAM_OVERHEAD = 64  # short header, packet number, AEAD tag and frame header, rounded up
-
 
 class QuicConnectionCore:
     """A QUIC connection (client or server side) whose streams are asyncio transports."""
@@ -48,7 +41,7 @@ class QuicConnectionCore:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        quic: CreditedConnection,
+        link: Link,
         endpoint: Endpoint,
         *,
         peer: Address,
@@ -57,12 +50,12 @@ class QuicConnectionCore:
         client_ca: bytes | None = None,
     ) -> None:
         self.loop = loop
-        self.quic = quic
+        self.link = link
         self.endpoint = endpoint
         self.peer = peer
         self.local = endpoint.local
         self.options = options
-        self.is_client = quic.configuration.is_client
+        self.is_client = link.is_client
         self.handshake: Deferred[dict[str, Any]] = Deferred()
         self.closed: Deferred[None] = Deferred()
         self.on_datagram: Callable[[bytes], object] | None = None
@@ -81,15 +74,20 @@ class QuicConnectionCore:
         self._on_stream: OnStream | None = None
         self._unclaimed: list[tuple[QuicStreamTransport, bool]] = []
         self._retiring: list[int] = []
+        self._retired_peer: set[int] = set()
+        self._pending: list[bytes] = []
+        self._pending_addr: Address = peer
         self._open_waiters: list[asyncio.Future[None]] = []
         self.uni_offered = 0
         self.uni_take: Callable[[], int] | None = None
         """Set by a layer that queues peer uni streams: how many the application took.
         Unset, a uni stream counts as taken once offered to ``on_stream``."""
-        quic.uni_taken = self._uni_taken
+        link.uni_taken = self._uni_taken
+        self._ev = link.EV
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._heard_from_peer = False
+        self._handshake_done = False
         self._ready_announced = False
         self._client_ca = client_ca
         self._finished = False
@@ -111,19 +109,19 @@ class QuicConnectionCore:
     @property
     def is_closing(self) -> bool:
         """True once closing started; a pool must not hand this connection out again."""
-        return self._finished or self.quic._close_event is not None
+        return self._finished or self.link.close_event() is not None
 
     async def open_stream(
         self, bidirectional: bool = True, protocol: asyncio.BaseProtocol | None = None
     ) -> QuicStreamTransport:
         """Open a stream, waiting for stream credit if the peer's limit is reached."""
-        quic = self.quic
+        link = self.link
         while True:
             if self._finished:
                 raise self._error or InvalidStateError("the QUIC connection is closed")
-            if quic._close_event is not None:
+            if link.close_event() is not None:
                 raise InvalidStateError("the QUIC connection is closing")
-            if self._has_stream_credit(bidirectional):
+            if link.has_stream_credit(bidirectional, self._handshake_done):
                 break
             waiter = self.loop.create_future()
             self._open_waiters.append(waiter)
@@ -132,12 +130,10 @@ class QuicConnectionCore:
             finally:
                 if waiter in self._open_waiters:
                     self._open_waiters.remove(waiter)
-        stream_id = quic.get_next_available_stream_id(is_unidirectional=not bidirectional)
-        quic.send_stream_data(stream_id, b"")  # creates aioquic's stream object
-        quic.announce(stream_id)  # the peer counts it at once (see _flow.py)
+        stream_id = link.open_stream(bidirectional)
         self.schedule_flush()
         transport = QuicStreamTransport(
-            self, quic._streams[stream_id], "bidirectional" if bidirectional else "send"
+            self, stream_id, "bidirectional" if bidirectional else "send"
         )
         self.streams[stream_id] = transport
         if protocol is not None:
@@ -153,34 +149,29 @@ class QuicConnectionCore:
             raise InvalidStateError("the QUIC peer does not accept datagrams")
         if len(data) > limit:
             raise ValueError(f"a QUIC datagram holds at most {limit} bytes, not {len(data)}")
-        self.quic.send_datagram_frame(bytes(data))
+        self.link.send_datagram(bytes(data))
         self.schedule_flush()
 
     @property
     def max_datagram_size(self) -> int | None:
         """Largest datagram payload that fits one packet, or None if the peer takes none."""
-        quic = self.quic
-        remote = quic._remote_max_datagram_frame_size
-        if remote is None:
-            if quic._handshake_complete:
-                return None
-            return quic._max_datagram_size - _DATAGRAM_OVERHEAD
-        return min(remote, quic._max_datagram_size) - _DATAGRAM_OVERHEAD
+        return self.link.max_datagram_size(self._handshake_done)
 
     def close(self, code: int = 0, reason: str = "") -> None:
         """Close the whole connection (CONNECTION_CLOSE with ``code``); ``closed`` resolves."""
-        if self._finished or self.quic._close_event is not None:
+        if self._finished or self.link.close_event() is not None:
             return
         self.closed_by_us = True
-        self.quic.close(error_code=code, reason_phrase=reason)
+        self.link.close(code, reason)
         self.schedule_flush()
 
     def handshake_timed_out(self, seconds: float) -> None:
         """Close a connection whose handshake is not done after ``seconds`` (server side)."""
-        if self._finished or self.handshake.done() or self.quic._close_event is not None:
+        link = self.link
+        if self._finished or self.handshake.done() or link.close_event() is not None:
             return
         self._error = TimeoutError(f"the QUIC handshake did not finish in {seconds:g} s")
-        self.quic.close(error_code=QuicErrorCode.CONNECTION_REFUSED, reason_phrase="timeout")
+        link.close(link.CONNECTION_REFUSED, "timeout")
         self.schedule_flush()
 
     @property
@@ -199,14 +190,31 @@ class QuicConnectionCore:
             self.flush_pending = True
             self.endpoint.mark_dirty(self)
 
-    def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
+    def queue(self, data: bytes, addr: Address) -> None:
+        """A datagram for this connection; the endpoint calls :meth:`deliver` after its
+        read batch, so the QUIC core takes the whole batch in one call."""
+        pending = self._pending
+        if not pending:
+            self._pending_addr = addr
+            self.endpoint.fed(self)
+        elif addr != self._pending_addr:  # the peer moved: one batch per address
+            self.deliver(self.loop.time())
+            self._pending_addr = addr
+            self.endpoint.fed(self)
+        pending.append(data)
+
+    def deliver(self, now: float) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
         if self._finished:
             return
-        self.packets_received += 1
-        self.bytes_received += len(data)
+        self.packets_received += len(pending)
+        self.bytes_received += sum(map(len, pending))
         try:
-            self.quic.receive_datagram(data, addr, now)
-        except Exception as exc:  # aioquic must never take the loop down
+            self.link.receive_many(pending, self._pending_addr, now)
+        except Exception as exc:  # the QUIC core must never take the loop down
             self._fail(exc)
             return
         self._heard_from_peer = True
@@ -214,31 +222,43 @@ class QuicConnectionCore:
         self._after_input()
         self.schedule_flush()
 
+    def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
+        """One datagram, taken at once (a listener's first datagram of a connection)."""
+        self.queue(data, addr)
+        self.deliver(now)
+
     def transmit(self, now: float) -> None:
-        """Send everything aioquic has ready, then re-arm the timer."""
+        """Send everything the QUIC core has ready, then re-arm the timer."""
         self.flush_pending = False
         if self._finished:
             return
-        quic = self.quic
-        send = self.endpoint.send
+        link = self.link
+        if link.refill():  # readers caught up: events (and credit) held back flow again
+            self._process_events()
+            self._after_input()
+            if self._finished:
+                return
         try:
-            datagrams = quic.datagrams_to_send(now)
+            datagrams = link.datagrams_to_send(now)
         except Exception as exc:
             self._fail(exc)
             return
-        for data, addr in datagrams:
-            self.packets_sent += 1
-            self.bytes_sent += len(data)
-            send(data, addr)
+        if datagrams:
+            self.packets_sent += len(datagrams)
+            self.bytes_sent += sum([len(d) for d, _ in datagrams])
+            self.endpoint.send_many(datagrams)
             if self._finished:
                 return
-        event = quic._close_event
-        if event is not None and not quic._close_pending:
+        event = link.close_event()
+        if event is not None and not link.close_pending():
             self._finish(event)
             return
+        if self.write_paused:
+            for transport in list(self.write_paused):
+                transport.resume_writing_if_drained()
         if self._retiring:
             self._sweep_retired()
-        timer_at = quic.get_timer()
+        timer_at = link.get_timer()
         if timer_at != self._timer_at:
             if self._timer is not None:
                 self._timer.cancel()
@@ -261,7 +281,7 @@ class QuicConnectionCore:
             return
         now = self.loop.time()
         try:
-            self.quic.handle_timer(max(now, timer_at or now))
+            self.link.handle_timer(max(now, timer_at or now))
         except Exception as exc:
             self._fail(exc)
             return
@@ -269,49 +289,66 @@ class QuicConnectionCore:
         self._after_input()
         self.transmit(now)
 
-    def _has_stream_credit(self, bidirectional: bool) -> bool:
-        quic = self.quic
-        if not quic._handshake_complete:
-            return True  # aioquic queues streams until the peer's limits are known
-        next_id = quic.get_next_available_stream_id(is_unidirectional=not bidirectional)
-        limit = quic._remote_max_streams_bidi if bidirectional else quic._remote_max_streams_uni
-        return next_id // 4 < limit
-
     def _process_events(self) -> None:
-        quic = self.quic
+        link = self.link
+        ev = self._ev
         streams = self.streams
-        stream_data = events.StreamDataReceived
-        while (event := quic.next_event()) is not None:
+        stream_data = ev.StreamDataReceived
+        next_event = link.next_event
+        while True:
+            event = next_event()
+            if event is None:
+                if link.finished:
+                    self._streams_finished()
+                if link.refill():
+                    continue
+                return
             kind = type(event)
             if kind is stream_data:
-                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                transport = streams.get(event.stream_id)
                 if transport is None:
-                    transport = self._peer_stream(event.stream_id)  # type: ignore[attr-defined]
+                    transport = self._peer_stream(event.stream_id)
                     if transport is None:
                         continue
-                transport.data_arrived(event.data, event.end_stream)  # type: ignore[attr-defined]
-            elif kind is events.DatagramFrameReceived:
-                self._datagram_arrived(event.data)  # type: ignore[attr-defined]
-            elif kind is events.StreamReset:
-                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                transport.data_arrived(event.data, event.end_stream)
+            elif kind is ev.DatagramFrameReceived:
+                self._datagram_arrived(event.data)
+            elif kind is ev.StreamReset:
+                transport = streams.get(event.stream_id)
                 if transport is not None:
-                    transport.peer_reset(event.error_code)  # type: ignore[attr-defined]
-            elif kind is events.StopSendingReceived:
-                transport = streams.get(event.stream_id)  # type: ignore[attr-defined]
+                    transport.peer_reset(event.error_code)
+            elif kind is ev.StopSendingReceived:
+                transport = streams.get(event.stream_id)
                 if transport is not None:
-                    transport.peer_stopped(event.error_code)  # type: ignore[attr-defined]
-            elif kind is events.ProtocolNegotiated:
+                    transport.peer_stopped(event.error_code)
+            elif kind is ev.ProtocolNegotiated:
                 if self._client_ca is None:
                     self._announce_ready()
-            elif kind is events.HandshakeCompleted:
-                self._handshake_completed(event)  # type: ignore[arg-type]
-            elif kind is events.ConnectionTerminated:
-                self._finish(event)  # type: ignore[arg-type]
+            elif kind is ev.HandshakeCompleted:
+                self._handshake_completed(event)
+            elif kind is ev.ConnectionTerminated:
+                self._finish(event)
                 return
-            elif kind is events.ConnectionIdIssued or kind is events.ConnectionIdRetired:
-                self._connection_id_changed(event)
+            elif kind is ev.ConnectionIdIssued:
+                self._connection_id_changed(event.connection_id, True)
+            elif kind is ev.ConnectionIdRetired:
+                self._connection_id_changed(event.connection_id, False)
 
-    def _connection_id_changed(self, event: events.QuicEvent) -> None:
+    def _streams_finished(self) -> None:
+        """The QUIC core finished streams both ways: closers may report, and retire."""
+        link = self.link
+        done, link.finished = link.finished, []
+        for stream_id in done:
+            link.stream_ended(stream_id)
+            transport = self.streams.get(stream_id)
+            if transport is None:
+                link.stream_discarded(stream_id)
+            elif transport in self.closing_streams:
+                transport.sender_progress()
+        if self._retiring:
+            self._sweep_retired()
+
+    def _connection_id_changed(self, cid: bytes, issued: bool) -> None:
         """Overridden by server connections, which route datagrams by connection ID."""
 
     def _datagram_arrived(self, data: bytes) -> None:
@@ -325,14 +362,13 @@ class QuicConnectionCore:
             report_exception(exc, "QUIC on_datagram callback raised")
 
     def _peer_stream(self, stream_id: int) -> QuicStreamTransport | None:
-        if stream_is_client_initiated(stream_id) == self.is_client:
+        if (not stream_id & 1) == self.is_client:
             return None  # one of ours that was already closed
-        stream = self.quic._streams.get(stream_id)
-        if stream is None:
-            return None
+        if stream_id in self._retired_peer:
+            return None  # one of the peer's that we already ended
         bidirectional = not stream_id & 2
         transport = QuicStreamTransport(
-            self, stream, "bidirectional" if bidirectional else "receive"
+            self, stream_id, "bidirectional" if bidirectional else "receive"
         )
         self.streams[stream_id] = transport
         if self._on_stream is None:
@@ -376,29 +412,32 @@ class QuicConnectionCore:
                     waiter.set_result(None)
 
     def stream_gone(self, transport: QuicStreamTransport) -> None:
-        """A transport reported connection_lost; forget it once aioquic has too."""
-        self._retiring.append(transport.stream_id)
+        """A transport reported connection_lost; forget it once the QUIC core has too."""
+        stream_id = transport.stream_id
+        if (not stream_id & 1) != self.is_client:
+            self._retired_peer.add(stream_id)
+        self._retiring.append(stream_id)
         self.schedule_flush()
 
     def _sweep_retired(self) -> None:
-        quic_streams = self.quic._streams
+        discarded = self.link.stream_discarded
         keep = []
         for stream_id in self._retiring:
-            if stream_id in quic_streams:
-                keep.append(stream_id)
-            else:
+            if discarded(stream_id):
                 self.streams.pop(stream_id, None)
+                self._retired_peer.discard(stream_id)
+            else:
+                keep.append(stream_id)
         self._retiring = keep
 
-    def _handshake_completed(self, event: events.HandshakeCompleted) -> None:
-        context = self.quic.tls
-        if self._client_ca is not None and not self._client_certificate_ok(context):
+    def _handshake_completed(self, event: Any) -> None:
+        self._handshake_done = True
+        if self._client_ca is not None and not self._client_certificate_ok():
             return
-        verified = self.is_client and self.quic.configuration.verify_mode != 0
+        verified = self.is_client and self.options.verify
         if not self.is_client:
             verified = self._client_ca is not None
-        facts = handshake_facts(self.quic, self.quic.hello_observer)
-        self.quic.hello_observer = None
+        facts = self.link.facts()
         self.handshake.resolve(
             {
                 "type": event.alpn_protocol,
@@ -412,25 +451,14 @@ class QuicConnectionCore:
         )
         self._announce_ready()
 
-    def _client_certificate_ok(self, context: tls.Context) -> bool:
-        certificate = context._peer_certificate
-        alert: int = tls.AlertDescription.certificate_required
-        reason = "a client certificate is required"
-        if certificate is not None:
-            try:
-                tls.verify_certificate(
-                    certificate=certificate,
-                    chain=context._peer_certificate_chain,
-                    cadata=self._client_ca,
-                )
-                return True
-            except tls.Alert as exc:
-                alert = int(exc.description)
-                reason = str(exc)
+    def _client_certificate_ok(self) -> bool:
+        assert self._client_ca is not None
+        problem = self.link.client_certificate_error(self._client_ca)
+        if problem is None:
+            return True
+        alert, reason = problem
         self._error = TLSError(f"client certificate rejected: {reason}", reason)
-        self.quic.close(
-            error_code=QuicErrorCode.CRYPTO_ERROR + alert, frame_type=0x06, reason_phrase=reason
-        )
+        self.link.close(CRYPTO_ERROR + alert, reason, frame_type=0x06)
         self.schedule_flush()
         return False
 
@@ -446,15 +474,15 @@ class QuicConnectionCore:
                 report_exception(exc, "QUIC on_connection callback raised")
 
     def _fail(self, exc: Exception) -> None:
-        """aioquic raised: close this connection only, with an internal error."""
+        """The QUIC core raised: close this connection only, with an internal error."""
         self._error = NetworkError(f"QUIC internal error: {exc!r}", errno.EPROTO)
         with contextlib.suppress(Exception):
-            self.quic.close(error_code=QuicErrorCode.INTERNAL_ERROR, reason_phrase="internal")
-            for data, addr in self.quic.datagrams_to_send(self.loop.time()):
+            self.link.close(self.link.INTERNAL_ERROR, "internal")
+            for data, addr in self.link.datagrams_to_send(self.loop.time()):
                 self.endpoint.send(data, addr)
         self._finish(None)
 
-    def _finish(self, event: events.ConnectionTerminated | None) -> None:
+    def _finish(self, event: Any) -> None:
         if self._finished:
             return
         self._finished = True
@@ -462,16 +490,26 @@ class QuicConnectionCore:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        quic = self.quic
         err = self._error
         if err is None and event is not None:
             err = termination_error(
                 event,
-                by_peer=quic._state == QuicConnectionState.DRAINING,
+                by_peer=self.link.by_peer,
                 by_us_on_request=self.closed_by_us,
-                handshake_done=quic._handshake_complete,
+                handshake_done=self._handshake_done,
                 heard_from_peer=self._heard_from_peer,
                 idle_timeout=self.options.idle_timeout,
+            )
+        if (
+            isinstance(err, TLSError)
+            and self.is_client
+            and err.verification_status is not None
+            and self.options.servername
+            and self.options.servername not in str(err)
+        ):
+            # qh3 does not name the host a certificate did not match: say which it was.
+            err = TLSError(
+                f"{err} (server name {self.options.servername!r})", err.verification_status
             )
         self._error = err
         if not self.handshake.done():

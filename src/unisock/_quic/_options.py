@@ -1,4 +1,4 @@
-"""The QUIC layer's own TLS options, and their translation into aioquic's configuration.
+"""The QUIC layer's own TLS options, and their translation into a core's configuration.
 
 Kept small and isolated on purpose: the project's general key/certificate normalizer will
 replace :func:`read_pem` later; nothing else here knows how keys and certificates arrive.
@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
-
-from aioquic.quic.configuration import QuicConfiguration
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from typing import Any, TypeAlias
 
 from .._transports.tls.config import keylog_path, trust_locations
 
-__all__ = ["DEFAULT_STREAM_WINDOW", "PemSource", "QuicTLSOptions", "make_configuration", "read_pem"]
+__all__ = ["DEFAULT_STREAM_WINDOW", "PemSource", "QuicTLSOptions", "fill_configuration", "read_pem"]
 
 PemSource: TypeAlias = "bytes | str | os.PathLike[str]"
 """PEM bytes, PEM text (starting with ``-----BEGIN``) or a path to a PEM file."""
@@ -53,7 +50,7 @@ def read_pem(source: PemSource) -> bytes:
 
 class _KeyLog:
     """A key log that appends each line to ``path`` and holds no file open in between
-    (aioquic only calls ``write`` and ``flush``; a connection logs a handful of lines)."""
+    (the cores only call ``write`` and ``flush``; a connection logs a handful of lines)."""
 
     __slots__ = ("path",)
 
@@ -71,18 +68,23 @@ class _KeyLog:
         pass
 
 
-def make_configuration(options: QuicTLSOptions, *, is_client: bool) -> QuicConfiguration:
-    """Build aioquic's configuration; raises ``ValueError`` naming a bad field."""
+def fill_configuration(
+    config: Any,
+    options: QuicTLSOptions,
+    *,
+    is_client: bool,
+    load_chain: Callable[[bytes, bytes], tuple[Any, list[Any], Any]],
+) -> Any:
+    """Fill a core's ``QuicConfiguration`` (both cores share the field names) from
+    ``options``; ``load_chain(cert_pem, key_pem)`` gives the core's own certificate, chain
+    and key objects.  Raises ``ValueError`` naming a bad field."""
     if not options.alpn:
         raise ValueError("alpn: QUIC needs at least one ALPN protocol id")
-    config = QuicConfiguration(
-        is_client=is_client,
-        alpn_protocols=list(options.alpn),
-        idle_timeout=options.idle_timeout if options.idle_timeout else 3600.0,
-        max_datagram_frame_size=options.max_datagram_frame_size,
-        max_stream_data=options.stream_window,
-        max_data=max(options.stream_window * 4, 1 << 20),
-    )
+    config.alpn_protocols = list(options.alpn)
+    config.idle_timeout = options.idle_timeout if options.idle_timeout else 3600.0
+    config.max_datagram_frame_size = options.max_datagram_frame_size
+    config.max_stream_data = options.stream_window
+    config.max_data = max(options.stream_window * 4, 1 << 20)
     if is_client:
         config.server_name = options.servername
         if not options.verify:
@@ -91,20 +93,17 @@ def make_configuration(options: QuicTLSOptions, *, is_client: bool) -> QuicConfi
         config.cadata = read_pem(options.ca)
     elif is_client and options.verify:
         # The trust policy of TLS over TCP (system store, SSL_CERT_FILE/SSL_CERT_DIR,
-        # certifi only where there is none), not aioquic's certifi-only default.
+        # certifi only where there is none), not the core's own default.
         config.cafile, config.capath = trust_locations()
     keylog = keylog_path()
     if keylog is not None:
-        config.secrets_log_file = _KeyLog(keylog)  # type: ignore[assignment]
+        config.secrets_log_file = _KeyLog(keylog)
     if options.cert is not None:
-        chain = x509.load_pem_x509_certificates(read_pem(options.cert))
-        config.certificate = chain[0]
-        config.certificate_chain = chain[1:]
+        cert_pem = read_pem(options.cert)
         key_pem = read_pem(options.key if options.key is not None else options.cert)
-        try:
-            config.private_key = load_pem_private_key(key_pem, password=None)
-        except ValueError as exc:
-            raise ValueError(f"key: cannot load the private key ({exc})") from None
+        config.certificate, config.certificate_chain, config.private_key = load_chain(
+            cert_pem, key_pem
+        )
     elif not is_client:
         raise ValueError("cert: a QUIC server needs a certificate and a key")
     return config

@@ -26,23 +26,12 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
-from typing import Any
 
-from aioquic._buffer import Buffer
-from aioquic.quic import events
-from aioquic.quic.crypto import CryptoPair
-from aioquic.quic.packet import (
-    QuicPacketType,
-    encode_quic_retry,
-    encode_quic_version_negotiation,
-    pull_quic_header,
-)
-from aioquic.quic.retry import QuicRetryTokenHandler
-
+from . import _wire
 from ._connection import QuicConnectionCore
 from ._endpoint import Address, Endpoint, tune_socket
-from ._flow import CreditedConnection
-from ._options import QuicTLSOptions, make_configuration, read_pem
+from ._engines import core as quic_core
+from ._options import QuicTLSOptions, read_pem
 from ._resolve import resolve_udp
 from ._stream import QuicStreamTransport
 from ._tickets import ServerTickets
@@ -62,28 +51,14 @@ HANDSHAKE_TIMEOUT = 10.0
 """Seconds a connection may stay half-open before it is closed."""
 
 
-def _initial_decrypts(data: bytes, header: Any) -> bool:
-    """Whether the datagram's first packet decrypts with its connection ID's Initial keys."""
-    try:
-        buf = Buffer(data=data)
-        pull_quic_header(buf, host_cid_length=8)
-        crypto = CryptoPair()
-        crypto.setup_initial(header.destination_cid, is_client=False, version=header.version)
-        crypto.decrypt_packet(data[: header.packet_length], buf.tell(), 0)
-    except Exception:
-        return False
-    return True
-
-
 class _ServerCore(QuicConnectionCore):
     """A server connection, which keeps the endpoint's connection-ID map current."""
 
     routes: dict[bytes, QuicConnectionCore]
     cids: set[bytes]
 
-    def _connection_id_changed(self, event: events.QuicEvent) -> None:
-        cid: bytes = event.connection_id  # type: ignore[attr-defined]
-        if isinstance(event, events.ConnectionIdIssued):
+    def _connection_id_changed(self, cid: bytes, issued: bool) -> None:
+        if issued:
             self.routes[cid] = self
             self.cids.add(cid)
         else:
@@ -98,13 +73,18 @@ class _ServerEndpoint(Endpoint):
         self.routes: dict[bytes, QuicConnectionCore] = {}
 
     def route(self, data: bytes, addr: Address, now: float) -> None:
+        if data and not data[0] & 0x80:  # short header: the hot path
+            core = self.routes.get(data[1 : 1 + _wire.CID_LENGTH])
+            if core is not None:
+                core.queue(data, addr)
+            return
         try:
-            header = pull_quic_header(Buffer(data=data), host_cid_length=8)
-        except Exception:
+            header = _wire.parse_header(data)
+        except ValueError:
             return  # not QUIC
         core = self.routes.get(header.destination_cid)
         if core is not None:
-            core.datagram_received(data, addr, now)
+            core.queue(data, addr)
         else:
             self.server._new_peer(header, data, addr, now)
 
@@ -121,8 +101,9 @@ class QuicServer:
     ) -> None:
         self.options = options
         self._loop = loop
-        self._config = make_configuration(options, is_client=False)
         self._client_ca = read_pem(options.ca) if options.ca is not None else None
+        self._engine = quic_core(client_certificates=self._client_ca is not None)
+        self._config = self._engine.configuration(options, is_client=False)
         self._on_connection = on_connection
         self._tickets = ServerTickets()
         self._endpoint = _ServerEndpoint(loop, sock, self)
@@ -131,38 +112,32 @@ class QuicServer:
         self.half_open: dict[QuicConnectionCore, asyncio.TimerHandle] = {}
         self.retries_sent = 0
         self.initials_dropped = 0
-        self._retry = QuicRetryTokenHandler()
+        self._retry = _wire.RetryTokens()
         self.closed = False
 
-    def _new_peer(self, header: Any, data: bytes, addr: Address, now: float) -> None:
+    def _new_peer(self, header: _wire.Header, data: bytes, addr: Address, now: float) -> None:
         if self.closed:
             return
-        versions = self._config.supported_versions
-        if header.version is not None and header.version not in versions:
-            if header.packet_type is not QuicPacketType.VERSION_NEGOTIATION:
+        if header.version is not None and header.version != _wire.VERSION_1:
+            if header.version != 0 and len(data) >= _MIN_INITIAL:
                 self._endpoint.send(
-                    encode_quic_version_negotiation(
+                    _wire.encode_version_negotiation(
                         source_cid=header.destination_cid,
                         destination_cid=header.source_cid,
-                        supported_versions=versions,
+                        versions=[_wire.VERSION_1],
                     ),
                     addr,
                 )
             return
-        if header.packet_type is not QuicPacketType.INITIAL or len(data) < _MIN_INITIAL:
+        if header.packet_type != _wire.INITIAL or len(data) < _MIN_INITIAL:
             return
-        if not _initial_decrypts(data, header):
+        if not _wire.initial_decrypts(data, header):
             return  # junk under a valid-looking header: keep nothing
         original_cid = header.destination_cid
         retry_cid: bytes | None = None
         if header.token:
             try:
-                original_cid = self._retry.validate_token(
-                    address=addr,
-                    destination_cid=header.destination_cid,
-                    token=header.token,
-                    now=now,
-                )
+                original_cid = self._retry.validate(addr, header.destination_cid, header.token)
             except ValueError:
                 self.initials_dropped += 1
                 return  # a stale or forged token: the peer starts over
@@ -175,29 +150,23 @@ class QuicServer:
             return
         self._accept(header, data, addr, now, original_cid, retry_cid)
 
-    def _send_retry(self, header: Any, addr: Address, now: float) -> None:
-        source_cid = os.urandom(8)
-        token = self._retry.create_token(
-            address=addr,
-            original_destination_connection_id=header.destination_cid,
-            retry_source_connection_id=source_cid,
-            now=now,
-        )
+    def _send_retry(self, header: _wire.Header, addr: Address, now: float) -> None:
+        source_cid = os.urandom(_wire.CID_LENGTH)
+        token = self._retry.create(addr, header.destination_cid, source_cid)
         self.retries_sent += 1
         self._endpoint.send(
-            encode_quic_retry(
-                version=header.version,
+            _wire.encode_retry(
                 source_cid=source_cid,
                 destination_cid=header.source_cid,
                 original_destination_cid=header.destination_cid,
-                retry_token=token,
+                token=token,
             ),
             addr,
         )
 
     def _accept(
         self,
-        header: Any,
+        header: _wire.Header,
         data: bytes,
         addr: Address,
         now: float,
@@ -207,8 +176,8 @@ class QuicServer:
         streams: dict[int, QuicStreamTransport] = {}
         wants_cert = self._client_ca is not None
         tickets = self._tickets
-        quic = CreditedConnection(
-            configuration=self._config,
+        link = self._engine.link(
+            self._config,
             original_destination_connection_id=original_cid,
             retry_source_connection_id=retry_cid,
             credits=streams,
@@ -219,7 +188,7 @@ class QuicServer:
         )
         core = _ServerCore(
             self._loop,
-            quic,
+            link,
             self._endpoint,
             peer=addr,
             options=self.options,
@@ -228,7 +197,7 @@ class QuicServer:
         )
         routes = self._endpoint.routes
         core.routes = routes
-        core.cids = {header.destination_cid, quic.host_cid}
+        core.cids = {header.destination_cid, link.host_cid}
         for cid in core.cids:
             routes[cid] = core
         core.on_ready = self._ready
@@ -239,7 +208,7 @@ class QuicServer:
         )
         core.handshake.add_done_callback(lambda _d: self._opened(core))
         core.datagram_received(data, addr, now)
-        if not quic.decrypted_any and not core.closed.done():
+        if not link.decrypted_any() and not core.closed.done():
             # Nothing in the datagram decrypted after all: drop it without a trace.
             core.on_end.clear()
             self._forget(core)

@@ -1,13 +1,13 @@
 """One QUIC stream as an asyncio Transport, so a plain ``asyncio.Protocol`` can drive it.
 
-Sending: ``write()`` appends to aioquic's send buffer and asks the connection for one flush
-per loop pass.  aioquic keeps every byte until the peer acknowledges it and never pushes
-back (aioquic#328), so this transport counts those bytes itself (``_buffer_stop -
-_buffer_start`` of aioquic's ``QuicStreamSender``) and calls the protocol's
-``pause_writing()`` / ``resume_writing()`` around the high and low water marks.
+Sending: ``write()`` appends to the QUIC core's send buffer and asks the connection for one
+flush per loop pass.  The transport asks the core how much it holds for the stream
+(``Link.held``: not yet sent on qh3, not yet acknowledged on aioquic, which never pushes
+back itself) and calls the protocol's ``pause_writing()`` / ``resume_writing()`` around
+the high and low water marks.
 
 Receiving: data goes straight to ``data_received()`` and advances ``consumed``, the offset
-:mod:`._flow` grants credit from.  While reading is paused (or no protocol is attached yet)
+the core's link grants credit from.  While reading is paused (or no protocol is attached yet)
 data waits here, and no new credit is granted, so at most one window is ever buffered and a
 slow reader slows the sender.
 
@@ -26,15 +26,19 @@ import errno
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
-from aioquic.quic.stream import QuicStream
-
 from ..errors import InvalidStateError, NetworkError
 from ..events import report_exception
+from ._link import StreamWriter
 
 if TYPE_CHECKING:
     from ._connection import QuicConnectionCore
 
 __all__ = ["DEFAULT_HIGH_WATER", "Direction", "QuicStreamTransport"]
+
+
+def _no_write(data: Any, end_stream: bool = False) -> None:
+    raise InvalidStateError("this QUIC stream is receive-only")
+
 
 Direction = Literal["bidirectional", "send", "receive"]
 DEFAULT_HIGH_WATER = 1 << 20
@@ -43,9 +47,7 @@ DEFAULT_HIGH_WATER = 1 << 20
 class QuicStreamTransport(asyncio.Transport):
     """The Transport facade of one QUIC stream; ``direction`` says which ways it carries data."""
 
-    def __init__(self, core: QuicConnectionCore, stream: QuicStream, direction: Direction) -> None:
-        stream_id = stream.stream_id
-        assert stream_id is not None
+    def __init__(self, core: QuicConnectionCore, stream_id: int, direction: Direction) -> None:
         super().__init__(
             {
                 "peername": core.peer,
@@ -64,14 +66,17 @@ class QuicStreamTransport(asyncio.Transport):
         self.reading_paused = True  # until a protocol is attached
         self._core = core
         self._loop = core.loop
-        self._stream = stream
-        self._sender = stream.sender
+        link = core.link
+        self._link = link
+        self._write: StreamWriter = link.writer(stream_id) if direction != "receive" else _no_write
+        self._held_fn = link.held
         self._protocol: asyncio.BaseProtocol | None = None
         self._paused_by_protocol = False
         self._inbox: deque[bytes] = deque()
         self._inbox_size = 0
         self._eof_pending = False
         self._eof_seen = False
+        self._receive_done = direction == "send"  # FIN delivered or reset by the peer
         self._drain_scheduled = False
         self._write_closed = direction == "receive"
         self._eof_written = False
@@ -113,13 +118,17 @@ class QuicStreamTransport(asyncio.Transport):
         n = len(data)
         if not n:
             return
-        sender = self._sender
-        sender.write(data)  # type: ignore[arg-type]  # any bytes-like works
+        try:
+            self._write(data)  # any bytes-like works
+        except Exception:
+            if self._core.is_closing:
+                return  # the connection is ending: dropped, as asyncio does after close()
+            raise
         self.bytes_sent += n
         core = self._core
         if not core.flush_pending:
             core.schedule_flush()
-        if not self._write_paused and sender._buffer_stop - sender._buffer_start > self._high:
+        if not self._write_paused and self._held_fn(self.stream_id) > self._high:
             self._pause_writing()
 
     def writelines(self, list_of_data: Any) -> None:
@@ -133,7 +142,8 @@ class QuicStreamTransport(asyncio.Transport):
             return
         self._write_closed = True
         self._eof_written = True
-        self._sender.write(b"", end_stream=True)
+        with contextlib.suppress(Exception):  # the connection may be ending
+            self._write(b"", True)
         self._core.schedule_flush()
 
     def can_write_eof(self) -> bool:
@@ -141,19 +151,16 @@ class QuicStreamTransport(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         """Bytes written but not yet sent in any packet (what a socket's ``bytes_sent``
-        leaves out, as TCP's counts what reached the kernel).  Bytes sent and not yet
-        acknowledged are still held (``_held``), and that is what pauses writing."""
-        if self.direction == "receive" or self._reset_sent or self._sender.is_finished:
+        leaves out, as TCP's counts what reached the kernel)."""
+        if self.direction == "receive" or self._reset_sent:
             return 0
-        sender = self._sender
-        return max(0, sender._buffer_stop - max(sender.highest_offset, sender._buffer_start))
+        return self._link.unsent(self.stream_id)
 
     def _held(self) -> int:
-        """Bytes aioquic keeps for this stream until the peer acknowledges them."""
-        if self.direction == "receive" or self._reset_sent or self._sender.is_finished:
+        """Bytes the QUIC core holds for this stream that count against the high mark."""
+        if self.direction == "receive" or self._reset_sent:
             return 0
-        sender = self._sender
-        return sender._buffer_stop - sender._buffer_start
+        return self._link.held(self.stream_id)
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return (self._low, self._high)
@@ -184,7 +191,7 @@ class QuicStreamTransport(asyncio.Transport):
                 self._protocol_failed(exc, "pause_writing")
 
     def resume_writing_if_drained(self) -> None:
-        """Called by the connection after ACKs arrive."""
+        """Called by the connection after ACKs arrive and after each flush."""
         if self._lost or self._held() > self._low:
             return
         self._write_paused = False
@@ -218,6 +225,8 @@ class QuicStreamTransport(asyncio.Transport):
 
     def data_arrived(self, data: bytes, fin: bool) -> None:
         """Stream data from the connection, in order; the hot path of receiving."""
+        if fin:
+            self._receive_done = True
         n = len(data)
         self.bytes_received += n
         if self._closing:
@@ -295,7 +304,9 @@ class QuicStreamTransport(asyncio.Transport):
         core = self._core
         if not self._write_closed:
             self._write_closed = True
-            self._sender.write(b"", end_stream=True)
+            self._eof_written = True
+            with contextlib.suppress(Exception):  # the connection may be ending
+                self._write(b"", True)
         self._stop_receiving(0)
         core.schedule_flush()
         if self.direction == "receive" or self._sender_done():
@@ -321,25 +332,26 @@ class QuicStreamTransport(asyncio.Transport):
             self._connection_lost(None)
 
     def _sender_done(self) -> bool:
-        sender = self._sender
-        return sender.is_finished or sender._reset_error_code is not None
+        return self._reset_sent or self._link.send_done(self.stream_id)
 
     def _reset_sending(self, error_code: int) -> None:
-        if self.direction != "receive" and not self._reset_sent and not self._sender.is_finished:
+        if self.direction != "receive" and not self._reset_sent:
             self._reset_sent = True
-            self._core.quic.reset_stream(self.stream_id, error_code)
+            self._link.reset(self.stream_id, error_code)
 
     def _stop_receiving(self, error_code: int) -> None:
+        self.consumed += self._inbox_size  # discarded counts as consumed: credit may flow
         self._inbox.clear()
         self._inbox_size = 0
         self._eof_pending = False
         self.reading_paused = False
-        if self.direction != "send" and not self._stream.receiver.is_finished:
-            with contextlib.suppress(ValueError):  # aioquic already discarded the stream
-                self._core.quic.stop_stream(self.stream_id, error_code)
+        if not self._receive_done:
+            self._receive_done = True
+            self._link.stop(self.stream_id, error_code)
 
     def peer_reset(self, error_code: int) -> None:
         """The peer sent RESET_STREAM."""
+        self._receive_done = True
         if self._lost:
             return
         if self._closing:
@@ -351,7 +363,7 @@ class QuicStreamTransport(asyncio.Transport):
         )
 
     def peer_stopped(self, error_code: int) -> None:
-        """The peer sent STOP_SENDING (aioquic has already reset our sending side)."""
+        """The peer sent STOP_SENDING (the QUIC core has already reset our sending side)."""
         self._reset_sent = True
         if self._lost:
             return
@@ -376,7 +388,11 @@ class QuicStreamTransport(asyncio.Transport):
         self._write_closed = True
         if exc is None and not self._closing:
             receiving_done = self.direction == "send" or self._eof_seen or self._eof_pending
-            sending_done = self.direction == "receive" or self._sender.is_finished
+            sending_done = (
+                self.direction == "receive"
+                or self._link.send_done(self.stream_id)
+                or (self._eof_written and self._link.unsent(self.stream_id) == 0)
+            )
             if not (receiving_done and sending_done) and not self._core.closed_by_us:
                 exc = NetworkError(
                     f"the QUIC connection closed before stream {self.stream_id} finished",
@@ -395,6 +411,7 @@ class QuicStreamTransport(asyncio.Transport):
         self._lost = True
         self._closing = True
         self._write_closed = True
+        self.consumed += self._inbox_size
         self._inbox.clear()
         self._inbox_size = 0
         core = self._core

@@ -261,6 +261,16 @@ async def open_tcp(
     assert opts.remote is not None
     if opts.sock is not None:
         return await _adopt_connected(loop, opts, protocol_factory), 0
+    if opts.remote.path is not None:  # a Unix stream socket: no resolution, no race
+        from .unix import connect_stream
+
+        sock = await connect_stream(loop, opts.remote.path)
+        try:
+            apply_socket_options(sock, opts)  # buffer sizes (IP options were refused)
+        except BaseException:
+            sock.close()
+            raise
+        return await _adopt(loop, sock, protocol_factory), 0
     targets = await resolve(loop, opts.remote, socket.SOCK_STREAM)
     sent = 0
     if fast_open and _MSG_FASTOPEN and len(targets) == 1 and opts.local is None:

@@ -97,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         "port: connection refused) ends it with status 1. Ctrl-C closes the connection "
         "gracefully (FIN, TLS close_notify) and exits with status 130.",
     )
-    p.add_argument("target", metavar="HOST:PORT", help="where to connect ([::1]:PORT for IPv6)")
+    p.add_argument(
+        "target",
+        metavar="HOST:PORT",
+        help="where to connect ([::1]:PORT for IPv6, unix:/PATH for a Unix socket)",
+    )
     _transport(p, server=False)
     p.add_argument(
         "--no-half-close",
@@ -130,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C; otherwise the first connection is joined to stdin/stdout (like 'nc -l') and "
         "the command ends with it.",
     )
-    p.add_argument("target", metavar="[HOST:]PORT", help="where to listen")
+    p.add_argument(
+        "target", metavar="[HOST:]PORT", help="where to listen (unix:/PATH for a Unix socket)"
+    )
     _transport(p, server=True)
     p.add_argument("--echo", "-e", action="store_true", help="echo every connection back")
     p.add_argument(
@@ -175,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(or --output FILE) until it ends, then exit. A progress bar (bytes, rate) is drawn "
         "on stderr when it is a terminal.",
     )
-    p.add_argument("target", metavar="[HOST:]PORT", help="where to listen")
+    p.add_argument(
+        "target", metavar="[HOST:]PORT", help="where to listen (unix:/PATH for a Unix socket)"
+    )
     _transport(p, server=True)
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary line at the end")

@@ -17,10 +17,10 @@ __all__ = ["connect_main", "finish"]
 
 
 async def connect_main(args: argparse.Namespace) -> int:
-    host, port = target_address(args.target)
+    remote = target_address(args.target)
     init = client_options(args)
     udp = datagram(args)
-    sock = open_socket(remote=(host, port), allow_half_open=True, **init)
+    sock = open_socket(remote=remote, allow_half_open=True, **init)
     ok = False
     try:
         info = await sock.ready

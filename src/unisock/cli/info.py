@@ -121,7 +121,7 @@ def _print(rows: list[tuple[str, str]]) -> None:
         print(f"{label.ljust(width)}  {value}")
 
 
-async def _open(remote: tuple[str, int], init: dict[str, Any]) -> tuple[Socket, SocketInfo]:
+async def _open(remote: tuple[str, int] | str, init: dict[str, Any]) -> tuple[Socket, SocketInfo]:
     sock = open_socket(remote=remote, **init)
     try:
         info = await sock.ready

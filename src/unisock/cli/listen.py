@@ -26,9 +26,9 @@ async def open_listener(
     args: argparse.Namespace, ca_file: str | None, **extra: object
 ) -> SocketListener:
     """Listen as the flags say and announce the address (and a --self-signed CA) on stderr."""
-    host, port = listen_address(args.target)
+    where = listen_address(args.target)
     init = listener_options(args, ca_file)
-    listener = new_listener(local=(host, port), **init, **extra)
+    listener = new_listener(local=where, **init, **extra)
     local = await listener.ready
     eprint(f"unisock: listening on {local} ({args.type})")
     if ca_file is not None:

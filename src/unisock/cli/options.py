@@ -62,16 +62,33 @@ def _split(text: str, what: str) -> tuple[str | None, str]:
     return (host if sep else None), port
 
 
-def target_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``[v6]:PORT``) of a peer to connect to."""
+def _unix(text: str) -> str | None:
+    """``unix:/path`` (or ``unix:@abstract``) as the library takes it, else None."""
+    text = text.strip()
+    if not text.startswith("unix:"):
+        return None
+    if len(text) == len("unix:"):
+        raise UsageError(f"bad address {text!r}: expected unix:/PATH (or unix:@NAME)")
+    return text
+
+
+def target_address(text: str) -> tuple[str, int] | str:
+    """``HOST:PORT`` (or ``[v6]:PORT``) of a peer to connect to, or ``unix:/PATH``."""
+    unix = _unix(text)
+    if unix is not None:
+        return unix
     host, port = _split(text, "address")
     if not host:
         raise UsageError(f"bad address {text!r}: expected HOST:PORT (e.g. example.com:443)")
     return host, _port(port, "address", allow_zero=False)
 
 
-def listen_address(text: str) -> tuple[str, int]:
-    """``[HOST:]PORT`` to listen on; HOST defaults to 127.0.0.1 (loopback only)."""
+def listen_address(text: str) -> tuple[str, int] | str:
+    """``[HOST:]PORT`` to listen on (HOST defaults to 127.0.0.1, loopback only), or
+    ``unix:/PATH``."""
+    unix = _unix(text)
+    if unix is not None:
+        return unix
     host, port = _split(text, "listen address")
     return host or "127.0.0.1", _port(port, "listen address", allow_zero=True)
 
@@ -204,7 +221,8 @@ def listener_options(args: argparse.Namespace, ca_file: str | None) -> dict[str,
         if args.self_signed:
             from .certs import make_certificates
 
-            host = listen_address(args.target)[0]
+            where = listen_address(args.target)
+            host = where[0] if isinstance(where, tuple) else "localhost"
             extra = () if host in ("0.0.0.0", "::") else (host,)
             certs = make_certificates(extra)
             init["cert"], init["key"] = certs.cert_pem, certs.key_pem

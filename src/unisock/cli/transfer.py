@@ -49,8 +49,8 @@ async def send_main(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: {exc.strerror or exc}") from None
     with file:
         total = os.fstat(file.fileno()).st_size if path.is_file() else None  # noqa: ASYNC240
-        host, port = target_address(args.target)
-        sock = open_socket(remote=(host, port), **client_options(args))
+        remote = target_address(args.target)
+        sock = open_socket(remote=remote, **client_options(args))
         ok = False
         progress = Progress(lambda: sock.stats.bytes_sent, total)
         try:

@@ -10,57 +10,14 @@ from __future__ import annotations
 import argparse
 import difflib
 
+from ..alpn import IANA_IDS, QUIC_IDS, is_quic_alpn
+
 __all__ = ["ALPN_IDS", "QUIC_ALPN_IDS", "TRANSPORTS", "check_type", "is_quic_alpn", "type_help"]
 
 TRANSPORTS = ("tcp", "udp", "tls", "quic")
 
-ALPN_IDS = (
-    "http/0.9",
-    "http/1.0",
-    "http/1.1",
-    "spdy/1",
-    "spdy/2",
-    "spdy/3",
-    "stun.turn",
-    "stun.nat-discovery",
-    "h2",
-    "h2c",
-    "webrtc",
-    "c-webrtc",
-    "ftp",
-    "imap",
-    "pop3",
-    "managesieve",
-    "coap",
-    "xmpp-client",
-    "xmpp-server",
-    "acme-tls/1",
-    "mqtt",
-    "dot",
-    "ntske/1",
-    "sunrpc",
-    "h3",
-    "smb",
-    "irc",
-    "nntp",
-    "nnsp",
-    "doq",
-    "sip/2",
-    "tds/8.0",
-    "dicom",
-    "postgresql",
-    "radius/1.0",
-    "radius/1.1",
-)
-"""The IANA "TLS Application-Layer Protocol Negotiation (ALPN) Protocol IDs" registry, less
-``co`` (CoAP over DTLS, which unisock does not speak), as the library takes them."""
-
-QUIC_ALPN_IDS = ("h3", "doq")
-
-
-def is_quic_alpn(alpn: str) -> bool:
-    """``h3``, ``doq`` and the drafts' ``h3-NN``/``hq-*`` run over QUIC, the rest over TLS."""
-    return alpn in QUIC_ALPN_IDS or alpn.startswith(("h3-", "hq-"))
+ALPN_IDS = IANA_IDS
+QUIC_ALPN_IDS = QUIC_IDS
 
 
 def check_type(value: str) -> str:

@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import threading
 from typing import Any, cast
 
+from ..._base.buffers import thread_buffer
 from ..._base.deferred import Deferred
 from ..._runtime import current
 from ..._runtime.base import Handle, Runtime
@@ -50,18 +50,9 @@ _SESSION_WATCH_PASSES = 32  # TLS 1.3 tickets come after the handshake: look thi
 _CLOSE_NOTIFY = ssl.SSLZeroReturnError("the peer sent close_notify")
 
 
-_local = threading.local()
-
-
 def _thread_buffers() -> tuple[memoryview, memoryview]:
     """This thread's ciphertext receive buffer and plaintext read buffer."""
-    buffers: tuple[memoryview, memoryview] | None = getattr(_local, "buffers", None)
-    if buffers is None:
-        buffers = _local.buffers = (
-            memoryview(bytearray(_RECV_SIZE)),
-            memoryview(bytearray(_READ_SIZE)),
-        )
-    return buffers
+    return thread_buffer("tls-ciphertext", _RECV_SIZE), thread_buffer("tls-plaintext", _READ_SIZE)
 
 
 def _network_error(exc: BaseException | None, during: str) -> NetworkError:
@@ -123,10 +114,12 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         session = options.session
         if not server_side and pooling:
             peer = lower.get_extra_info("peername")
-            if peer is not None:
+            if isinstance(peer, tuple):
                 self._cache_key = SessionCache.key(host or str(peer[0]), int(peer[1]), options)
-                if session is None:
-                    session = self._cache.get(self._cache_key)
+            elif peer:  # a Unix socket's path: the same server is the same path
+                self._cache_key = SessionCache.key(f"unix:{peer!s}", 0, options)
+            if session is None and self._cache_key is not None:
+                session = self._cache.get(self._cache_key)
 
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()

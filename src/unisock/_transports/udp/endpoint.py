@@ -44,10 +44,10 @@ from __future__ import annotations
 import asyncio
 import errno as _errno
 import socket
-import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, TypeVar
 
+from ..._base.buffers import thread_buffer
 from ...errors import InvalidStateError, NetworkError, network_error
 from ..adopt import claim
 
@@ -69,22 +69,6 @@ MAX_PAYLOAD_IPV6 = 65_527  # 65,535 - 8 (UDP header); the IPv6 header is not cou
 _BUFFER_SIZE = 65_536 + 1  # one byte more than any payload: a full buffer means truncation
 _BATCH_MAX = 64  # datagrams read per wake-up at most, so one busy socket cannot starve others
 _PROBE_BACKOFF_MAX = 4096
-
-
-class _Scratch(threading.local):
-    """The receive buffer, one per thread and shared by every endpoint that thread's loop runs.
-
-    Safe to share: each datagram is copied out (``bytes``) before the protocol sees it, and
-    a loop runs one reader callback at a time.  So a thousand UDP sockets cost 64 KiB, not
-    64 MiB.
-    """
-
-    def __init__(self) -> None:
-        self.buf = bytearray(_BUFFER_SIZE)
-        self.view = memoryview(self.buf)
-
-
-_scratch = _Scratch()
 
 
 class DatagramProtocol(Protocol):
@@ -131,6 +115,7 @@ class DatagramEndpoint:
         "datagrams_received",
         "datagrams_sent",
         "datagrams_truncated",
+        "file_owner",
     )
 
     def __init__(
@@ -160,6 +145,8 @@ class DatagramEndpoint:
         self.datagrams_received = 0
         self.bytes_received = 0
         self.datagrams_truncated = 0
+        self.file_owner: Any = None
+        """What removes a Unix datagram socket's file when the endpoint closes."""
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -192,6 +179,8 @@ class DatagramEndpoint:
             self._reading = False
             self._loop.remove_reader(self._fd)
         self._sock.close()
+        if self.file_owner is not None:
+            self.file_owner.close()  # a Unix socket's file goes with it
         try:
             self._loop.call_soon(self._protocol.connection_lost, exc)
         except RuntimeError:  # the loop is already closed: nobody else will call it
@@ -288,9 +277,9 @@ class DatagramEndpoint:
 
     def _read_bound(self) -> None:
         recvfrom_into = self._sock.recvfrom_into
-        scratch = _scratch
-        buf = scratch.buf
-        view = scratch.view
+        # One buffer per thread for every endpoint (see ``_base.buffers``): each datagram
+        # is copied out (``bytes``) before the protocol sees it.
+        buf = view = thread_buffer("datagram", _BUFFER_SIZE)
         deliver = self._protocol.datagram_received
         count = 0
         total = 0
@@ -322,9 +311,9 @@ class DatagramEndpoint:
 
     def _read_connected(self) -> None:
         recv_into = self._sock.recv_into
-        scratch = _scratch
-        buf = scratch.buf
-        view = scratch.view
+        # One buffer per thread for every endpoint (see ``_base.buffers``): each datagram
+        # is copied out (``bytes``) before the protocol sees it.
+        buf = view = thread_buffer("datagram", _BUFFER_SIZE)
         peer = self._peer
         deliver = self._protocol.datagram_received
         count = 0

@@ -37,6 +37,23 @@ async def open_endpoint(
     def prepare(sock: socket.socket) -> None:
         configure_datagram(sock, opts)
 
+    if (opts.remote is not None and opts.remote.path is not None) or (
+        opts.local is not None and opts.local.path is not None
+    ):
+        from ..unix import datagram_socket
+
+        sock, owner = datagram_socket(
+            opts.local.path if opts.local is not None else None,
+            opts.remote.path if opts.remote is not None else None,
+        )
+        endpoint, protocol = adopt_datagram_endpoint(
+            protocol_factory,
+            sock,
+            send_buffer_size=opts.send_buffer_size,
+            receive_buffer_size=opts.receive_buffer_size,
+        )
+        endpoint.file_owner = owner
+        return endpoint, protocol
     if adopted is not None:
         return adopt_datagram_endpoint(
             protocol_factory,

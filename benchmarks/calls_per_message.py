@@ -1,0 +1,137 @@
+"""Python calls per 64-byte round trip on a unisock echo server (issue 14's budget).
+
+    python benchmarks/calls_per_message.py streams|pipe|data|udp [asyncio|uvloop]
+
+One process: a unisock listener echoing in the chosen style (``reader.read()`` +
+``writer.write()``, ``readable.pipe_to(writable)``, a ``"data"`` listener, or a UDP
+listener with ``reader.read()`` + ``writer.write()``) and a raw asyncio client (one call
+per round trip).  cProfile counts every Python call over ``N`` round trips: unlike timings
+on a shared machine, the count is deterministic.  The busiest functions follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import pstats
+import sys
+from typing import Any
+
+import unisock
+
+N = 20_000
+MSG = b"x" * 64
+
+
+class TcpClient(asyncio.Protocol):
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.count = 0
+        self.done = done
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.count += 1
+        if self.count >= N:
+            self.done.set_result(None)
+            return
+        self.transport.write(MSG)
+
+
+class UdpClient(asyncio.DatagramProtocol):
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.count = 0
+        self.done = done
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.count += 1
+        if self.count >= N:
+            self.done.set_result(None)
+            return
+        self.transport.sendto(MSG)
+
+
+async def serve(sock: unisock.Socket, mode: str) -> None:
+    if mode == "pipe":
+        await sock.readable.pipe_to(sock.writable)
+        return
+    if mode == "data":
+        write = sock.writable.get_writer().write
+
+        def echo(event: Any) -> None:
+            for buffer in event.buffers:
+                write(buffer)
+
+        sock.add_event_listener("data", echo)
+        await sock.closed
+        return
+    reader = sock.readable.get_reader()
+    writer = sock.writable.get_writer()
+    while True:
+        result = await reader.read()
+        if result.done:
+            break
+        writer.write(result.value)
+
+
+async def main(mode: str, loop_name: str) -> None:
+    loop = asyncio.get_running_loop()
+    udp = mode == "udp"
+    done: asyncio.Future[None] = loop.create_future()
+    tasks: set[asyncio.Task[None]] = set()
+    async with unisock.SocketListener(
+        type="udp" if udp else "tcp", local="127.0.0.1:0"
+    ) as listener:
+        assert listener.local is not None
+        port = listener.local.port
+        listener.add_event_listener(
+            "socket", lambda event: tasks.add(asyncio.ensure_future(serve(event.socket, mode)))
+        )
+        if udp:
+            transport, client = await loop.create_datagram_endpoint(
+                lambda: UdpClient(done), remote_addr=("127.0.0.1", port)
+            )
+            transport.sendto(MSG)  # the first datagram makes the listener's peer socket
+            while not tasks:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            client.count = 0
+        else:
+            transport, client = await loop.create_connection(
+                lambda: TcpClient(done), "127.0.0.1", port
+            )
+            await asyncio.sleep(0.1)
+        profile = cProfile.Profile()
+        profile.enable()
+        if not udp:
+            transport.write(MSG)
+        await done
+        profile.disable()
+        transport.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    total = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"{mode} on {loop_name}: {total / N:.1f} Python calls per round trip (client included)")
+    stats.sort_stats("ncalls").print_stats(20)
+    print("\n".join(line[:150] for line in out.getvalue().splitlines()[:40] if line.strip()))
+
+
+if __name__ == "__main__":
+    MODE = sys.argv[1] if len(sys.argv) > 1 else "streams"
+    LOOP = sys.argv[2] if len(sys.argv) > 2 else "asyncio"
+    if LOOP == "uvloop":
+        import uvloop
+
+        uvloop.run(main(MODE, LOOP))
+    else:
+        asyncio.run(main(MODE, LOOP))
