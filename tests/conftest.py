@@ -33,7 +33,15 @@ try:
 except ImportError:  # pragma: no cover - uvloop is in the test extra
     uvloop = None  # type: ignore[assignment]
 
+try:
+    import trio
+except ImportError:  # pragma: no cover - trio is in the test extra
+    trio = None  # type: ignore[assignment]
+
 LOOPS = ["asyncio", "uvloop"] if uvloop is not None else ["asyncio"]
+"""The runtimes every test that takes ``run`` runs on."""
+TRIO = ["trio"] if trio is not None else []
+"""Added for tests marked ``@pytest.mark.trio`` (``trio(only=True)``: trio alone)."""
 
 
 def run_on(kind: str, main: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
@@ -43,6 +51,8 @@ def run_on(kind: str, main: Callable[[], Awaitable[Any]], timeout: float = 60) -
     reached the loop's exception handler (a misbehaving peer must never raise into the
     loop; an error in a background task must not pass unseen).
     """
+    if kind == "trio":
+        return run_on_trio(main, timeout)
     reported: list[dict[str, Any]] = []
 
     async def bounded() -> Any:
@@ -70,7 +80,50 @@ def run_on(kind: str, main: Callable[[], Awaitable[Any]], timeout: float = 60) -
     return result
 
 
-@pytest.fixture(params=LOOPS)
+def run_on_trio(main: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
+    """``run_on`` for trio: the same bound and the same checks, on unisock's trio runtime
+    (no library task may outlive the test, nothing may reach the exception handler)."""
+    from unisock._runtime.trio import runtime
+
+    reported: list[dict[str, Any]] = []
+
+    async def bounded() -> Any:
+        rt = runtime()
+        rt.set_exception_handler(lambda _rt, context: reported.append(context))
+        with trio.fail_after(timeout):
+            result = await main()
+        for _ in range(10):  # callbacks scheduled by main()'s last step
+            await trio.lowlevel.checkpoint()
+        running = rt.tasks()
+        if running:
+            raise AssertionError(f"tasks still running after the test: {running}")
+        return result
+
+    result = trio.run(bounded)
+    if reported:
+        lines = [f"{c.get('message')}: {c.get('exception')!r}" for c in reported]
+        raise AssertionError("the runtime's exception handler was called:\n" + "\n".join(lines))
+    return result
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that takes ``run`` (or ``loop_kind``) runs on each of ``LOOPS``; one
+    marked ``@pytest.mark.trio`` on trio too, ``@pytest.mark.trio(only=True)`` on trio
+    alone."""
+    if "loop_kind" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "loop_kind" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return  # the test names its loops itself
+    marker = metafunc.definition.get_closest_marker("trio")
+    kinds = LOOPS
+    if marker is not None:
+        kinds = TRIO if marker.kwargs.get("only") else [*LOOPS, *TRIO]
+    metafunc.parametrize("loop_kind", kinds, indirect=True)
+
+
+@pytest.fixture
 def loop_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -45,6 +45,7 @@ async def tcp_pair(**client_opts: Any) -> AsyncIterator[tuple[unisock.Socket, un
             yield client, server
 
 
+@pytest.mark.trio
 def test_ready_info_and_addresses(run: Any) -> None:
     async def main() -> None:
         async with tcp_pair() as (client, server):
@@ -57,6 +58,7 @@ def test_ready_info_and_addresses(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_ipv6_and_hostname(run: Any) -> None:
     async def main() -> None:
         async with unisock.SocketListener(local="[::1]:0") as listener:
@@ -78,6 +80,7 @@ def test_ipv6_and_hostname(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 @pytest.mark.parametrize(
     "body",
     [
@@ -179,6 +182,7 @@ def test_socket_needs_running_loop() -> None:
         unisock.Socket(remote=("127.0.0.1", 1))
 
 
+@pytest.mark.trio
 def test_connection_refused(run: Any) -> None:
     async def main() -> None:
         s = unisock.Socket(remote=("127.0.0.1", port))
@@ -196,6 +200,7 @@ def test_connection_refused(run: Any) -> None:
         run(main)
 
 
+@pytest.mark.trio
 def test_dns_failure(run: Any) -> None:
     async def main() -> None:
         with pytest.raises(errors.NetworkError, match="cannot resolve"):
@@ -204,6 +209,7 @@ def test_dns_failure(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_ready_timeout(run: Any) -> None:
     # A listener that never accepts, with its backlog full: the kernel drops further SYNs,
     # so the connect hangs until ready_timeout ends it.
@@ -255,6 +261,7 @@ def test_data_event_mode(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_update_runtime_options(run: Any) -> None:
     async def main() -> None:
         async with tcp_pair() as (client, server):
@@ -271,6 +278,7 @@ def test_update_runtime_options(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_peer_reset_mid_transfer(run: Any) -> None:
     async def main() -> None:
         async with unisock.SocketListener() as listener:
@@ -365,6 +373,7 @@ def test_ncat_half_close(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_redis_resp(run: Any, peer: Any, tmp_path: Any) -> None:
     need("redis-server")
     _, (port,) = peer.on_free_ports(
@@ -504,6 +513,7 @@ def test_no_fd_leak_connect_close_cycles(run: Any) -> None:
     run(main, timeout=120)
 
 
+@pytest.mark.trio
 def test_reuse_port_listeners_share_a_port(run: Any) -> None:
     async def main() -> None:
         a = unisock.SocketListener(local="127.0.0.1:0", reuse_port=True)
@@ -536,6 +546,7 @@ def test_pipe_through_transform_echo_finishes_before_auto_close(run: Any) -> Non
     run(main)
 
 
+@pytest.mark.trio
 def test_refused_message_is_readable(run: Any) -> None:
     async def main() -> None:
         with pytest.raises(errors.NetworkError, match="Connection refused"):
@@ -545,6 +556,7 @@ def test_refused_message_is_readable(run: Any) -> None:
         run(main)
 
 
+@pytest.mark.trio
 def test_listener_applies_options_to_accepted_sockets(run: Any) -> None:
     async def main() -> None:
         async with unisock.SocketListener(no_delay=True, ttl=33) as listener:
@@ -585,6 +597,7 @@ def test_socat_peer_that_never_reads_applies_backpressure(run: Any, peer: Any) -
     run(main)
 
 
+@pytest.mark.trio
 def test_fast_open_body(run: Any) -> None:
     """A small body with no_delay arrives exactly once whatever this kernel allows (on the
     SYN, or after the handshake: the documented fallback), and is counted once as sent.
@@ -701,6 +714,7 @@ def test_fast_open_rides_the_syn_where_the_sysctl_allows(
         assert after[name] == eligible[name], (name, after)
 
 
+@pytest.mark.trio
 def test_fast_open_refused_rejects_ready(run: Any) -> None:
     async def main() -> None:
         s = unisock.Socket(remote=("127.0.0.1", port), body=b"x", no_delay=True)

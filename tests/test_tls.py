@@ -72,6 +72,7 @@ def dns_names(certificate: bytes) -> list[str]:
     return names.get_values_for_type(x509.DNSName)
 
 
+@pytest.mark.trio
 def test_info_fields(run: Any, pki: Pki) -> None:
     """What each side of a TLS socket reports, by value: the version, the suite, the ALPN
     the server chose from the client's offer, the certificates and who verified whom."""
@@ -256,6 +257,7 @@ def test_curl_fetches_from_listener(run: Any, pki: Pki) -> None:
     run(main)
 
 
+@pytest.mark.trio
 @pytest.mark.parametrize("case", ["unknown-ca", "wrong-name", "expired"])
 def test_verification_failures(run: Any, pki: Pki, case: str) -> None:
     if case == "expired":
@@ -283,6 +285,7 @@ def test_verification_failures(run: Any, pki: Pki, case: str) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_verify_false_only_when_asked(run: Any, pki: Pki) -> None:
     async def main() -> None:
         async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
@@ -560,6 +563,7 @@ def keylog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     return path
 
 
+@pytest.mark.trio
 def test_sslkeylogfile_gets_the_secrets(run: Any, pki: Pki, keylog: Path) -> None:
     async def main() -> None:
         async with unisock.SocketListener(type="tls", **server_opts(pki)) as lst:
@@ -610,6 +614,7 @@ def bad_client_material(pki: Pki) -> list[tuple[dict[str, Any], type[Exception],
     ]
 
 
+@pytest.mark.trio
 @pytest.mark.parametrize("case", range(6))
 def test_bad_client_material_fails_at_construction(run: Any, pki: Pki, case: int) -> None:
     """Bad TLS material raises at ``Socket(...)`` naming the field, as listeners do."""
@@ -622,6 +627,7 @@ def test_bad_client_material_fails_at_construction(run: Any, pki: Pki, case: int
     run(main)
 
 
+@pytest.mark.trio
 def test_client_material_is_validated_once(run: Any, pki: Pki) -> None:
     """Construction validates and caches: connecting again with the same inputs reuses
     the validated options (a repeated connect stays cheap)."""

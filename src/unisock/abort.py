@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import errors
+from ._runtime import current
 from .events import Event, EventTarget, report_exception
 
 __all__ = ["AbortController", "AbortSignal"]
@@ -28,7 +29,7 @@ class AbortSignal(EventTarget):
         self._aborted = False
         self._reason: object = None
         self._algorithms: list[Callable[[], object]] | None = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Any = None  # the runtime's timer handle (``timeout``)
 
     @property
     def aborted(self) -> bool:
@@ -85,7 +86,7 @@ class AbortSignal(EventTarget):
             raise TypeError(f"seconds must be a number, got {seconds!r}")
         if not seconds >= 0:
             raise ValueError(f"seconds must be >= 0, got {seconds!r}")
-        loop = asyncio.get_running_loop()
+        loop = current()
         signal = cls()
         signal._timer = loop.call_later(
             seconds,

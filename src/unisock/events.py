@@ -1,17 +1,19 @@
 """``Event`` and ``EventTarget``: the web platform's event model, Pythonic.
 
 Listeners are plain or ``async`` callables, or objects with a ``handle_event`` method.
-A listener that raises (or an ``async`` one that fails) is reported to the loop's
-exception handler and never stops the other listeners.
+A listener that raises (or an ``async`` one that fails) is reported to the runtime's
+exception handler (asyncio's loop handler; logged on trio) and never stops the other
+listeners.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
+
+from ._runtime import current
 
 if TYPE_CHECKING:
     from .abort import AbortSignal
@@ -79,16 +81,16 @@ class _Entry:
 
 
 def report_exception(exc: BaseException, message: str) -> None:
-    """Hand an exception nobody can catch to the loop's handler (or stderr off-loop)."""
+    """Hand an exception nobody can catch to the runtime's handler (or stderr off-loop)."""
     try:
-        loop = asyncio.get_running_loop()
+        loop = current()
     except RuntimeError:
         print(f"unisock: {message}: {exc!r}", file=sys.stderr)
         return
     loop.call_exception_handler({"message": message, "exception": exc})
 
 
-_background: set[asyncio.Task[Any]] = set()
+_background: set[Any] = set()
 
 
 def _peer_outcome(exc: BaseException) -> bool:
@@ -106,7 +108,7 @@ def _peer_outcome(exc: BaseException) -> bool:
 
 def _watch(coro: Awaitable[Any], what: str) -> None:
     add_done_callback = getattr(coro, "add_done_callback", None)
-    if add_done_callback is not None and not asyncio.iscoroutine(coro):
+    if add_done_callback is not None and not hasattr(coro, "send"):
         # A Deferred or future (e.g. ``pipe_to``'s result): watch it without a task.
         def _settled(d: Any) -> None:
             cancelled = getattr(d, "cancelled", None)
@@ -118,15 +120,19 @@ def _watch(coro: Awaitable[Any], what: str) -> None:
 
         add_done_callback(_settled)
         return
-    task = asyncio.ensure_future(coro)
+    task: Any = current().create_task(coro if isinstance(coro, Coroutine) else _await(coro))
     _background.add(task)
 
-    def _done(t: asyncio.Task[Any]) -> None:
+    def _done(t: Any) -> None:
         _background.discard(t)
         if not t.cancelled() and (exc := t.exception()) is not None and not _peer_outcome(exc):
             report_exception(exc, what)
 
     task.add_done_callback(_done)
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 class EventTarget:

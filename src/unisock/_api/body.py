@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import pathlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..streams import ReadableStream
 
@@ -46,10 +46,10 @@ def check_body(body: Any) -> None:
 
 def start_body(sock: Socket, body: Any) -> None:
     writer = sock._writable.get_writer()
-    task = asyncio.ensure_future(_send_body(sock, body, writer))
+    task = sock._loop.create_task(_send_body(sock, body, writer))
     sock._body_task = task
 
-    def done(t: asyncio.Task[None]) -> None:
+    def done(t: Any) -> None:
         if not t.cancelled() and (exc := t.exception()) is not None:
             sock._abort(exc)
 
@@ -113,7 +113,8 @@ async def _send_file(sock: Socket, file: Any, writer: Any) -> None:
     ):
         try:
             await writer.ready
-            sent = await sock._loop.sendfile(transport, file, fallback=False)
+            loop = cast(asyncio.AbstractEventLoop, sock._loop)  # an asyncio transport's
+            sent = await loop.sendfile(transport, file, fallback=False)
             sock._bytes_written += sent
             await writer.close()
             return

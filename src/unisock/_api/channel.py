@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._base.buffers import thread_buffer
 from .._base.deferred import RESOLVED_NONE, Deferred
+from .._runtime import is_asyncio
 from ..events import Event, EventTarget
 from ..streams import ReadableStream, WritableStream
 from ..streams._common import ReadResult, read_result
@@ -30,6 +31,7 @@ from .lifecycle import CLOSED, State
 
 if TYPE_CHECKING:
     from .._base.options import Options
+    from .._runtime.base import Runtime
     from .driver import Driver
     from .socket import Socket
 
@@ -102,24 +104,67 @@ class _ReadFuture(asyncio.Future[Any]):
             self.exception()
 
     def cancel(self, msg: Any = None) -> bool:
-        reader = self._reader
-        if reader is not None:
-            if not self.done():
-                requests = reader._requests
-                if self in requests:
-                    requests.remove(self)
-            elif not self.cancelled() and self.exception() is None:
-                # Fulfilled, but the awaiting task is cancelled before it ran again (a
-                # ``wait_for`` timeout racing the chunk): the task will never see the
-                # chunk, so it goes back to the front of the queue for the next read.
-                self._reader = None
-                result = self.result()
-                stream = reader._stream
-                if not result.done and result.value and stream is not None:
-                    controller = stream._controller
-                    controller._queue.appendleft(result.value)
-                    controller._total += len(result.value)
+        if self._reader is not None:
+            _withdraw(self)
         return super().cancel(msg)
+
+
+def _withdraw(request: Any) -> None:
+    """A read's waiting task is cancelled: take the read request back, or, when the chunk
+    already arrived, put it back at the front of the queue (a ``wait_for`` timeout racing
+    the chunk: the task will never see it)."""
+    reader = request._reader
+    if not request.done():
+        requests = reader._requests
+        if request in requests:
+            requests.remove(request)
+    elif not request.cancelled() and request.exception() is None:
+        request._reader = None
+        result = request.result()
+        stream = reader._stream
+        if not result.done and result.value and stream is not None:
+            controller = stream._controller
+            controller._queue.appendleft(result.value)
+            controller._total += len(result.value)
+
+
+class _RuntimeReadRequest:
+    """``_ReadFuture``'s behaviour over another runtime's future (trio's)."""
+
+    __slots__ = ()
+
+    _reader: Any
+
+    def resolve(self, value: Any) -> None:
+        if not self.done():  # type: ignore[attr-defined]
+            self.set_result(value)  # type: ignore[attr-defined]
+
+    def reject(self, exc: BaseException) -> None:
+        if not self.done():  # type: ignore[attr-defined]
+            self.set_exception(exc)  # type: ignore[attr-defined]
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self._reader is not None:
+            _withdraw(self)
+        return super().cancel(msg)  # type: ignore[misc,no-any-return]
+
+
+_read_futures: dict[type, type] = {}
+
+
+def read_future_class(loop: Runtime) -> type:
+    """The class of a socket's pending reads on ``loop``: ``_ReadFuture`` on asyncio (the
+    per-chunk path checks for it by identity), a subclass of the runtime's own future
+    elsewhere."""
+    if is_asyncio(loop):
+        return _ReadFuture
+    base = type(loop.create_future())
+    found = _read_futures.get(base)
+    if found is None:
+        found = _read_futures[base] = type(
+            "_RuntimeReadFuture", (_RuntimeReadRequest, base), {"__slots__": ("_reader",)}
+        )
+    return found
 
 
 class _SocketReader(ReadableStreamDefaultReader):
@@ -147,10 +192,10 @@ class _SocketReader(ReadableStreamDefaultReader):
             # Nothing queued and the transport is reading: wait for the next chunk on a
             # plain loop future (the cheapest thing a task can wait on).
             stream._disturbed = True
-            waiting = _ReadFuture(loop=owner._loop)
+            waiting = owner._read_future(loop=owner._loop)
             waiting._reader = self
-            self._requests.append(waiting)  # type: ignore[arg-type]
-            return waiting  # type: ignore[return-value]
+            self._requests.append(waiting)
+            return waiting  # type: ignore[no-any-return]
         request = super().read()
         request._loop = owner._loop
         return request
@@ -287,6 +332,7 @@ class ByteChannel(EventTarget):
         "_pipe",
         "_rctrl",
         "_read_done",
+        "_read_future",
         "_read_paused",
         "_readable",
         "_resuming",
@@ -306,6 +352,7 @@ class ByteChannel(EventTarget):
     _rctrl: ReadableByteStreamController
     _read_done: bool
     _read_paused: bool
+    _read_future: type
     _readable: _SocketReadable
     _resuming: bool
     _writable: WritableStream[Any]
@@ -314,7 +361,7 @@ class ByteChannel(EventTarget):
     # The socket's own (see Socket):
     _driver: Driver
     _protocol: Any
-    _loop: asyncio.AbstractEventLoop
+    _loop: Runtime
     _opts: Options
     _ready: Deferred[Any]
     _state: State

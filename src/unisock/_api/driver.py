@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._runtime import is_asyncio
+
 if TYPE_CHECKING:
     import socket
 
@@ -39,8 +41,19 @@ class Driver:
     zero_copy_reads: ClassVar[bool] = False
     """The socket's transport is the loop's own TCP transport, which can read straight into
     a BYOB reader's buffer (``channel._ByobProtocol``)."""
+    any_runtime: ClassVar[bool] = False
+    """Runs on every runtime (asyncio, uvloop, trio); otherwise on asyncio and uvloop only."""
     update_type: ClassVar[str] = "tcp"
     """The type whose field rules an ``update()`` of the runtime fields is checked with."""
+
+    def check_runtime(self, runtime: Any) -> None:
+        """Refuse a runtime this type does not run on yet, saying so (not a late
+        ``AttributeError`` from deep inside the transport)."""
+        if not self.any_runtime and not is_asyncio(runtime):
+            raise NotImplementedError(
+                f"{self.name.upper()} sockets run on asyncio and uvloop; on trio only TCP and "
+                "TLS so far"
+            )
 
     def check_client(self, opts: Options) -> None:
         """Refuse bad material at ``Socket(...)`` (not at ``ready``), naming the field."""

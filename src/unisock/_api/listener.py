@@ -8,7 +8,6 @@ listener from accepting.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Mapping
@@ -18,6 +17,8 @@ from .._base.address import SocketAddress
 from .._base.deferred import Deferred
 from .._base.kwargs import SocketListenerKwargs, SocketListenerUpdateKwargs
 from .._base.options import ListenerOptions, SocketListenerInit
+from .._runtime import CancelledError, current
+from .._runtime.base import Task
 from ..errors import NetworkError
 from ..events import Event, EventTarget
 from .channel import _StreamProtocol
@@ -35,9 +36,9 @@ class _AcceptedProtocol(_StreamProtocol):
         super().__init__(sock)
         self._listener = listener
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: Any) -> None:
         sock = self._socket
-        sock._attach(transport)  # type: ignore[arg-type]
+        sock._attach(transport)
         self._listener._accepted(sock, transport)
 
 
@@ -68,7 +69,7 @@ class SocketListener(EventTarget):
         super().__init__()
         opts = SocketListenerInit.parse(init, kwargs)
         try:
-            loop = asyncio.get_running_loop()
+            loop = current()
         except RuntimeError:
             raise RuntimeError(
                 "SocketListener() needs a running event loop: create it inside async code"
@@ -76,6 +77,7 @@ class SocketListener(EventTarget):
         self._loop = loop
         self._opts: ListenerOptions = opts
         self._driver = driver(opts.transport)
+        self._driver.check_runtime(loop)
         # Bad key/cert/ca fail here, naming the field; the config serves every connection.
         self._server_config = self._driver.check_listener(self)
         self._state = "opening"
@@ -92,7 +94,7 @@ class SocketListener(EventTarget):
                 return
             remove = opts.signal._add_algorithm(self._shutdown)
             self._closed.add_done_callback(lambda _: remove())
-        task = asyncio.ensure_future(self._open())
+        task = loop.create_task(self._open())
         task.add_done_callback(self._opened)
 
     # -- public -----------------------------------------------------------------------
@@ -180,9 +182,9 @@ class SocketListener(EventTarget):
     async def _open(self) -> None:
         await self._driver.listen(self)
 
-    def _opened(self, task: asyncio.Task[None]) -> None:
+    def _opened(self, task: Task[None]) -> None:
         if task.cancelled():
-            self._fail(asyncio.CancelledError())
+            self._fail(CancelledError())
             return
         exc = task.exception()
         if exc is not None:
@@ -210,7 +212,7 @@ class SocketListener(EventTarget):
         sock._protocol = protocol
         return protocol
 
-    def _accepted(self, sock: Socket, transport: asyncio.BaseTransport) -> None:
+    def _accepted(self, sock: Socket, transport: Any) -> None:
         self._driver.accepted(self, sock, transport)
 
     def _deliver(self, sock: Socket) -> None:

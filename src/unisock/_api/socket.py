@@ -19,7 +19,6 @@ an upgrade.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
@@ -31,13 +30,15 @@ from .._base.kwargs import SocketKwargs, SocketUpdateKwargs
 from .._base.malloc import tune_malloc
 from .._base.options import Options, SocketInit
 from .._base.records import SocketInfo, SocketStats, tcp_segments
+from .._runtime import current
+from .._runtime.base import Handle, Runtime, Task
 from .._transports.base import StreamTransport
 from .._transports.tcp import reset
 from ..abort import AbortController, AbortSignal, as_exception
 from ..events import Event, EventTarget
 from ..streams import ReadableStream, WritableStream
 from .body import check_body, start_body
-from .channel import DEFAULT_WRITE_HWM, _StreamProtocol
+from .channel import DEFAULT_WRITE_HWM, _StreamProtocol, read_future_class
 from .data_events import DataEvents
 from .driver import driver
 from .lifecycle import (
@@ -60,7 +61,8 @@ class Socket(DataEvents):
     """A connected socket: ``readable``, ``writable``, ``ready``, ``closed`` and events.
 
     ``Socket(init=None, /, **init)`` starts connecting at once on the running loop and
-    returns still connecting: writes made before ``ready`` are queued.
+    returns still connecting: writes made before ``ready`` are queued.  The runtime
+    (asyncio, uvloop or trio) is the caller's, found once here.
     """
 
     __slots__ = (
@@ -91,10 +93,10 @@ class Socket(DataEvents):
         "connection",
     )
 
-    _ready_timer: asyncio.TimerHandle | None
+    _ready_timer: Handle | None
     _fast_open: bytes | None
-    _idle_timer: asyncio.TimerHandle | None
-    _grace_timer: asyncio.TimerHandle | None
+    _idle_timer: Handle | None
+    _grace_timer: Handle | None
 
     CLOSE_GRACE: ClassVar[float] = 5.0
     """Seconds ``close()`` waits for queued data to drain before it aborts."""
@@ -111,11 +113,12 @@ class Socket(DataEvents):
         check_body(opts.body)
         driver(opts.transport).check_client(opts)  # bad material fails here, not at ready
         try:
-            loop = asyncio.get_running_loop()
+            loop = current()
         except RuntimeError:
             raise RuntimeError(
                 "Socket() needs a running event loop: create it inside async code"
             ) from None
+        driver(opts.transport).check_runtime(loop)
         self._setup(loop, opts)
         if opts.signal is not None:
             if opts.signal.aborted:
@@ -136,10 +139,11 @@ class Socket(DataEvents):
             start_body(self, opts.body)
 
     # -- construction ---------------------------------------------------------------
-    def _setup(self, loop: asyncio.AbstractEventLoop, opts: Options) -> None:
+    def _setup(self, loop: Runtime, opts: Options) -> None:
         tune_malloc()
         EventTarget.__init__(self)
         self._loop = loop
+        self._read_future = read_future_class(loop)
         self._opts = opts
         self._driver = driver(opts.transport)
         self._state = CONNECTING
@@ -172,8 +176,8 @@ class Socket(DataEvents):
         self._pipe: Any = None
         self._fast_open = None
         self._fast_open_sent = 0
-        self._body_task: asyncio.Task[None] | None = None
-        self._open_task: asyncio.Task[None] | None = None
+        self._body_task: Task[None] | None = None
+        self._open_task: Task[None] | None = None
         self._session_mark = -1
         self._resuming = False
         self._info = SocketInfo(type=opts.type_label, remote=opts.remote, local=opts.local)
@@ -181,19 +185,17 @@ class Socket(DataEvents):
         self._driver.setup(self)
 
     @classmethod
-    def _accepted(
-        cls, loop: asyncio.AbstractEventLoop, opts: Options
-    ) -> tuple[Socket, _StreamProtocol]:
+    def _accepted(cls, loop: Runtime, opts: Options) -> tuple[Socket, _StreamProtocol]:
         """A socket for a connection a listener accepted (its transport comes next)."""
         self = cls.__new__(cls)
         self._setup(loop, opts)
         return self, self._protocol
 
     def _start_opening(self) -> None:
-        task = self._open_task = asyncio.ensure_future(self._driver.open(self))
+        task = self._open_task = self._loop.create_task(self._driver.open(self))
         task.add_done_callback(self._opened)
 
-    def _opened(self, task: asyncio.Task[None]) -> None:
+    def _opened(self, task: Task[None]) -> None:
         self._open_task = None
         if task.cancelled():
             self._fail(errors.AbortError("the connection attempt was cancelled"))
@@ -307,7 +309,7 @@ class Socket(DataEvents):
         return f"<Socket {self._opts.type_label} {self._state} remote={self._info.remote}>"
 
     # -- transport attachment ---------------------------------------------------------
-    def _attach(self, transport: asyncio.Transport) -> None:
+    def _attach(self, transport: StreamTransport) -> None:
         self._transport = transport
         high = self._opts.send_buffer_size or DEFAULT_WRITE_HWM
         with contextlib.suppress(Exception):
@@ -534,12 +536,15 @@ async def connect(
 ) -> Socket:
     """Open a socket and wait until it is ready (connected, handshaken).
 
-    Cancelling the wait (e.g. ``asyncio.wait_for`` timing out) aborts the socket: nobody
-    holds it, so its connect, fd and task must not outlive the call."""
+    Cancelling the wait (e.g. ``asyncio.wait_for`` or a trio cancel scope timing out)
+    aborts the socket: nobody holds it, so its connect, fd and task must not outlive the
+    call."""
     sock = Socket(init, **kwargs)
     try:
         await sock.ready
-    except asyncio.CancelledError:
+    except BaseException:
+        # Cancelled (asyncio's CancelledError, trio's Cancelled) or interrupted; after a
+        # rejection of ``ready`` the socket is closed already and this changes nothing.
         sock._abort(errors.AbortError("connect() was cancelled"))
         raise
     return sock

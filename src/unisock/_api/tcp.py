@@ -36,6 +36,7 @@ def transport_info(sock: Socket, transport: Any) -> SocketInfo:
 class TcpDriver(Driver):
     name: ClassVar[str] = "tcp"
     zero_copy_reads: ClassVar[bool] = True
+    any_runtime: ClassVar[bool] = True  # and TLS, which inherits it
 
     def early_data(self, sock: Socket, body: Any) -> bytes | None:
         # A small fixed body can ride on the SYN (TCP Fast Open, where the kernel can).

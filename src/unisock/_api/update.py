@@ -9,7 +9,6 @@ anything changes, so a refused ``update()`` changes nothing; an update made befo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Mapping
@@ -166,12 +165,13 @@ async def _bounded_upgrade(sock: Socket, raw: dict[str, Any]) -> None:
     timer = sock._loop.call_later(timeout, expire) if timeout > 0 else None
     try:
         await driver("tls").upgrade(sock, raw)
-    except asyncio.CancelledError:
-        # Half-way through a handshake the socket can be neither plaintext nor TLS: a
-        # cancelled upgrade aborts it (as asyncio's start_tls closes its transport).
-        sock._abort(errors.AbortError("the STARTTLS upgrade was cancelled"))
-        raise
-    except Exception:
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            # Cancelled (asyncio or trio): half-way through a handshake the socket can be
+            # neither plaintext nor TLS, so a cancelled upgrade aborts it (as asyncio's
+            # start_tls closes its transport).
+            sock._abort(errors.AbortError("the STARTTLS upgrade was cancelled"))
+            raise
         if expired:
             raise expired[0] from None
         raise

@@ -1,17 +1,22 @@
-"""A promise for asyncio: settle once, await any number of times from any task.
+"""A promise for async code: settle once, await any number of times from any task.
 
 Why not ``asyncio.Future``: a future rejected with nobody awaiting logs "exception was
 never retrieved", a cancelled awaiter cancels the future for everyone, and every future
-costs a loop look-up.  A ``Deferred`` keeps its outcome itself, creates a loop future only
-for a task that really has to wait (one per waiting task, so cancelling one waiter touches
-nobody else) and returns at once, without touching the loop, when already settled.
+costs a loop look-up.  A ``Deferred`` keeps its outcome itself, creates a runtime future
+only for a task that really has to wait (one per waiting task, so cancelling one waiter
+touches nobody else) and returns at once, without touching the runtime, when already
+settled.  The runtime is asyncio's loop or unisock's trio runtime (``_runtime``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from .._runtime import CancelledError, current, running_loop
+
+if TYPE_CHECKING:
+    from .._runtime.base import Runtime
 
 T = TypeVar("T")
 
@@ -28,10 +33,10 @@ class Deferred(Generic[T]):
     def __init__(self) -> None:
         self._state = _PENDING
         self._value: Any = None
-        self._waiters: list[asyncio.Future[None]] | None = None
+        self._waiters: list[Any] | None = None
         self._callbacks: list[Callable[[Deferred[T]], object]] | None = None
         self._on_abandon: Callable[[], object] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: Runtime | None = None
 
     @classmethod
     def resolved(cls, value: T) -> Deferred[T]:
@@ -110,16 +115,19 @@ class Deferred(Generic[T]):
     # -- awaiting -----------------------------------------------------------------
     def __await__(self) -> Generator[Any, None, T]:
         if self._state == _PENDING:
-            loop = self._loop or asyncio.get_running_loop()
-            fut: asyncio.Future[None] = loop.create_future()
+            loop = self._loop or running_loop() or current()
+            fut = loop.create_future()
             if self._waiters is None:
                 self._waiters = [fut]
             else:
                 self._waiters.append(fut)
             try:
-                yield from fut
-            except asyncio.CancelledError:
-                self._abandon_if_unwanted()
+                yield from fut  # type: ignore[misc]
+            except BaseException:
+                # The waiting task was cancelled (asyncio and trio both cancel the future
+                # a cancelled task waits on).
+                if fut.cancelled():
+                    self._abandon_if_unwanted()
                 raise
             finally:
                 waiters = self._waiters
@@ -168,14 +176,21 @@ def settle_from(target: Deferred[Any], awaitable: Any) -> None:
 
         awaitable.add_done_callback(_copy)
         return
-    task = asyncio.ensure_future(awaitable)
+    loop = running_loop() or current()
+    if not hasattr(awaitable, "send"):  # a future or other awaitable: await it in a task
+        awaitable = _await(awaitable)
+    task = loop.create_task(awaitable)
 
-    def _done(t: asyncio.Future[Any]) -> None:
+    def _done(t: Any) -> None:
         if t.cancelled():
-            target.reject(asyncio.CancelledError())
+            target.reject(CancelledError())
         elif (exc := t.exception()) is not None:
             target.reject(exc)
         else:
             target.resolve(t.result())
 
     task.add_done_callback(_done)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable

@@ -22,7 +22,6 @@ the pending connections without a word.  Here, on both loops:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
@@ -30,6 +29,8 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
+
+from .._runtime.base import Handle, Runtime
 
 logger = logging.getLogger("unisock")
 
@@ -60,7 +61,7 @@ _PER_CONNECTION = frozenset(
 
 
 async def open_listening_sockets(
-    loop: asyncio.AbstractEventLoop,
+    loop: Runtime,
     host: str | None,
     port: int,
     *,
@@ -139,9 +140,9 @@ class Acceptor:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: Runtime,
         sockets: list[socket.socket],
-        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        protocol_factory: Callable[[], Any],
         on_error: Callable[[BaseException], None],
         what: str,
     ) -> None:
@@ -152,7 +153,7 @@ class Acceptor:
         self._what = what  # names the listener in log lines
         self._closed = False
         self._delay = RETRY_FIRST
-        self._retry: asyncio.TimerHandle | None = None
+        self._retry: Handle | None = None
         self._episode: float | None = None  # monotonic start of a resource episode
         self._last_failure = 0.0
         self._failures = 0  # resource errors in this episode
@@ -212,7 +213,7 @@ class Acceptor:
             conn.close()
             raise
 
-        def done(t: asyncio.Task[Any]) -> None:
+        def done(t: Any) -> None:
             # A connection that fails while its transport is made (reset, or the
             # listener's socket options refused) is that connection's business only.
             if t.cancelled() or t.exception() is not None:

@@ -7,7 +7,6 @@ on the socket before it connects.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
@@ -18,8 +17,10 @@ from typing import Any
 
 from .._base.address import SocketAddress, is_ip
 from .._base.options import Options
+from .._runtime.base import Runtime, Task
 from ..errors import NetworkError, network_error
 from .adopt import claim
+from .base import StreamTransport
 from .sockopts import set_keep_alive
 
 __all__ = ["apply_socket_options", "open_tcp", "resolve"]
@@ -27,9 +28,7 @@ __all__ = ["apply_socket_options", "open_tcp", "resolve"]
 HAPPY_EYEBALLS_DELAY = 0.25
 
 
-async def resolve(
-    loop: asyncio.AbstractEventLoop, address: SocketAddress, sock_type: int
-) -> list[tuple[int, Any]]:
+async def resolve(loop: Runtime, address: SocketAddress, sock_type: int) -> list[tuple[int, Any]]:
     """(family, sockaddr) pairs for ``address``, IPv6 and IPv4 interleaved."""
     host, port = address.address, address.port
     if is_ip(host):
@@ -84,9 +83,7 @@ def set_no_delay(sock: socket.socket | None, value: bool) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0)
 
 
-async def _attempt(
-    loop: asyncio.AbstractEventLoop, family: int, sockaddr: Any, opts: Options
-) -> socket.socket:
+async def _attempt(loop: Runtime, family: int, sockaddr: Any, opts: Options) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setblocking(False)
@@ -97,11 +94,11 @@ async def _attempt(
             except OSError as exc:
                 raise network_error(exc, f"cannot bind to local {opts.local}") from None
         await loop.sock_connect(sock, sockaddr)
-    except asyncio.CancelledError:
-        _close_with_reset(sock)  # the handshake may have completed: abort, as the socket was
-        raise
-    except BaseException:
+    except Exception:
         sock.close()
+        raise
+    except BaseException:  # cancelled (asyncio or trio): the socket was aborted, and the
+        _close_with_reset(sock)  # handshake may have completed already: RST, not FIN
         raise
     return sock
 
@@ -112,9 +109,7 @@ def _close_with_reset(sock: socket.socket) -> None:
     sock.close()
 
 
-async def _race(
-    loop: asyncio.AbstractEventLoop, targets: list[tuple[int, Any]], opts: Options
-) -> socket.socket:
+async def _race(loop: Runtime, targets: list[tuple[int, Any]], opts: Options) -> socket.socket:
     """Start an attempt every 250 ms until one connects; the first to connect wins."""
     if len(targets) == 1:  # nothing to race: no task, no wait
         family, sockaddr = targets[0]
@@ -123,20 +118,33 @@ async def _race(
         except OSError as failure:
             raise _network_error([failure], opts) from None
     errors: list[OSError] = []
-    pending: set[asyncio.Task[socket.socket]] = set()
+    pending: list[Task[socket.socket]] = []
     winner: socket.socket | None = None
     remaining = list(targets)
+    wake: Any = None  # a future settled when an attempt finishes or the delay is up
+
+    def finished(_: Any) -> None:
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
     try:
         while remaining or pending:
             if remaining:
                 family, sockaddr = remaining.pop(0)
-                pending.add(asyncio.ensure_future(_attempt(loop, family, sockaddr, opts)))
-            done, pending = await asyncio.wait(
-                pending,
-                timeout=HAPPY_EYEBALLS_DELAY if remaining else None,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for task in done:
+                task = loop.create_task(_attempt(loop, family, sockaddr, opts))
+                task.add_done_callback(finished)
+                pending.append(task)
+            if not any(task.done() for task in pending):
+                wake = loop.create_future()
+                timer = loop.call_later(HAPPY_EYEBALLS_DELAY, finished, None) if remaining else None
+                try:
+                    await wake
+                finally:
+                    wake = None
+                    if timer is not None:
+                        timer.cancel()
+            for task in [t for t in pending if t.done()]:
+                pending.remove(task)
                 exc = task.exception()
                 if exc is None:
                     if winner is None:
@@ -168,9 +176,9 @@ def _network_error(errors: list[OSError], opts: Options) -> NetworkError:
 _MSG_FASTOPEN = getattr(socket, "MSG_FASTOPEN", 0)
 
 
-async def _wait_connected(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+async def _wait_connected(loop: Runtime, sock: socket.socket) -> None:
     """Wait for a connect already under way (after a Fast Open send) to finish."""
-    done: asyncio.Future[None] = loop.create_future()
+    done = loop.create_future()
     fd = sock.fileno()
 
     def writable() -> None:
@@ -190,7 +198,7 @@ async def _wait_connected(loop: asyncio.AbstractEventLoop, sock: socket.socket) 
 
 
 async def _fast_open(
-    loop: asyncio.AbstractEventLoop, family: int, sockaddr: Any, opts: Options, data: bytes
+    loop: Runtime, family: int, sockaddr: Any, opts: Options, data: bytes
 ) -> tuple[socket.socket, int]:
     """Connect with TCP Fast Open: ``data`` rides on the SYN when the kernel has a cookie.
 
@@ -219,45 +227,53 @@ async def _fast_open(
 
 
 async def _adopt(
-    loop: asyncio.AbstractEventLoop,
-    sock: socket.socket,
-    protocol_factory: Callable[[], asyncio.BaseProtocol],
-) -> asyncio.Transport:
-    """Hand a connected socket to the loop, never cancelled half-way.
+    loop: Runtime, sock: socket.socket, protocol_factory: Callable[[], Any]
+) -> StreamTransport:
+    """Hand a connected socket to the runtime, never cancelled half-way.
 
     uvloop closes the fd itself when ``create_connection(sock=...)`` is interrupted,
     while the Python socket object still holds the number: closing that object too would
-    close whichever file got the number next.  So a cancelled caller lets the hand-over
-    finish and aborts the transport it produced.
+    close whichever file got the number next.  So the hand-over runs as a task of its own
+    and a cancelled caller lets it finish and aborts the transport it produced.
     """
-    adopting = asyncio.ensure_future(loop.create_connection(protocol_factory, sock=sock))
+    adopting = loop.create_task(loop.create_connection(protocol_factory, sock=sock))
+    if not adopting.done():
+        handed_over = loop.create_future()
+
+        def handed(_: Any) -> None:
+            if not handed_over.done():
+                handed_over.set_result(None)
+
+        adopting.add_done_callback(handed)
+        try:
+            await handed_over
+        except BaseException:  # cancelled: the transport it makes is aborted
+            adopting.add_done_callback(_abort_adopted)
+            raise
     try:
-        transport, _ = await asyncio.shield(adopting)
-    except asyncio.CancelledError:
-        adopting.add_done_callback(_abort_adopted)
-        raise
+        transport, _ = adopting.result()
     except BaseException:
         if sock.fileno() >= 0 and not _is_uvloop(loop):
             sock.close()
         raise
-    return transport
+    return transport  # type: ignore[no-any-return]
 
 
-def _abort_adopted(adopting: asyncio.Future[tuple[asyncio.Transport, Any]]) -> None:
+def _abort_adopted(adopting: Any) -> None:
     if not adopting.cancelled() and adopting.exception() is None:
         reset(adopting.result()[0])  # the socket was aborted while this ran: RST
 
 
-def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
+def _is_uvloop(loop: Runtime) -> bool:
     return type(loop).__module__.startswith("uvloop")
 
 
 async def open_tcp(
-    loop: asyncio.AbstractEventLoop,
+    loop: Runtime,
     opts: Options,
-    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    protocol_factory: Callable[[], Any],
     fast_open: bytes | None = None,
-) -> tuple[asyncio.Transport, int]:
+) -> tuple[StreamTransport, int]:
     """Connect; with ``fast_open`` data (and one address to try), send it on the SYN.
 
     Returns the transport and how many bytes of ``fast_open`` are already sent.
@@ -292,10 +308,8 @@ async def open_tcp(
 
 
 async def _adopt_connected(
-    loop: asyncio.AbstractEventLoop,
-    opts: Options,
-    protocol_factory: Callable[[], asyncio.BaseProtocol],
-) -> asyncio.Transport:
+    loop: Runtime, opts: Options, protocol_factory: Callable[[], Any]
+) -> StreamTransport:
     """A connected socket handed over (``sock=``), with the options set as on our own."""
     sock = opts.sock
     assert sock is not None

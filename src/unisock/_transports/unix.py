@@ -13,7 +13,6 @@ applies to them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
@@ -21,6 +20,7 @@ import socket
 import stat
 from typing import Any
 
+from .._runtime.base import Runtime
 from ..errors import NetworkError, network_error
 
 __all__ = [
@@ -131,7 +131,7 @@ def listening_socket(path: str, backlog: int, mode: int | None) -> tuple[socket.
     return sock, owner
 
 
-async def connect_stream(loop: asyncio.AbstractEventLoop, path: str) -> socket.socket:
+async def connect_stream(loop: Runtime, path: str) -> socket.socket:
     """A connected stream socket to ``path`` (a refused or missing path is a NetworkError
     naming it)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -9,11 +9,11 @@ the signal are handled by callbacks on the two ends' ``closed`` results, as the 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._base.deferred import RESOLVED_NONE, Deferred
+from .._runtime import checkpoint, current, running_loop
 from ..abort import AbortSignal, as_exception
 from .readable import CLOSED, ERRORED, ReadableStream, ReadableStreamDefaultReader
 from .writable import (
@@ -31,7 +31,7 @@ from .writable import (
 if TYPE_CHECKING:
     pass
 
-_tasks: set[asyncio.Task[None]] = set()
+_tasks: set[Any] = set()
 
 _SPIN_LIMIT = 64  # chunks moved without yielding before giving the loop a turn
 
@@ -95,7 +95,7 @@ class _Pipe:
 
     def _begin_transfer(self) -> None:
         """Start moving chunks: one task per pipe (sockets override this with a push path)."""
-        task = asyncio.ensure_future(self._run())
+        task = (running_loop() or current()).create_task(self._run())
         _tasks.add(task)
         task.add_done_callback(_tasks.discard)
 
@@ -135,7 +135,7 @@ class _Pipe:
                     return
                 if spins >= _SPIN_LIMIT:
                     spins = 0
-                    await asyncio.sleep(0)
+                    await checkpoint(running_loop() or current())
         except Exception:
             return  # the closed callbacks decide how the pipe ends
         finally:

@@ -11,12 +11,12 @@ queued chunks straight from the queue and only awaits when it is empty.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .._base.deferred import _FULFILLED, _REJECTED, RESOLVED_NONE, Deferred
+from .._runtime import current, running_loop
 from ..abort import as_exception
 from ._common import (
     DONE,
@@ -89,7 +89,7 @@ class _ControllerBase:
             # The standard marks even a synchronous start done in a microtask: until then
             # a read waits and nothing is pulled.  Here: on the next loop pass.
             try:
-                loop = asyncio.get_running_loop()
+                loop = running_loop() or current()
             except RuntimeError:  # no loop: started now
                 self._started = True
                 return
@@ -154,7 +154,7 @@ class _ControllerBase:
                 # before this pull (a read's after-read steps call it) reaches its reader
                 # before the stream errors.  React on the next loop pass, still pulling.
                 try:
-                    asyncio.get_running_loop().call_soon(self._pull_done, d)
+                    (running_loop() or current()).call_soon(self._pull_done, d)
                     return
                 except RuntimeError:  # no loop: react now
                     pass
@@ -162,7 +162,7 @@ class _ControllerBase:
             return
         if not self._pull_soon:
             try:
-                asyncio.get_running_loop().call_soon(self._pull_settled)
+                (running_loop() or current()).call_soon(self._pull_settled)
             except RuntimeError:  # no loop: settle now
                 self._pulling = False
                 return
@@ -540,8 +540,11 @@ class ReadableByteStreamController(_ControllerBase):
             self._byob_request._invalidate()
             self._byob_request = None
         if closed:
+            waiting = bool(self._pending)
             while self._pending:
                 self._commit(self._pending.popleft(), True)
+            if waiting:  # a BYOB read waiting at the end sees it, as a default read does
+                self._stream._end_observed()
             return
         desc.filled += n
         if desc.filled >= desc.min_fill:

@@ -13,7 +13,7 @@ test any transport the same way: unisock's own (factories in
 - STARTTLS over a TCP pair: :func:`check_starttls`;
 - the ``"data"`` event mode over a byte-stream pair: :func:`check_data_event_mode`.
 
-Usage, with any asyncio-compatible loop::
+Usage, on asyncio, uvloop or trio (the checks run on the caller's runtime)::
 
     from unisock.testing import TLSMaterial, check_half_closeable_stream, pairs
 

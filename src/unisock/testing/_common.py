@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from .. import Socket
+from .._runtime import current, running_trio
 from ..streams import ReadableStream, ReadableStreamBYOBReader, ReadableStreamDefaultReader
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "first_difference",
     "flipped",
     "read_all",
+    "now",
     "run_all",
     "settled",
+    "sleep",
+    "start",
 ]
 
 T = TypeVar("T")
@@ -108,8 +112,40 @@ async def settled(*socks: Socket) -> AsyncIterator[None]:
                 await sock.closed
 
 
+def _trio() -> Any:
+    """The trio module when the caller runs on trio, else None: the kit runs on every
+    runtime unisock runs on, and these few helpers (a bounded wait, concurrency, sleeping,
+    the clock) are the only places where the runtimes differ."""
+    return running_trio()
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep on the caller's runtime."""
+    trio = _trio()
+    if trio is not None:
+        await trio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
+def now() -> float:
+    """The caller's runtime clock, in seconds."""
+    trio = _trio()
+    return float(trio.current_time()) if trio is not None else asyncio.get_running_loop().time()
+
+
+def start(coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+    """Run ``coro`` as a task of unisock's runtime now; await the result to join it."""
+    return current().create_task(coro)
+
+
 async def bounded(awaitable: Awaitable[T], within: float, what: str) -> T:
     """Await with a bound; a hang becomes an ``AssertionError`` that says what hung."""
+    trio = _trio()
+    if trio is not None:
+        with trio.move_on_after(within):
+            return await awaitable
+        raise AssertionError(f"{what}: nothing after {within} s")
     try:
         return await asyncio.wait_for(_as_coroutine(awaitable), within)
     except TimeoutError as exc:
@@ -118,16 +154,45 @@ async def bounded(awaitable: Awaitable[T], within: float, what: str) -> T:
         raise
 
 
+async def wait_for(awaitable: Awaitable[T], within: float) -> T:
+    """``asyncio.wait_for`` on any runtime: the builtin ``TimeoutError`` past ``within``."""
+    trio = _trio()
+    if trio is not None:
+        with trio.move_on_after(within):
+            return await awaitable
+        raise TimeoutError
+    return await asyncio.wait_for(_as_coroutine(awaitable), within)
+
+
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-async def run_all(*coros: Coroutine[Any, Any, Any]) -> list[Any]:
-    """Run coroutines concurrently; if one fails, cancel the rest and raise its error.
+async def run_all(*awaitables: Awaitable[Any]) -> list[Any]:
+    """Run coroutines (or await tasks) concurrently; if one fails, cancel the rest and
+    raise its error.
 
     A plain ``gather`` would leave the others running after a failure, and a check must
     never leave tasks behind (they would fail the next test, not this one).
     """
+    coros = [a if isinstance(a, Coroutine) else _as_coroutine(a) for a in awaitables]
+    trio = _trio()
+    if trio is not None:
+        results: list[Any] = [None] * len(coros)
+
+        async def one(i: int, coro: Coroutine[Any, Any, Any]) -> None:
+            results[i] = await coro
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for i, coro in enumerate(coros):
+                    nursery.start_soon(one, i, coro)
+        except BaseExceptionGroup as eg:
+            errors = [e for e in eg.exceptions if not isinstance(e, trio.Cancelled)]
+            if len(errors) == 1:
+                raise errors[0] from None
+            raise
+        return results
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(c) for c in coros]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import random
 from collections.abc import Callable
 from typing import Any
 
-from .. import Socket, SocketDataEvent
+from .. import Deferred, Socket, SocketDataEvent
 from ..events import Event
 from ._common import (
     PairFactory,
@@ -17,8 +16,11 @@ from ._common import (
     default_reader,
     expect_error,
     first_difference,
+    now,
     read_all,
     run_all,
+    sleep,
+    start,
 )
 
 __all__ = [
@@ -51,11 +53,11 @@ async def _read_n(sock: Socket, count: int, what: str) -> list[Any]:
 
 async def _until(condition: Callable[[], bool], what: str, within: float = 10) -> None:
     """Poll ``condition``: byte counters have no event to wait on."""
-    deadline = asyncio.get_running_loop().time() + within
+    deadline = now() + within
     while not condition():
-        if asyncio.get_running_loop().time() > deadline:
+        if now() > deadline:
             raise AssertionError(f"{what}: not after {within} s")
-        await asyncio.sleep(0.005)
+        await sleep(0.005)
 
 
 async def check_datagram_pair(make_pair: PairFactory, *, count: int = 200) -> None:
@@ -78,7 +80,7 @@ async def check_datagram_pair(make_pair: PairFactory, *, count: int = 200) -> No
             for i, payload in enumerate(payloads):
                 await bounded(writer.write(payload), WITHIN, "a datagram write")
                 if i % 32 == 31:
-                    await asyncio.sleep(0.001)  # let the reader keep up: loopback drops too
+                    await sleep(0.001)  # let the reader keep up: loopback drops too
 
         _, got = await run_all(send(), _read_n(b, len(payloads), "datagrams"))
         for i, (x, y) in enumerate(zip(got, payloads, strict=True)):
@@ -150,11 +152,14 @@ async def check_starttls(make_tcp_pair: PairFactory, material: TLSMaterial) -> N
         await _until(lambda: a.stats.bytes_received >= 14, "the answer reaching a")
         a_writer.release_lock()
         b_writer.release_lock()
-        upgrades = asyncio.gather(
-            a.update(type="tls", **material.client_options()),
-            b.update(type="tls", **material.server_options()),
+        upgrades = run_all(
+            start(a.update(type="tls", **material.client_options())),
+            start(b.update(type="tls", **material.server_options())),
         )
-        await asyncio.sleep(0)  # update() is a coroutine: it acts once it starts running
+        # update() is a coroutine: it acts once its task starts running, within one pass
+        # on asyncio, within two on trio (which runs a pass's tasks in random order).
+        for _ in range(2):
+            await sleep(0)
         held = a.writable.get_writer()
         held.write(b"written during the handshake")
         await bounded(upgrades, WITHIN, "update(type='tls') on both ends")
@@ -208,7 +213,7 @@ async def check_data_event_mode(make_pair: PairFactory, *, total: int = 256 * 10
         received = bytearray()
         events: list[str] = []
         echo = a.writable.get_writer()
-        ended = asyncio.get_running_loop().create_future()
+        ended: Deferred[None] = Deferred()
 
         def on_bytes(event: Event) -> None:
             assert isinstance(event, SocketDataEvent)
@@ -219,8 +224,7 @@ async def check_data_event_mode(make_pair: PairFactory, *, total: int = 256 * 10
 
         def on_end(event: Event) -> None:
             events.append("end")
-            if not ended.done():
-                ended.set_result(None)
+            ended.resolve(None)
 
         a.add_event_listener("data", on_bytes)
         a.add_event_listener("end", on_end)

@@ -9,7 +9,6 @@ insides.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import time
@@ -26,8 +25,11 @@ from ._common import (
     expect_error,
     first_difference,
     flipped,
+    now,
     read_all,
     run_all,
+    sleep,
+    wait_for,
 )
 
 __all__ = [
@@ -258,7 +260,7 @@ async def check_half_close(make_pair: PairFactory) -> None:
         writer.release_lock()
         await bounded(a.writable.close(), WITHIN, "a.writable.close()")
         assert await read_all(b, WITHIN) == b"request"
-        await asyncio.sleep(0.05)
+        await sleep(0.05)
         assert not b.closed.done(), "b closed although its writable is open (allow_half_open)"
         assert not a.closed.done(), "a closed although b can still send to it"
         b_writer = b.writable.get_writer()
@@ -299,7 +301,7 @@ async def check_abort(make_pair: PairFactory, *, peer_notified: bool = True) -> 
         a_writer = a.writable.get_writer()
         b_reader = default_reader(b.readable)
         b_read = b_reader.read()
-        await asyncio.sleep(0)
+        await sleep(0)
         # More than any buffer takes at once, so part of it is still queued at the abort.
         queued = a_writer.write(b"q" * (8 << 20)) if peer_notified else None
         # A bound UDP socket (no remote) writes Datagrams: give it a chunk it takes.
@@ -381,7 +383,7 @@ async def check_backpressure(
             desired = writer.desired_size
             if desired is not None and desired <= 0:
                 try:
-                    await asyncio.wait_for(_await(writer.ready), stall)
+                    await wait_for(writer.ready, stall)
                 except TimeoutError:
                     break
             writer.write(block)
@@ -412,10 +414,6 @@ async def check_backpressure(
         await _both_closed(a, b)
 
 
-async def _await(awaitable: Awaitable[object]) -> object:
-    return await awaitable
-
-
 async def check_idle_timeout(
     make_pair: PairFactory, *, idle: float = 0.2, active: float = 0.3
 ) -> None:
@@ -428,14 +426,13 @@ async def check_idle_timeout(
     async with make_pair(idle_timeout=idle) as (a, b):
         writer = b.writable.get_writer()
         reader = default_reader(a.readable)
-        loop = asyncio.get_running_loop()
-        until = loop.time() + active
+        until = now() + active
         last_byte = time.monotonic()
-        while loop.time() < until:
+        while now() < until:
             await bounded(writer.write(b"."), WITHIN, "a write to keep the pair busy")
             await bounded(reader.read(), WITHIN, "a read to keep the pair busy")
             last_byte = time.monotonic()
-            await asyncio.sleep(idle / 4)
+            await sleep(idle / 4)
             for sock in (a, b):
                 assert not sock.closed.done(), "a socket timed out although bytes flowed"
         reader.release_lock()

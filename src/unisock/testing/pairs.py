@@ -8,7 +8,6 @@ stream. Everything is made through the public API, as a program would.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket as _stdlib_socket
 from collections.abc import AsyncIterator
@@ -16,7 +15,15 @@ from typing import Any
 
 from .. import Socket, SocketListener
 from ..errors import NetworkError
-from ._common import Pair, PairFactory, TLSMaterial, bounded, default_reader, settled
+from ._common import (
+    Pair,
+    PairFactory,
+    TLSMaterial,
+    bounded,
+    default_reader,
+    run_all,
+    settled,
+)
 
 __all__ = [
     "quic_pair",
@@ -83,7 +90,7 @@ def starttls_pair(material: TLSMaterial, host: str = "127.0.0.1") -> PairFactory
     async def make(**options: Any) -> AsyncIterator[Pair]:
         async with plain(**options) as (a, b):
             await bounded(
-                asyncio.gather(
+                run_all(
                     a.update(type="tls", **material.client_options()),
                     b.update(type="tls", **material.server_options()),
                 ),

@@ -26,6 +26,8 @@ from typing import Any, cast
 
 from ..._base.buffers import thread_buffer
 from ..._base.deferred import Deferred
+from ..._runtime import current
+from ..._runtime.base import Handle, Runtime
 from ...errors import AbortError, NetworkError, TLSError, network_error
 from ..base import StreamTransport
 from .config import (
@@ -83,7 +85,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         protocol: asyncio.BaseProtocol,
         options: TLSOptions,
         *,
-        loop: asyncio.AbstractEventLoop | None = None,
+        loop: Runtime | None = None,
         host: str | None = None,
         initial_data: bytes = b"",
         allow_truncation: bool = False,
@@ -94,7 +96,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         session_in_info: bool = True,
     ) -> None:
         super().__init__()
-        self._loop = loop if loop is not None else asyncio.get_running_loop()
+        self._loop = loop if loop is not None else current()
         self._lower = lower
         self._protocol = cast(asyncio.Protocol, protocol)
         self._options = options
@@ -156,8 +158,8 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._reading_paused = False
         self._lower_paused = False
         self._upper_paused = False
-        self._process_handle: asyncio.Handle | None = None
-        self._grace_handle: asyncio.TimerHandle | None = None
+        self._process_handle: Handle | None = None
+        self._grace_handle: Handle | None = None
         self._session_watch = 0
         self._high, self._low = 64 * 1024, 16 * 1024
         self._extra: dict[str, Any] = {}

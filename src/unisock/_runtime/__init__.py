@@ -1,0 +1,75 @@
+"""Which runtime the caller runs on: the asyncio loop itself, or unisock's trio runtime.
+
+Looked up once where an object is made (a socket, a listener, a timer, a waiting task)
+and stored on it; never per chunk.  asyncio is checked first with asyncio's own C
+look-up, so on asyncio and uvloop finding the runtime costs what
+``asyncio.get_running_loop()`` did.  trio is checked only when no asyncio loop runs
+and trio is already imported (nobody runs ``trio.run`` without importing it).
+"""
+
+from __future__ import annotations
+
+import sys
+from asyncio import AbstractEventLoop, CancelledError
+from asyncio.events import _get_running_loop
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import Runtime
+
+__all__ = [
+    "CancelledError",
+    "checkpoint",
+    "current",
+    "is_asyncio",
+    "running_loop",
+    "running_trio",
+]
+
+running_loop = _get_running_loop
+"""The running asyncio loop or ``None`` (C, no exception): ``running_loop() or current()``
+is the cheapest way to the runtime on a path that runs often."""
+
+
+def current() -> Runtime:
+    """The runtime of the calling task; ``RuntimeError`` outside async code."""
+    loop = _get_running_loop()
+    if loop is not None:
+        return loop
+    if running_trio() is not None:
+        from .trio import runtime
+
+        return runtime()
+    raise RuntimeError("no running event loop (asyncio, uvloop or trio)")
+
+
+def running_trio() -> Any:
+    """The ``trio`` module when the caller runs under ``trio.run`` (and no asyncio loop
+    runs in this thread), else ``None``."""
+    if _get_running_loop() is not None:
+        return None
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return None
+    in_run = getattr(trio.lowlevel, "in_trio_run", None)
+    if in_run is not None:
+        return trio if in_run() else None
+    try:  # trio before in_trio_run()
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return None
+    return trio
+
+
+def is_asyncio(runtime: Any) -> bool:
+    """Whether ``runtime`` is an asyncio loop (stock or uvloop)."""
+    return isinstance(runtime, AbstractEventLoop)
+
+
+def checkpoint(runtime: Any) -> Any:
+    """An awaitable that lets the other tasks run once (``asyncio.sleep(0)`` on asyncio)."""
+    if isinstance(runtime, AbstractEventLoop):
+        from asyncio import sleep
+
+        return sleep(0)
+    return runtime.checkpoint()
