@@ -28,7 +28,7 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from unisock._quic import QuicTLSOptions, connect_quic, serve_quic
+from unisock._transports.quic import QuicTLSOptions, connect_quic, serve_quic
 
 ALPN = "bench"
 CHUNK = 64 * 1024

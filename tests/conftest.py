@@ -613,7 +613,7 @@ def _reset_global_state() -> None:
     from unisock._api import quic as _quic_socket
     from unisock._api import tls as _tls_socket
     from unisock._base import malloc as _malloc
-    from unisock._quic import _client, _tickets
+    from unisock._transports.quic import _client, _tickets
     from unisock._transports.tls import config as _tls_config
 
     _tls_config.session_cache.clear()

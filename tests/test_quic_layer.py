@@ -1,4 +1,4 @@
-"""The QUIC layer (unisock._quic) against aioquic, an independent QUIC stack, on both loops.
+"""The QUIC layer (unisock._transports.quic) against aioquic, an independent stack, both loops.
 
 unisock's QUIC runs on qh3; every test here runs a real aioquic peer (its asyncio API) or
 an aioquic client against our server over loopback UDP, with certificates made by trustme;
@@ -27,7 +27,7 @@ from aioquic.asyncio.server import serve  # noqa: E402
 from aioquic.quic import events as qe  # noqa: E402
 from aioquic.quic.configuration import QuicConfiguration  # noqa: E402
 
-from unisock._quic import (  # noqa: E402
+from unisock._transports.quic import (  # noqa: E402
     QuicConnectionCore,
     QuicStreamTransport,
     QuicTLSOptions,

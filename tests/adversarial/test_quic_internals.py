@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import trustme
 
-from unisock._quic import _aioquic, _qh3
-from unisock._quic._options import QuicTLSOptions
+from unisock._transports.quic import _aioquic, _qh3
+from unisock._transports.quic._options import QuicTLSOptions
 
 
 def test_aioquic_still_has_what_the_limits_use() -> None:
@@ -51,7 +51,7 @@ def test_qh3_credit_follows_the_reader() -> None:
     client = _qh3.link(_qh3.configuration(client_opts, is_client=True), credits={}, window=window)
     client.connect(("127.0.0.1", 2), 1.0)
     first = client.datagrams_to_send(1.0)
-    from unisock._quic import _wire
+    from unisock._transports.quic import _wire
 
     header = _wire.parse_header(first[0][0])
     server = _qh3.link(

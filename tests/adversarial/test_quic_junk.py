@@ -27,7 +27,7 @@ from tests.adversarial._util import (
 )
 from tests.conftest import eventually, udp_unread
 
-from unisock._quic import _server
+from unisock._transports.quic import _server
 
 pytestmark = pytest.mark.timeout(60)
 

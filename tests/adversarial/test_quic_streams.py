@@ -20,7 +20,7 @@ import pytest
 from tests.adversarial._util import ALPN, CHAIN_PEM, KEY_PEM, client_opts
 
 import unisock
-from unisock._quic import _engines, _link
+from unisock._transports.quic import _engines, _link
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,7 +8,6 @@ import asyncio
 
 from unisock._api.channel import _ByobProtocol, _StreamProtocol
 from unisock._api.udp import _Link
-from unisock._quic import QuicStreamTransport
 from unisock._runtime.base import Runtime
 from unisock._runtime.trio import TrioRuntime
 from unisock._runtime.trio_stream import TrioStreamTransport
@@ -18,6 +17,7 @@ from unisock._transports.base import (
     StreamReceiver,
     StreamTransport,
 )
+from unisock._transports.quic import QuicStreamTransport
 from unisock._transports.tls.transport import TLSTransport
 
 

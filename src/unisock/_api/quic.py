@@ -1,7 +1,7 @@
 """QUIC for the Socket API: a socket per stream, and ``QuicConnection``, WebTransport-shaped.
 
 A ``Socket(type="quic")`` is one bidirectional stream of a (pooled) connection; every
-stream, ours or the peer's, is an asyncio transport from ``_quic`` driven by the same
+stream, ours or the peer's, is an asyncio transport from ``_transports.quic`` driven by the same
 socket code as TCP.  ``socket.connection`` gives the rest of the connection: opening
 streams, the peer's streams, datagrams, and closing.
 """
@@ -17,7 +17,7 @@ from .._base.address import SocketAddress
 from .._base.deferred import Deferred
 from .._base.options import Options
 from .._base.records import SocketInfo
-from .._quic import (
+from .._transports.quic import (
     UNI_STREAM_BACKLOG,
     QuicConnectionCore,
     QuicStreamTransport,
@@ -172,7 +172,7 @@ class QuicConnection:
             high_water_mark=float("inf")
         )
         # Peer uni streams the application has not taken are bounded (UNI_STREAM_BACKLOG):
-        # the peer gets new stream credit as they are read from here (see _quic/_link.py).
+        # the peer gets new stream credit as they are read from here (see quic/_link.py).
         self._uni_queued = 0  # uni sockets ever enqueued (or dropped untaken)
         self.incoming_unidirectional_streams: ReadableStream[Socket] = ReadableStream._create(
             high_water_mark=UNI_STREAM_BACKLOG, pull=self._uni_pulled

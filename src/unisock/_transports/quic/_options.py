@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from .._transports.tls.config import keylog_path, trust_locations
+from ..tls.config import keylog_path, trust_locations
 
 __all__ = ["DEFAULT_STREAM_WINDOW", "PemSource", "QuicTLSOptions", "fill_configuration", "read_pem"]
 

@@ -20,9 +20,9 @@ import errno
 from collections.abc import Callable
 from typing import Any
 
-from .._base.deferred import Deferred
-from ..errors import InvalidStateError, NetworkError, TimeoutError, TLSError, network_error
-from ..events import report_exception
+from ..._base.deferred import Deferred
+from ...errors import InvalidStateError, NetworkError, TimeoutError, TLSError, network_error
+from ...events import report_exception
 from ._endpoint import Address, Endpoint
 from ._errors import CRYPTO_ERROR, termination_error
 from ._link import Link

@@ -26,8 +26,8 @@ import errno
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import InvalidStateError, NetworkError
-from ..events import report_exception
+from ...errors import InvalidStateError, NetworkError
+from ...events import report_exception
 from ._link import StreamWriter
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._transports.tls.config import CipherInfo, EphemeralKeyInfo
-from .._transports.tls.names import CIPHER_IANA, HandshakeObserver
+from ..tls.config import CipherInfo, EphemeralKeyInfo
+from ..tls.names import CIPHER_IANA, HandshakeObserver
 
 __all__ = ["facts", "watch"]
 

@@ -14,7 +14,7 @@ from collections.abc import Hashable
 from functools import partial
 from typing import Any
 
-from ..errors import NetworkError, network_error
+from ...errors import NetworkError, network_error
 from ._connection import QuicConnectionCore
 from ._endpoint import Address, open_client_endpoint
 from ._engines import core as quic_core

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from ..errors import NetworkError, TimeoutError, TLSError
+from ...errors import NetworkError, TimeoutError, TLSError
 
 __all__ = ["CRYPTO_ERROR", "is_idle_timeout", "termination_error"]
 
