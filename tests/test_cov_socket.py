@@ -1,0 +1,287 @@
+"""``Socket`` paths no other test reached (issue 19, coverage): the ``pipe_to`` fast
+path pausing the transport for a slow destination, ``"data"`` listeners that fail or are
+objects, ``async with`` on an error, writes and a half-close queued before ``ready``,
+bodies that are file-like objects or resolve to nonsense.  Real sockets on loopback, on
+both loops; each test fails if the behaviour it names is broken."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import unisock
+from unisock import errors
+from unisock import testing as conformance
+from unisock.streams import WritableStream
+from unisock.testing import pairs
+
+tcp_pair = pairs.tcp_pair()
+
+
+def test_pipe_fast_path_pauses_the_socket_for_a_slow_destination(run: Any) -> None:
+    """``sock.readable.pipe_to(dest)`` where ``dest`` stops accepting: the socket stops
+    reading (the sender is held back by TCP, not buffered in memory here), and once
+    ``dest`` takes chunks again every byte arrives, in order."""
+    total = 8 << 20
+    payload = os.urandom(1 << 16) * (total >> 16)
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            gate = asyncio.Event()
+            digest = hashlib.sha256()
+            received = 0
+
+            async def write(chunk: bytes, controller: Any) -> None:
+                nonlocal received
+                await gate.wait()
+                digest.update(chunk)
+                received += len(chunk)
+
+            sink = WritableStream({"write": write})
+            piping = asyncio.ensure_future(server.readable.pipe_to(sink))
+            writer = client.writable.get_writer()
+            sending = asyncio.ensure_future(writer.write(payload))
+            await asyncio.sleep(0.3)
+            held = server.stats.bytes_received
+            assert 0 < held < total // 2, held  # paused, not reading everything into memory
+            await asyncio.sleep(0.2)
+            assert server.stats.bytes_received == held  # and stays paused
+            gate.set()
+            await asyncio.wait_for(sending, 30)
+            await writer.close()
+            await asyncio.wait_for(piping, 30)
+            assert received == total
+            assert digest.digest() == hashlib.sha256(payload).digest()
+
+    run(main)
+
+
+def test_pipe_fast_path_resumes_reading_when_the_pipe_ends(run: Any) -> None:
+    """A pipe aborted (its signal) while it holds the transport paused for a stalled
+    destination: once its pending writes are done the pipe ends, and the socket reads
+    again under its own stream's rules: what the pipe did not take is read by a reader
+    afterwards (``prevent_cancel``), nothing lost, nothing twice."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            stalled = asyncio.Event()
+            gate = asyncio.Event()
+            piped: list[bytes] = []
+
+            async def write(chunk: bytes, controller: Any) -> None:
+                stalled.set()
+                await gate.wait()
+                piped.append(chunk)
+
+            controller = unisock.AbortController()
+            sink = WritableStream({"write": write})
+            piping = server.readable.pipe_to(
+                sink, signal=controller.signal, prevent_cancel=True, prevent_abort=True
+            )
+            writer = client.writable.get_writer()
+            first = os.urandom(3_000_000)
+            sending = asyncio.ensure_future(writer.write(first))
+            await asyncio.wait_for(stalled.wait(), 5)
+            await asyncio.sleep(0.1)
+            assert server.stats.bytes_received < len(first)  # paused for the sink
+            controller.abort("stop")
+            gate.set()
+            with pytest.raises(unisock.errors.AbortError):
+                await asyncio.wait_for(piping, 5)
+            await asyncio.wait_for(sending, 10)
+            await writer.write(b"tail")
+            await writer.close()
+            rest = await conformance.read_all(server)
+            assert b"".join(piped) + rest == first + b"tail"
+            assert server.stats.bytes_received == len(first) + 4
+            await sink.close()
+
+    run(main)
+
+
+def test_failing_data_listeners_are_reported_and_others_still_run(run: Any) -> None:
+    """A ``"data"`` listener that raises and an ``async`` one that fails are reported to
+    the loop's exception handler; the listener after them (an object with
+    ``handle_event``) still receives every chunk."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: reported.append(context))
+        try:
+            async with tcp_pair() as (client, server):
+                got: list[bytes] = []
+                done = asyncio.Event()
+
+                def broken(event: Any) -> None:
+                    raise RuntimeError("sync listener failed")
+
+                async def broken_async(event: Any) -> None:
+                    raise KeyError("async listener failed")
+
+                class Collector:
+                    def handle_event(self, event: Any) -> None:
+                        got.extend(event.buffers)
+
+                server.add_event_listener("data", broken)
+                server.add_event_listener("data", broken_async)
+                server.add_event_listener("data", Collector())
+                server.add_event_listener("end", lambda e: done.set())
+                writer = client.writable.get_writer()
+                await writer.write(b"one")
+                await writer.close()
+                await asyncio.wait_for(done.wait(), 5)
+                await asyncio.sleep(0)  # the failed async listener's callback
+                assert b"".join(got) == b"one"
+        finally:
+            loop.set_exception_handler(None)
+        messages = sorted(str(c.get("message")) for c in reported)
+        excs = sorted(type(c.get("exception")).__name__ for c in reported)
+        assert len(reported) == 2, reported
+        assert messages == [
+            "exception in 'data' event listener",
+            "exception in async 'data' event listener",
+        ]
+        assert excs == ["KeyError", "RuntimeError"]
+
+    run(main)
+
+
+def test_async_with_error_exit_aborts_with_that_error(run: Any) -> None:
+    """``async with sock`` left by an exception aborts the socket with that exception:
+    ``closed`` rejects with it and the peer sees a reset, not a clean end."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            boom = LookupError("boom")
+            with pytest.raises(LookupError):
+                async with client:
+                    assert "open" in repr(client) and "tcp" in repr(client)
+                    raise boom
+            with pytest.raises(LookupError) as info:
+                await client.closed
+            assert info.value is boom
+            assert client.signal.aborted and client.signal.reason is boom
+            assert "closed" in repr(client)
+            with pytest.raises(errors.NetworkError):
+                await conformance.read_all(server)
+
+    run(main)
+
+
+def test_write_and_half_close_queued_before_ready(run: Any) -> None:
+    """A write and ``close()`` of the writable made right after construction (the socket
+    still connecting) are held until it connects: the peer gets the bytes, then EOF."""
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            client = unisock.Socket(remote=listener.local)
+            writer = client.writable.get_writer()
+            wrote = writer.write(b"early")
+            closing = writer.close()
+            assert "connecting" in repr(client)
+            server = await listener.accept()
+            assert await conformance.read_all(server) == b"early"
+            await wrote
+            await closing
+            await server.close()
+            await client.closed
+            await server.closed
+
+    run(main)
+
+
+@pytest.mark.parametrize("kind", ["bytesio", "path", "file"])
+def test_file_bodies_arrive_whole(run: Any, kind: str, tmp_path: Path) -> None:
+    """A file body, whether the loop can ``sendfile`` it (a real file on the stock loop)
+    or not (uvloop; an in-memory file with no descriptor): all of it arrives, then EOF."""
+    data = os.urandom(600_000)
+    path = tmp_path / "body.bin"
+    path.write_bytes(data)
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            if kind == "bytesio":
+                body: Any = io.BytesIO(data)
+            elif kind == "path":
+                body = path
+            else:
+                body = open(path, "rb")  # noqa: SIM115 - the socket reads it
+            try:
+                client = unisock.Socket(remote=listener.local, body=body)
+                server = await listener.accept()
+                assert await conformance.read_all(server) == data
+                await server.close()
+                await client.closed
+                assert client.stats.bytes_sent == len(data)
+            finally:
+                if kind == "file":
+                    body.close()
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    "body", [lambda: 42, lambda: asyncio.sleep(0, result=object())], ids=["callable", "awaitable"]
+)
+def test_body_resolving_to_an_unsupported_value_aborts(run: Any, body: Any) -> None:
+    """A callable or awaitable body that produces something that cannot be sent: the
+    socket is aborted with a ``TypeError`` naming the value (``ready`` too: it fails
+    before connecting), and nothing is sent."""
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            client = unisock.Socket(remote=listener.local, body=body)
+            with pytest.raises(TypeError, match="body resolved to an unsupported value"):
+                await client.closed
+            with pytest.raises(TypeError):
+                await client.ready
+            assert client.stats.bytes_sent == 0
+
+    run(main)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an abort while connecting closes the just-connected transport without "
+    "SO_LINGER 0 (_connectors.open_socket / _tcp._abort_adopted): FIN, not RST",
+)
+def test_abort_while_connecting_resets_an_established_connection(run: Any) -> None:
+    """API.md: an abrupt end sends RST.  A socket aborted while still *connecting*, whose
+    TCP handshake has in fact completed (the listener already accepted it), must reset
+    the peer too: a clean EOF would tell the peer the conversation ended normally."""
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            states: list[str] = []
+            accepted: asyncio.Future[unisock.Socket] = asyncio.get_running_loop().create_future()
+            client: unisock.Socket | None = None
+
+            async def abort_client() -> None:
+                assert client is not None
+                states.append(repr(client))
+                await client.abort()
+
+            def on_socket(event: Any) -> None:
+                asyncio.ensure_future(abort_client())
+                accepted.set_result(event.socket)
+
+            listener.add_event_listener("socket", on_socket)
+            client = unisock.Socket(remote=listener.local)
+            server = await asyncio.wait_for(accepted, 5)
+            with pytest.raises(errors.AbortError):
+                await client.closed
+            assert "connecting" in states[0]  # aborted before it was open
+            try:
+                with pytest.raises(errors.NetworkError):
+                    await conformance.read_all(server)
+            finally:
+                await server.abort()
+
+    run(main)
