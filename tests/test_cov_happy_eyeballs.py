@@ -65,9 +65,19 @@ def _namespaces_work(tmp: Path) -> bool:
     hosts = tmp / "probe-hosts"
     hosts.write_text(HOSTS)
     probe = subprocess.run(
-        [unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
-         'mount --bind "$0" /etc/hosts && getent ahosts dual', str(hosts)],
-        capture_output=True, timeout=20, check=False,
+        [
+            unshare,
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            'mount --bind "$0" /etc/hosts && getent ahosts dual',
+            str(hosts),
+        ],
+        capture_output=True,
+        timeout=20,
+        check=False,
     )
     return probe.returncode == 0 and b"::1" in probe.stdout and b"127.0.0.1" in probe.stdout
 
@@ -85,10 +95,24 @@ def namespace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def connect_from_namespace(hosts: Path, port: int) -> dict[str, object]:
     """Run CLIENT for every loop in a namespace where ``dual`` is ::1 and 127.0.0.1."""
     got = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-         'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
-         sys.executable, "-c", CLIENT, str(port), *LOOPS],
-        capture_output=True, timeout=60, check=False,
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            'mount --bind "$0" /etc/hosts && exec "$@"',
+            str(hosts),
+            sys.executable,
+            "-c",
+            CLIENT,
+            str(port),
+            *LOOPS,
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     assert got.returncode == 0, got.stderr.decode(errors="replace")
     result: dict[str, object] = json.loads(got.stdout)
@@ -137,9 +161,7 @@ class Ends:
 
     def accept_hello(self, family: int) -> bytes:
         """The body the client sent, read from the live listener of ``family``."""
-        listener = next(
-            s for s in self.sockets if s.family == family and _listening(s)
-        )
+        listener = next(s for s in self.sockets if s.family == family and _listening(s))
         listener.settimeout(10)
         conn, _ = listener.accept()
         with conn:

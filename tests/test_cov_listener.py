@@ -309,7 +309,10 @@ def test_accept_loop_at_fd_limit_backs_off_and_recovers(loop_kind: str) -> None:
     exits normally."""
     proc = subprocess.Popen(
         [sys.executable, "-c", AT_LIMIT, loop_kind, "1.0"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None and proc.stdin is not None
