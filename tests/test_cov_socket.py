@@ -7,6 +7,7 @@ both loops; each test fails if the behaviour it names is broken."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -283,5 +284,47 @@ def test_abort_while_connecting_resets_an_established_connection(run: Any) -> No
                     await conformance.read_all(server)
             finally:
                 await server.abort()
+
+    run(main)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="SocketPipe._begin_transfer: when pushing the queued bytes pauses the pipe, "
+    "sock._read_paused stays True, so neither the pipe's drain callback nor anything "
+    "else resumes reading: the pipe hangs",
+)
+def test_pipe_started_on_a_paused_socket_resumes_it(run: Any) -> None:
+    """Bytes piled up unread until the socket paused reading (its read high-water mark,
+    1 MiB by default), then ``pipe_to`` a destination whose writes take a loop pass: the
+    pipe takes the queued bytes first, resumes reading, and delivers the rest, in order,
+    up to the end."""
+    payload = os.urandom(3_000_000)
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            client = unisock.Socket(remote=listener.local, body=payload)
+            server = await listener.accept()
+            try:
+                last = -1
+                while server.stats.bytes_received != last:  # until reading has paused
+                    last = server.stats.bytes_received
+                    await asyncio.sleep(0.1)
+                assert 0 < last < len(payload)
+                parts: list[bytes] = []
+
+                async def write(chunk: bytes, controller: Any) -> None:
+                    await asyncio.sleep(0)
+                    parts.append(chunk)
+
+                sink = WritableStream({"write": write})
+                await asyncio.wait_for(server.readable.pipe_to(sink), 5)
+                assert b"".join(parts) == payload
+            finally:
+                await client.abort()
+                await server.abort()
+                for sock in (client, server):
+                    with contextlib.suppress(Exception):
+                        await sock.closed
 
     run(main)
