@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,22 +103,21 @@ def test_signal_aborted_later_closes_the_listener(run: Any) -> None:
 
 def test_close_while_opening_binds_nothing(run: Any) -> None:
     """``close()`` before the listener is bound: ``ready`` rejects with
-    ``InvalidStateError``, and the socket bound meanwhile is closed (the port is free)."""
+    ``InvalidStateError``, and the socket bound meanwhile is closed (this process is left
+    with no listening socket it did not have before)."""
 
     async def main() -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        listener = unisock.SocketListener(local=f"127.0.0.1:{port}")
+        before = listening_ports()
+        tasks = set(asyncio.all_tasks())
+        listener = unisock.SocketListener()
+        (opening,) = set(asyncio.all_tasks()) - tasks
         await listener.close()
         with pytest.raises(errors.InvalidStateError):
             await listener.ready
-        for _ in range(20):  # let the opening task finish and see the close
-            await asyncio.sleep(0)
-        assert refused(port)
-        # The port is really free again: a new listener can take it.
-        async with unisock.SocketListener(local=f"127.0.0.1:{port}") as again:
-            assert again.local is not None and again.local.port == port
+        await asyncio.wait_for(opening, 10)  # it finishes binding, then sees the close
+        await asyncio.sleep(0)
+        assert listening_ports() == before
+        assert "closed" in repr(listener)
 
     run(main)
 
@@ -137,6 +137,32 @@ def test_cancelled_opening_task_fails_the_listener(run: Any) -> None:
         assert "closed" in repr(listener)
 
     run(main)
+
+
+def listening_sockets() -> Iterator[socket.socket]:
+    """Duplicates of this process's listening TCP sockets (found in /proc); the caller
+    closes them."""
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                continue
+            dup = socket.fromfd(int(name), socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                listening = dup.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            except OSError:
+                listening = 0
+            if listening and dup.type == socket.SOCK_STREAM:
+                yield dup
+            else:
+                dup.close()
+
+
+def listening_ports() -> set[int]:
+    ports = set()
+    for dup in listening_sockets():
+        with dup:
+            ports.add(dup.getsockname()[1])
+    return ports
 
 
 def listening_dup(port: int) -> socket.socket:
