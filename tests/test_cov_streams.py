@@ -1,0 +1,144 @@
+"""Stream rules that mutation testing showed no test pinned down (issue 19): when
+``ReadableStream.from_`` and ``tee()`` pull their source, and that cancelling a stream
+made from an iterator closes the iterator.  On both loops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from unisock.streams import ReadableStream
+
+
+async def settle(passes: int = 10) -> None:
+    for _ in range(passes):
+        await asyncio.sleep(0)
+
+
+def test_from_pulls_nothing_until_read_and_cancel_closes_the_generator(run: Any) -> None:
+    """``ReadableStream.from_`` has a high-water mark of 0 (the standard's
+    ReadableStreamFromIterable): making the stream takes nothing from the iterator; each
+    read takes one item; ``cancel()`` closes the generator (its ``finally`` runs)."""
+
+    async def main() -> None:
+        taken: list[int] = []
+        closed: list[bool] = []
+
+        def numbers() -> Iterator[int]:
+            try:
+                for i in range(10):
+                    taken.append(i)
+                    yield i
+            finally:
+                closed.append(True)
+
+        generator = numbers()  # held here: closing it must not be left to the GC
+        stream = ReadableStream.from_(generator)
+        await settle()
+        assert taken == []
+        reader = stream.get_reader()
+        assert (await reader.read()).value == 0
+        await settle()
+        assert taken == [0]  # no read ahead
+        await reader.cancel("enough")
+        assert closed == [True]
+        assert (await reader.read()).done
+
+    run(main)
+
+
+def test_from_async_generator_cancel_runs_aclose(run: Any) -> None:
+    async def main() -> None:
+        closed: list[bool] = []
+
+        async def numbers() -> AsyncIterator[int]:
+            try:
+                for i in range(10):
+                    yield i
+            finally:
+                closed.append(True)
+
+        generator = numbers()  # held here: closing it must not be left to the GC
+        stream = ReadableStream.from_(generator)
+        reader = stream.get_reader()
+        assert (await reader.read()).value == 0
+        await reader.cancel("enough")
+        assert closed == [True]
+        del generator
+
+    run(main)
+
+
+class CountingSource:
+    """An underlying source that counts its pulls and gives one chunk per pull."""
+
+    def __init__(self, byte_stream: bool) -> None:
+        self.pulls = 0
+        self.type = "bytes" if byte_stream else None
+
+    def pull(self, controller: Any) -> None:
+        self.pulls += 1
+        controller.enqueue(b"x" * 4 if self.type else self.pulls)
+
+
+def test_tee_of_a_default_stream_reads_one_chunk_ahead(run: Any) -> None:
+    """A default stream's ``tee()`` branches have a high-water mark of 1: the source is
+    pulled once at once, with nothing read from the branches yet."""
+
+    async def main() -> None:
+        source = CountingSource(byte_stream=False)
+        stream = ReadableStream(source, {"high_water_mark": 0})
+        await settle()
+        assert source.pulls == 0
+        a, b = stream.tee()
+        await settle()
+        assert source.pulls == 1
+        reader = a.get_reader()
+        assert (await reader.read()).value == 1
+        assert (await b.get_reader().read()).value == 1
+
+    run(main)
+
+
+def test_tee_of_a_byte_stream_pulls_only_when_read(run: Any) -> None:
+    """A byte stream's branches (ReadableByteStreamTee) have a high-water mark of 0: the
+    source is not pulled until a branch is read."""
+
+    async def main() -> None:
+        source = CountingSource(byte_stream=True)
+        stream = ReadableStream(source)
+        a, b = stream.tee()
+        await settle()
+        assert source.pulls == 0
+        assert (await a.get_reader().read()).value == b"xxxx"
+        assert source.pulls == 1
+        assert (await b.get_reader().read()).value == b"xxxx"
+
+    run(main)
+
+
+def test_cancel_of_an_async_iterator_without_aclose_is_fine(run: Any) -> None:
+    """An async iterator that is not a generator may have no ``aclose()``: cancelling
+    the stream made from it still resolves (the standard: return() is optional)."""
+
+    class Countdown:
+        def __init__(self) -> None:
+            self.left = 3
+
+        def __aiter__(self) -> Countdown:
+            return self
+
+        async def __anext__(self) -> int:
+            if not self.left:
+                raise StopAsyncIteration
+            self.left -= 1
+            return self.left
+
+    async def main() -> None:
+        reader = ReadableStream.from_(Countdown()).get_reader()
+        assert (await reader.read()).value == 2
+        await reader.cancel("enough")
+        assert (await reader.read()).done
+
+    run(main)
