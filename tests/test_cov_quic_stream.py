@@ -375,3 +375,59 @@ def test_peer_reset_of_a_closing_stream(loop_kind: str, pki: dict[str, bytes]) -
 
     reported = with_echo(loop_kind, pki, main)
     assert reported == [], [traceback.format_exception(c.get("exception")) for c in reported]
+
+
+def test_connection_refuses_streams_and_datagrams_once_closing(
+    loop_kind: str, pki: dict[str, bytes]
+) -> None:
+    """A peer that takes no datagrams: ``max_datagram_size`` is None after the handshake
+    and ``send_datagram`` says why; once the connection is closing, ``open_stream`` and
+    ``send_datagram`` raise ``InvalidStateError``, and a second ``close()`` is a no-op."""
+
+    async def main(core: Any) -> None:
+        assert core.max_datagram_size is None
+        with pytest.raises(InvalidStateError, match="does not accept datagrams"):
+            core.send_datagram(b"x")
+        assert not core.is_closing
+        core.close()
+        core.close()
+        assert core.is_closing
+        with pytest.raises(InvalidStateError, match="clos"):
+            await core.open_stream(True)
+        with pytest.raises(InvalidStateError, match="closed"):
+            core.send_datagram(b"x")
+        await core.closed
+        with pytest.raises(InvalidStateError, match="closed"):
+            await core.open_stream(True)
+
+    reported = with_echo(loop_kind, pki, main)
+    assert reported == [], [traceback.format_exception(c.get("exception")) for c in reported]
+
+
+def test_stream_pushed_before_on_stream_is_set_waits_for_it(
+    loop_kind: str, pki: dict[str, bytes]
+) -> None:
+    """A stream the peer opens before the application set ``on_stream`` is kept, and
+    offered (with its data) as soon as ``on_stream`` is set."""
+
+    async def main(core: Any) -> None:
+        proto = Collect()
+        transport = await core.open_stream(True, protocol=proto)
+        transport.write(b"push")
+        transport.write_eof()
+        assert await proto.eof == b"push"  # the echo: the push was sent before it
+        await asyncio.sleep(0.05)
+        got: list[Collect] = []
+
+        def on_stream(stream: Any, bidirectional: bool) -> Collect:
+            assert not bidirectional and stream.direction == "receive"
+            got.append(Collect())
+            return got[-1]
+
+        core.on_stream = on_stream
+        assert len(got) == 1
+        assert await got[0].eof == b"pushed"
+        assert await got[0].lost is None
+
+    reported = with_echo(loop_kind, pki, main)
+    assert reported == [], [traceback.format_exception(c.get("exception")) for c in reported]
