@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import io
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -326,5 +328,36 @@ def test_pipe_started_on_a_paused_socket_resumes_it(run: Any) -> None:
                 for sock in (client, server):
                     with contextlib.suppress(Exception):
                         await sock.closed
+
+    run(main)
+
+
+def test_local_address_in_use_is_a_network_error(run: Any) -> None:
+    """``local`` is bound before connecting; an address in use rejects ``ready`` with
+    ``NetworkError`` (EADDRINUSE) naming the local address, and nothing is sent."""
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener, unisock.SocketListener() as taken:
+            assert taken.local is not None
+            client = unisock.Socket(remote=listener.local, local=taken.local)
+            with pytest.raises(errors.NetworkError) as info:
+                await client.ready
+            assert info.value.errno == errno.EADDRINUSE
+            assert f"cannot bind to local {taken.local}" in str(info.value)
+
+    run(main)
+
+
+def test_ttl_on_ipv6_sets_the_hop_limit(run: Any) -> None:
+    """``ttl`` on an IPv6 connection is its unicast hop limit."""
+
+    async def main() -> None:
+        async with unisock.SocketListener(local="[::1]:0") as listener:
+            client = await unisock.connect(remote=listener.local, ttl=7)
+            server = await listener.accept()
+            raw = client._transport.get_extra_info("socket")  # type: ignore[union-attr]
+            assert raw.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS) == 7
+            await client.abort()
+            await server.abort()
 
     run(main)
