@@ -361,3 +361,46 @@ def test_ttl_on_ipv6_sets_the_hop_limit(run: Any) -> None:
             await server.abort()
 
     run(main)
+
+
+def test_readable_values_prevent_cancel_keeps_the_socket_readable(run: Any) -> None:
+    """``readable.values(prevent_cancel=True)``: leaving the loop early (and closing the
+    iterator, as ``aclosing`` does) releases the readable without cancelling it, so a
+    reader gets the rest; plain ``values()`` (the default) cancels it, and the socket
+    reads nothing more."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = server.writable.get_writer()
+            await writer.write(b"first")
+            values = client.readable.values(prevent_cancel=True)
+            async with contextlib.aclosing(values):
+                async for chunk in values:
+                    assert chunk == b"first"
+                    break
+            await writer.write(b"second")
+            reader = client.readable.get_reader()
+            assert (await asyncio.wait_for(reader.read(), 5)).value == b"second"
+            reader.release_lock()
+            await writer.write(b"third")
+            values = client.readable.values()
+            async with contextlib.aclosing(values):
+                async for chunk in values:
+                    assert chunk == b"third"
+                    break
+            assert (await client.readable.get_reader().read()).done  # cancelled
+
+    run(main)
+
+
+def test_byob_reader_on_a_socket(run: Any) -> None:
+    """``readable.get_reader(mode="byob")`` on a socket fills the caller's buffer."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            await server.writable.get_writer().write(b"abcdef")
+            reader = client.readable.get_reader(mode="byob")
+            result = await asyncio.wait_for(reader.read(memoryview(bytearray(16))), 5)
+            assert bytes(result.value) == b"abcdef"
+
+    run(main)
