@@ -22,7 +22,10 @@ from qh3.asyncio.server import serve  # noqa: E402
 from qh3.quic import events as qe  # noqa: E402
 from qh3.quic.configuration import QuicConfiguration  # noqa: E402
 
-from unisock._quic import QuicTLSOptions, connect_quic  # noqa: E402
+try:  # the QUIC layer's home since the transports moved under unisock._transports
+    from unisock._transports.quic import QuicTLSOptions, connect_quic
+except ImportError:
+    from unisock._quic import QuicTLSOptions, connect_quic  # type: ignore[no-redef]
 from unisock.errors import InvalidStateError, NetworkError  # noqa: E402
 
 ALPN = "unisock-cov"
