@@ -404,3 +404,83 @@ def test_byob_reader_on_a_socket(run: Any) -> None:
             assert bytes(result.value) == b"abcdef"
 
     run(main)
+
+
+def test_first_data_listener_gets_queued_bytes_first_and_locks_readable(run: Any) -> None:
+    """Bytes that arrived before the first ``"data"`` listener are its first event; from
+    then on ``readable`` is locked for good (``get_reader()`` raises ``TypeError``)."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = server.writable.get_writer()
+            await writer.write(b"early")
+            while client.stats.bytes_received < 5:  # queued in client.readable
+                await asyncio.sleep(0.01)
+            events: list[list[bytes]] = []
+            got_late = asyncio.Event()
+
+            def on_data(event: Any) -> None:
+                events.append(list(event.buffers))
+                if b"late" in b"".join(event.buffers):
+                    got_late.set()
+
+            client.add_event_listener("data", on_data)
+            assert client.readable.locked
+            with pytest.raises(TypeError, match="'data' event listeners"):
+                client.readable.get_reader()
+            await writer.write(b"late")
+            await asyncio.wait_for(got_late.wait(), 5)
+            assert events[0][0] == b"early"  # the queued bytes come first
+            assert b"".join(b"".join(e) for e in events) == b"earlylate"
+
+    run(main)
+
+
+def test_data_listener_refused_while_a_reader_holds_readable_is_not_kept(run: Any) -> None:
+    """Adding a ``"data"`` listener while a reader holds ``readable`` raises
+    ``TypeError``, and that listener is not registered: the reader keeps receiving, and
+    once it is released a new ``"data"`` listener is the only one called."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            reader = client.readable.get_reader()
+            calls: list[Any] = []
+            with pytest.raises(TypeError, match="locked to a reader"):
+                client.add_event_listener("data", calls.append)
+            writer = server.writable.get_writer()
+            await writer.write(b"kept")
+            assert (await asyncio.wait_for(reader.read(), 5)).value == b"kept"
+            reader.release_lock()
+            later: list[bytes] = []
+            arrived = asyncio.Event()
+
+            def on_data(event: Any) -> None:
+                later.extend(event.buffers)
+                arrived.set()
+
+            client.add_event_listener("data", on_data)  # the only "data" listener
+            await writer.write(b"after")
+            await asyncio.wait_for(arrived.wait(), 5)
+            assert later == [b"after"]
+            assert calls == []
+
+    run(main)
+
+
+def test_small_write_resolves_at_once_after_backpressure_cleared(run: Any) -> None:
+    """A write large enough to pause the transport, read by the peer: once that write
+    has resolved, the next small write resolves at once (the paused state is gone)."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = client.writable.get_writer()
+            big = asyncio.ensure_future(writer.write(b"z" * (16 << 20)))
+            reader = server.readable.get_reader()
+            received = 0
+            while received < 16 << 20:
+                received += len((await asyncio.wait_for(reader.read(), 10)).value)
+            await asyncio.wait_for(big, 10)
+            await asyncio.wait_for(writer.write(b"!"), 2)
+            assert (await asyncio.wait_for(reader.read(), 5)).value == b"!"
+
+    run(main)
