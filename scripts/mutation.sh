@@ -52,13 +52,17 @@ else
     exit 1
   fi
   # 2. A sample spread over the modules in proportion to their mutants.
-  "$venv/bin/python" - "$sample" "$seed" <all.txt >sample.txt <<'EOF'
+  "$venv/bin/python" - all.txt "$sample" "$seed" >sample.txt <<'EOF'
 import hashlib, sys
-size, seed = int(sys.argv[1]), sys.argv[2]
-names = [line.split(":")[0].strip() for line in sys.stdin if line.strip()]
+size, seed = int(sys.argv[2]), sys.argv[3]
+names = [line.split(":")[0].strip() for line in open(sys.argv[1]) if line.strip()]
 rank = sorted(names, key=lambda n: hashlib.sha256(f"{seed}:{n}".encode()).hexdigest())
 print("\n".join(sorted(rank[:size])))
 EOF
+  if [ ! -s sample.txt ]; then
+    echo "no mutant sampled" >&2
+    exit 1
+  fi
   # shellcheck disable=SC2046
   "${mutmut[@]}" run --max-children "$children" $(cat sample.txt) >mutmut.log 2>&1 || {
     tail -n 40 mutmut.log
@@ -70,14 +74,14 @@ elapsed=$(($(date +%s) - start))
 # 3. The score per module: killed (a test failed, or the tests hung past their bound) over
 #    all mutants tried, "no tests" ones included (no selected test reaches that function).
 "${mutmut[@]}" results --all true >results.txt
-"$venv/bin/python" - "$mode" "$elapsed" <results.txt <<'EOF'
+"$venv/bin/python" - results.txt "$mode" "$elapsed" <<'EOF'
 import collections, sys
-mode, elapsed = sys.argv[1], int(sys.argv[2])
+mode, elapsed = sys.argv[2], int(sys.argv[3])
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 IGNORED = {"not checked", "skipped", "check was interrupted by user"}
 per = collections.defaultdict(collections.Counter)
 survivors = []
-for line in sys.stdin:
+for line in open(sys.argv[1]):
     if ":" not in line:
         continue
     name, status = (part.strip() for part in line.rsplit(":", 1))

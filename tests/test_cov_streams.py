@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import pytest
+
 from unisock.streams import ReadableStream
 
 
@@ -140,5 +142,51 @@ def test_cancel_of_an_async_iterator_without_aclose_is_fine(run: Any) -> None:
         assert (await reader.read()).value == 2
         await reader.cancel("enough")
         assert (await reader.read()).done
+
+    run(main)
+
+
+class Pushed:
+    """A readable stream the test feeds chunk by chunk (the stream stays open)."""
+
+    def __init__(self) -> None:
+        self.controller: Any = None
+        self.stream = ReadableStream({"start": self._start})
+
+    def _start(self, controller: Any) -> None:
+        self.controller = controller
+
+    def push(self, chunk: bytes) -> None:
+        self.controller.enqueue(chunk)
+
+
+def test_frame_reader_edges(run: Any) -> None:
+    """FrameReader at its edges: a separator at the very start of the buffer is an
+    empty frame; a line of exactly ``limit`` bytes fits and ``limit`` bytes without a
+    separator is over the limit at once; ``read(1)`` and ``at_eof()`` answer as soon as
+    one byte is there, without waiting for more."""
+    from unisock.streams import FrameReader
+
+    async def main() -> None:
+        source = Pushed()
+        frames = FrameReader(source.stream)
+        source.push(b"\n\nabc\n")
+        assert await frames.read_until(b"\n") == b"\n"
+        assert await frames.read_line() == b"\n"
+        assert await frames.read_until(b"\n", limit=4) == b"abc\n"  # exactly the limit
+        source.push(b"\n")
+        assert await frames.read_until(b"\n", limit=1) == b"\n"  # limit == separator
+        source.push(b"abcd")
+        with pytest.raises(ValueError, match="over the limit of 4 bytes"):
+            await asyncio.wait_for(frames.read_until(b"\n", limit=4), 2)
+        assert await asyncio.wait_for(frames.read(2), 2) == b"ab"
+        assert await asyncio.wait_for(frames.read(5), 2) == b"cd"
+        source.push(b"x")
+        assert await asyncio.wait_for(frames.at_eof(), 2) is False
+        assert await asyncio.wait_for(frames.read(1), 2) == b"x"
+        source.push(b"y")
+        assert await asyncio.wait_for(frames.read(10), 2) == b"y"
+        source.controller.close()
+        assert await asyncio.wait_for(frames.at_eof(), 2) is True
 
     run(main)
