@@ -43,4 +43,19 @@ bash scripts/setup.sh test
 .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache  # the layers (.importlinter): each imports only those below
-exec .venv/bin/python -m pytest "$@"
+
+# The suite runs under coverage (line + branch, `python -m unisock` subprocesses included;
+# see docs/testing.md).  A full run (no arguments) fails below [tool.coverage.report]
+# fail_under; a partial run only reports.  UNISOCK_COVERAGE=0 runs pytest alone.
+if [ "${UNISOCK_COVERAGE:-1}" = 0 ]; then
+  exec .venv/bin/python -m pytest "$@"
+fi
+rm -rf build/coverage
+status=0
+.venv/bin/python -m coverage run -m pytest "$@" || status=$?
+.venv/bin/python -m coverage combine -q
+if [ "$status" -ne 0 ] || [ "$#" -gt 0 ]; then
+  .venv/bin/python -m coverage report --fail-under=0 | tail -n 3
+  exit "$status"
+fi
+.venv/bin/python -m coverage report

@@ -110,7 +110,7 @@ class QuicStreamTransport(asyncio.Transport):
     # -- writing -----------------------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._write_closed:
-            if self._eof_written:
+            if self._eof_written and not self._closing:
                 raise RuntimeError("Cannot call write() after write_eof()")
             if self.direction == "receive":
                 raise InvalidStateError("this QUIC stream is receive-only")
