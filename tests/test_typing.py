@@ -1,5 +1,7 @@
-"""The keyword arguments of Socket, connect, update and SocketListener are typed: mypy
-accepts correct calls and names the field of each wrong one (tests/typing_samples/calls.py)."""
+"""mypy over samples: the keyword arguments of Socket, connect, update and SocketListener
+are typed (it accepts correct calls and names the field of each wrong one:
+tests/typing_samples/calls.py), and every transport fits the seam unisock owns
+(tests/typing_samples/seam.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import sys
 from pathlib import Path
 
 SAMPLE = Path(__file__).parent / "typing_samples" / "calls.py"
+SEAM = Path(__file__).parent / "typing_samples" / "seam.py"
 
 
-def test_mypy_checks_the_options(tmp_path: Path) -> None:
-    result = subprocess.run(
+def mypy(sample: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    """``mypy --strict`` on one sample, with no project config and a cache of its own."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -20,16 +24,25 @@ def test_mypy_checks_the_options(tmp_path: Path) -> None:
             "--strict",
             "--no-incremental",
             "--cache-dir",
-            str(tmp_path),
+            str(cache),
             "--config-file",
             "/dev/null",
-            str(SAMPLE),
+            str(sample),
         ],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_every_transport_fits_the_seam(tmp_path: Path) -> None:
+    result = mypy(SEAM, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_checks_the_options(tmp_path: Path) -> None:
+    result = mypy(SAMPLE, tmp_path)
     reported: dict[int, str] = {}
     for line in result.stdout.splitlines():
         found = re.match(r".*calls\.py:(\d+): error: (.*)", line)

@@ -10,7 +10,7 @@ few methods.  A runtime without asyncio's transports (trio) provides its own
 
 A UDP socket talks to a ``DatagramLink`` instead: one ``send`` per datagram, counters for
 ``stats``.  Only the methods listed here may be used across the seam; each transport is
-checked against them by mypy (``tests/test_seam.py``).
+checked against them by mypy (``tests/test_typing.py``).
 """
 
 from __future__ import annotations
