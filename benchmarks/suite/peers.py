@@ -122,6 +122,7 @@ PEERS: dict[str, Peer] = {
             subject=True,
         ),
         Peer("unisock-uvloop", "unisock_peer.py", "uvloop", ("--loop", "uvloop"), subject=True),
+        Peer("unisock-trio", "unisock_trio_peer.py", "trio", subject=True),
         Peer(
             "unisock-data-uvloop",
             "unisock_peer.py",
@@ -157,5 +158,7 @@ def comparisons(subject: Peer, peers: list[Peer]) -> list[Peer]:
     BufferedProtocol, anyio) and trio, the pure-Python alternative; on uvloop the
     uvloop peers.  C (the limit) and Node (the other runtime) are compared with both.
     """
-    family = {"asyncio": {"asyncio", "trio"}, "uvloop": {"uvloop"}}.get(subject.loop, set())
+    family = {"asyncio": {"asyncio", "trio"}, "uvloop": {"uvloop"}, "trio": {"trio"}}.get(
+        subject.loop, set()
+    )
     return [p for p in peers if not p.subject and (p.loop in family or p.loop in ("c", "node"))]

@@ -1,0 +1,97 @@
+"""Peer: unisock on trio (``trio.run``), through its public API only: the same workloads
+as unisock_peer.py's TCP ones (sink, source, echo as ``pipe_to``, upload, download,
+ping-pong), for issue 13's rows next to trio's own ``SocketStream``."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import _common as c
+import trio
+
+import unisock
+
+
+async def write_all(sock: Any, meter: c.Meter | None) -> None:
+    writer = sock.writable.get_writer()
+    chunk, size = c.CHUNK, len(c.CHUNK)
+    while True:
+        if (writer.desired_size or 0) <= 0:
+            await writer.ready
+        writer.write(chunk)
+        if meter is not None:
+            meter.count += size
+        await trio.lowlevel.checkpoint()  # the window timer can fire
+
+
+async def handle(args: c.Args, sock: Any) -> None:
+    try:
+        if args.mode == "sink":
+            async for _ in sock.readable:
+                pass
+        elif args.mode == "echo":
+            await sock.readable.pipe_to(sock.writable)
+        else:
+            await write_all(sock, None)
+    except Exception:  # the client leaving ends every handler with some error
+        with contextlib.suppress(Exception):
+            await sock.abort()
+
+
+async def serve(args: c.Args) -> None:
+    async with trio.open_nursery() as nursery:
+        listener = unisock.SocketListener(local="127.0.0.1:0", no_delay=True)
+        local = await listener.ready
+        c.announce_port(local.port)
+        async for event in listener:
+            nursery.start_soon(handle, args, event.socket)
+
+
+async def ping(sock: Any, meter: c.Meter) -> None:
+    writer = sock.writable.get_writer()
+    reader = sock.readable.get_reader()
+    msg, size = c.MSG, len(c.MSG)
+    while True:
+        writer.write(msg)
+        got = 0
+        while got < size:
+            result = await reader.read()
+            if result.done:
+                c.fail("unisock on trio: the server closed the connection")
+            got += len(result.value)
+        meter.count += 1
+
+
+async def count(sock: Any, meter: c.Meter) -> None:
+    async for chunk in sock.readable:
+        meter.count += len(chunk)
+
+
+async def client(args: c.Args) -> None:
+    meter = c.Meter()
+    remote = f"127.0.0.1:{args.port}"
+    async with trio.open_nursery() as nursery:
+        if args.mode == "pingpong":
+            socks = [await unisock.connect(remote=remote, no_delay=True) for _ in range(args.conns)]
+            for sock in socks:
+                nursery.start_soon(ping, sock, meter)
+        else:
+            sock = await unisock.connect(remote=remote, no_delay=True)
+            nursery.start_soon(write_all if args.mode == "upload" else count, sock, meter)
+        window = c.Window(meter)
+        await trio.sleep(args.warmup)
+        window.open()
+        await trio.sleep(args.duration)
+        window.close()
+
+
+def main() -> None:
+    args = c.parse()
+    if args.role == "check":
+        return
+    trio.run(client if args.role == "client" else serve, args)
+
+
+if __name__ == "__main__":
+    main()
