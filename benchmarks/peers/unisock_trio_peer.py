@@ -1,6 +1,7 @@
 """Peer: unisock on trio (``trio.run``), through its public API only: the same workloads
-as unisock_peer.py's TCP ones (sink, source, echo as ``pipe_to``, upload, download,
-ping-pong), for issue 13's rows next to trio's own ``SocketStream``."""
+as unisock_peer.py's TCP and TLS ones (sink, source, echo as ``pipe_to``, upload,
+download, ping-pong; tls-source, tls-download, tls-hs, tls-handshakes), for issue 13's
+rows next to trio's own ``SocketStream`` and ``SSLStream``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 from typing import Any
 
 import _common as c
+import _tls
 import trio
 
 import unisock
@@ -27,7 +29,11 @@ async def write_all(sock: Any, meter: c.Meter | None) -> None:
 
 async def handle(args: c.Args, sock: Any) -> None:
     try:
-        if args.mode == "sink":
+        if args.mode == "tls-hs":
+            async for _ in sock.readable:
+                pass
+            await sock.close()
+        elif args.mode == "sink":
             async for _ in sock.readable:
                 pass
         elif args.mode == "echo":
@@ -41,7 +47,10 @@ async def handle(args: c.Args, sock: Any) -> None:
 
 async def serve(args: c.Args) -> None:
     async with trio.open_nursery() as nursery:
-        listener = unisock.SocketListener(local="127.0.0.1:0", no_delay=True)
+        tls = {}
+        if args.mode.startswith("tls-"):
+            tls = {"type": "tls", "cert": _tls.pem("chain"), "key": _tls.pem("key")}
+        listener = unisock.SocketListener(local="127.0.0.1:0", no_delay=True, **tls)
         local = await listener.ready
         c.announce_port(local.port)
         async for event in listener:
@@ -68,11 +77,25 @@ async def count(sock: Any, meter: c.Meter) -> None:
         meter.count += len(chunk)
 
 
+async def tls_handshakes(args: c.Args, meter: c.Meter) -> None:
+    ca, remote = _tls.pem("ca"), (_tls.HOST, args.port)
+    while True:
+        sock = unisock.Socket(type="tls", remote=remote, ca=ca, allow_pooling=False)
+        await sock.ready
+        await sock.close()
+        meter.count += 1
+
+
 async def client(args: c.Args) -> None:
     meter = c.Meter()
     remote = f"127.0.0.1:{args.port}"
     async with trio.open_nursery() as nursery:
-        if args.mode == "pingpong":
+        if args.mode == "tls-download":
+            sock = unisock.Socket(type="tls", remote=(_tls.HOST, args.port), ca=_tls.pem("ca"))
+            nursery.start_soon(count, sock, meter)
+        elif args.mode == "tls-handshakes":
+            nursery.start_soon(tls_handshakes, args, meter)
+        elif args.mode == "pingpong":
             socks = [await unisock.connect(remote=remote, no_delay=True) for _ in range(args.conns)]
             for sock in socks:
                 nursery.start_soon(ping, sock, meter)
@@ -89,6 +112,8 @@ async def client(args: c.Args) -> None:
 def main() -> None:
     args = c.parse()
     if args.role == "check":
+        if (args.mode or "").startswith("tls"):
+            _tls.cert_dir()
         return
     trio.run(client if args.role == "client" else serve, args)
 

@@ -47,5 +47,6 @@ for _peer in [
     KindPeer("tls-trio", "tls_trio.py", "trio", kind=KIND),
     KindPeer("unisock-tls", "unisock_peer.py", "asyncio", kind=KIND, subject=True),
     KindPeer("unisock-tls-uvloop", "unisock_peer.py", "uvloop", UVLOOP, kind=KIND, subject=True),
+    KindPeer("unisock-tls-trio", "unisock_trio_peer.py", "trio", kind=KIND, subject=True),
 ]:
     PEERS[_peer.name] = _peer
