@@ -7,7 +7,7 @@
 #                                     on 2 cores)
 #   bash scripts/mutation.sh --full   every mutant (about 4,000: an hour or more)
 #
-# MUTATION_SAMPLE (default 200) sets the sample's size and MUTATION_SEED (default 19)
+# MUTATION_SAMPLE (default 100) sets the sample's size and MUTATION_SEED (default 19)
 # picks another sample.  What is mutated and which tests run are [tool.mutmut] in
 # pyproject.toml.  The work happens in a scratch copy, build/mutation/; the score is
 # reported, not gated: the script fails only when mutmut itself cannot run.
@@ -19,7 +19,7 @@ mode=sample
 if [ "${1:-}" = "--full" ]; then
   mode=full
 fi
-sample=${MUTATION_SAMPLE:-200}
+sample=${MUTATION_SAMPLE:-100}
 seed=${MUTATION_SEED:-19}
 children=${MUTATION_CHILDREN:-2}
 
