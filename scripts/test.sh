@@ -53,7 +53,7 @@ fi
 rm -rf build/coverage
 status=0
 .venv/bin/python -m coverage run -m pytest "$@" || status=$?
-.venv/bin/python -m coverage combine -q
+.venv/bin/python -m coverage combine -q || [ "$status" -ne 0 ]
 if [ "$status" -ne 0 ] || [ "$#" -gt 0 ]; then
   .venv/bin/python -m coverage report --fail-under=0 | tail -n 3
   exit "$status"

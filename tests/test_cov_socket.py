@@ -473,3 +473,19 @@ def test_small_write_resolves_at_once_after_backpressure_cleared(run: Any) -> No
             assert (await asyncio.wait_for(reader.read(), 5)).value == b"!"
 
     run(main)
+
+
+def test_any_buffer_can_be_written_and_is_counted(run: Any) -> None:
+    """A chunk of any buffer type (here an ``array``) is written as its bytes and counted
+    in ``bytes_sent`` by its size in bytes."""
+    import array
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = client.writable.get_writer()
+            await writer.write(array.array("H", [1, 2, 3]))
+            await writer.close()
+            assert await conformance.read_all(server) == array.array("H", [1, 2, 3]).tobytes()
+            assert client.stats.bytes_sent == 6
+
+    run(main)

@@ -228,3 +228,23 @@ def test_a_busy_pipe_gives_the_loop_a_turn_and_stays_fast(run: Any) -> None:
         assert during, "the pipe never let another task run"
 
     run(main)
+
+
+def test_a_chunk_of_size_zero_is_accepted(run: Any) -> None:
+    """A queuing strategy may size a chunk 0 (the standard accepts any finite size >= 0):
+    the write goes through, and the queue never fills."""
+    from unisock.streams import WritableStream
+
+    async def main() -> None:
+        got: list[str] = []
+        sink = WritableStream(
+            {"write": lambda chunk, controller: got.append(chunk)},
+            {"high_water_mark": 1, "size": lambda chunk: 0},
+        )
+        writer = sink.get_writer()
+        await writer.write("weightless")
+        assert writer.desired_size == 1
+        await writer.close()
+        assert got == ["weightless"]
+
+    run(main)
