@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 peers="socat:socat ncat:ncat openssl:openssl redis-server:redis-server dnsmasq:dnsmasq-base
 curl:curl node:nodejs gcc:gcc
 sshd:openssh-server unbound:unbound gtlsserver:ngtcp2-server gtlsclient:ngtcp2-client
-nginx:nginx tinyproxy:tinyproxy haproxy:haproxy"
+nginx:nginx tinyproxy:tinyproxy haproxy:haproxy systemd-socket-activate:systemd"
 missing=()
 for pair in $peers; do
   # sshd, unbound, nginx, haproxy and gtlsserver live in /usr/sbin, which a non-root PATH may lack
