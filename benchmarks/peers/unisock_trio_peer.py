@@ -12,6 +12,10 @@ import _common as c
 import _tls
 import trio
 
+# The client loops use unisock's API only: the asyncio peer's serve trio as they are.
+from unisock_peer import count, tls_handshakes
+from unisock_peer import ping_streams as ping
+
 import unisock
 
 
@@ -55,35 +59,6 @@ async def serve(args: c.Args) -> None:
         c.announce_port(local.port)
         async for event in listener:
             nursery.start_soon(handle, args, event.socket)
-
-
-async def ping(sock: Any, meter: c.Meter) -> None:
-    writer = sock.writable.get_writer()
-    reader = sock.readable.get_reader()
-    msg, size = c.MSG, len(c.MSG)
-    while True:
-        writer.write(msg)
-        got = 0
-        while got < size:
-            result = await reader.read()
-            if result.done:
-                c.fail("unisock on trio: the server closed the connection")
-            got += len(result.value)
-        meter.count += 1
-
-
-async def count(sock: Any, meter: c.Meter) -> None:
-    async for chunk in sock.readable:
-        meter.count += len(chunk)
-
-
-async def tls_handshakes(args: c.Args, meter: c.Meter) -> None:
-    ca, remote = _tls.pem("ca"), (_tls.HOST, args.port)
-    while True:
-        sock = unisock.Socket(type="tls", remote=remote, ca=ca, allow_pooling=False)
-        await sock.ready
-        await sock.close()
-        meter.count += 1
 
 
 async def client(args: c.Args) -> None:
