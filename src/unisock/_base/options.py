@@ -117,14 +117,19 @@ def _size(value: Any, name: str) -> int | None:
     return value
 
 
-def _ttl(value: Any) -> int | None:
+def _int_in(value: Any, name: str, low: int, high: int) -> int | None:
+    """An optional int within ``low..high``, the error naming the field."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"ttl must be an int, got {value!r}")
-    if not 1 <= value <= 255:
-        raise ValueError(f"ttl must be in 1..255, got {value}")
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
     return value
+
+
+def _ttl(value: Any) -> int | None:
+    return _int_in(value, "ttl", 1, 255)
 
 
 def _count(value: Any, name: str, most: int) -> int:
@@ -162,13 +167,7 @@ def _keep_alive(value: Any) -> float:
 
 
 def _multicast_ttl(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"multicast_ttl must be an int, got {value!r}")
-    if not 0 <= value <= 255:
-        raise ValueError(f"multicast_ttl must be in 0..255, got {value}")
-    return value
+    return _int_in(value, "multicast_ttl", 0, 255)
 
 
 def _optional_bool(value: Any, name: str) -> bool | None:
