@@ -228,6 +228,20 @@ def need(program: str) -> str:
     return path
 
 
+def redis_argv(directory: Any, *listen: str) -> list[str]:
+    """redis-server listening as ``listen`` says, with no persistence, files in ``directory``."""
+    return [
+        need("redis-server"),
+        *listen,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
+
+
 class Peer:
     """A real peer program started for one test and always stopped after it.
 

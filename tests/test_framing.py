@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import need
+from tests.conftest import need, redis_argv
 
 import unisock
 from nginx_util import nginx_argv, nginx_program, write_nginx_conf
@@ -532,19 +532,7 @@ async def resp_reply(frames: FrameReader) -> Any:
 def test_redis_resp(run: Run, peer: Any, tmp_path: Path) -> None:
     need("redis-server")
     _, (port,) = peer.on_free_ports(
-        lambda port: [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ]
+        lambda port: redis_argv(tmp_path, "--port", str(port), "--bind", "127.0.0.1")
     )
 
     async def main() -> None:

@@ -22,6 +22,7 @@ from tests.conftest import (
     eventually,
     fd_count,
     need,
+    redis_argv,
     refusing_port,
 )
 
@@ -377,19 +378,7 @@ def test_ncat_half_close(run: Any) -> None:
 def test_redis_resp(run: Any, peer: Any, tmp_path: Any) -> None:
     need("redis-server")
     _, (port,) = peer.on_free_ports(
-        lambda port: [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ]
+        lambda port: redis_argv(tmp_path, "--port", str(port), "--bind", "127.0.0.1")
     )
 
     async def main() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import unisock
-from conftest import Peers, eventually, need
+from conftest import Peers, eventually, need, redis_argv
 from unisock.errors import NetworkError
 
 Run = Callable[..., Any]
@@ -96,21 +96,7 @@ def test_socat_connects_to_our_listener(run: Run, tmp_path: Path) -> None:
 def test_redis_on_a_unix_socket(run: Run, peer: Peers, tmp_path: Path) -> None:
     """RESP over the socket redis-server listens on (``unixsocket``, no TCP port)."""
     path = tmp_path / "redis.sock"
-    peer(
-        [
-            need("redis-server"),
-            "--port",
-            "0",
-            "--unixsocket",
-            str(path),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ]
-    )
+    peer(redis_argv(tmp_path, "--port", "0", "--unixsocket", str(path)))
 
     async def main() -> None:
         await wait_for_file(path)
