@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from tests.conftest import free_port
 from tests.tls_util import Pki, make_pki, need, stop
 
+import unisock
 from unisock._transports.tls.config import TLSOptions
 from unisock._transports.tls.states import (
     ENDING,
@@ -386,6 +387,63 @@ def test_against_openssl_moves_only_as_the_table_allows(
         check_protocol(t, p, check_moves(t, TLSTransport.moves, sampled))
         # s_server -rev answers each whole line reversed: only our bytes come back
         assert set(p.data) <= set(b"x\n")
+
+    with recording():
+        run_on(loop_kind, main)
+
+
+SOCKET_OPS = ["write", "close_writer", "close", "abort", "peer_close", "peer_abort", "read"]
+
+
+@pytest.mark.parametrize("loop_kind", LOOP_KINDS)
+@settings(max_examples=15, deadline=None)
+@given(ops=st.lists(st.sampled_from([*SOCKET_OPS, "wait"]), min_size=1, max_size=6))
+def test_tls_sockets_move_only_as_the_table_allows(
+    loop_kind: str, ops: list[str], pki: Pki
+) -> None:
+    """The same through unisock's own upper protocol: ``type="tls"`` sockets, whose
+    streams call write_eof() when the writable closes and close() once both ends are done."""
+    from conftest import run_on
+
+    async def main() -> None:
+        async with unisock.SocketListener(
+            type="tls", local="127.0.0.1:0", cert=pki.server_pem, key=pki.server_pem
+        ) as listener:
+            sock = unisock.Socket(
+                type="tls", remote=listener.local, ca=pki.ca_pem, servername="localhost"
+            )
+            await sock.ready
+            peer = await listener.accept()
+            writer = sock.writable.get_writer()
+            reader = sock.readable.get_reader()
+            pending: list[asyncio.Future[object]] = []
+            for op in ops:
+                if op == "write":
+                    pending.append(asyncio.ensure_future(writer.write(b"x" * 1000)))
+                elif op == "close_writer":
+                    pending.append(asyncio.ensure_future(writer.close()))
+                elif op == "close":
+                    pending.append(asyncio.ensure_future(sock.close()))
+                elif op == "abort":
+                    await sock.abort("test")
+                elif op == "peer_close":
+                    pending.append(asyncio.ensure_future(peer.close()))
+                elif op == "peer_abort":
+                    await peer.abort("test")
+                elif op == "read":
+                    pending.append(asyncio.ensure_future(reader.read()))
+                await asyncio.sleep(0.01)  # let the transports' callbacks run
+            await sock.abort("done")
+            await peer.abort("done")
+            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(sock.closed, peer.closed, return_exceptions=True)
+            await asyncio.sleep(0.01)  # the lower transports' connection_lost
+        moves = TLSTransport.moves
+        assert moves is not None
+        for s in (sock, peer):
+            tls = s._tls
+            assert isinstance(tls, TLSTransport)
+            check_moves(tls, moves, [])
 
     with recording():
         run_on(loop_kind, main)
