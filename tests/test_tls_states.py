@@ -287,15 +287,16 @@ def test_our_pair_moves_only_as_the_table_allows(loop_kind: str, ops: list[str],
         servers: list[tuple[TLSTransport, Recorder]] = []
 
         class Upgrade(asyncio.Protocol):
-            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            def connection_made(self, transport: Any) -> None:
                 p = Recorder()
-                servers.append((TLSTransport(transport, p, server_opts(pki)), p))  # type: ignore[arg-type]
+                servers.append((TLSTransport(transport, p, server_opts(pki)), p))
 
         server = await loop.create_server(Upgrade, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
+        lower: Any
         lower, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
         client_p = Recorder()
-        client = TLSTransport(lower, client_p, client_opts(pki), host="localhost", pooling=False)  # type: ignore[arg-type]
+        client = TLSTransport(lower, client_p, client_opts(pki), host="localhost", pooling=False)
         sampled = [client._state]
         try:
             await drive(client, lambda: servers[0][0] if servers else None, ops, sampled)
@@ -372,9 +373,10 @@ def test_against_openssl_moves_only_as_the_table_allows(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        lower: Any
         lower, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", rev_server)
         p = Recorder()
-        t = TLSTransport(lower, p, client_opts(pki), host="localhost", pooling=False)  # type: ignore[arg-type]
+        t = TLSTransport(lower, p, client_opts(pki), host="localhost", pooling=False)
         sampled = [t._state]
         try:
             await drive(t, lambda: None, ops, sampled)

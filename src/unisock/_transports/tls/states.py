@@ -10,26 +10,29 @@ to the I/O.
 
 ::
 
-    HANDSHAKING --done--> OPEN --write_eof--> WRITE_CLOSED --peer eof--+
-      |  write_eof          |  peer close_notify (or allowed truncation) |
-      v                     v                                          v
-    HANDSHAKING_EOF      READ_CLOSED --write_eof / close-----------> CLOSING --lost--> CLOSED
-      |  (done: WRITE_CLOSED)                                          ^
-      v  close                                                         |
-    HANDSHAKE_CLOSING --done-----------------------------------------+
-    any live state --error / handshake failed--> FAILING; --abort--> ABORTED; --lost--> CLOSED
+    HANDSHAKING        done -> OPEN        write_eof -> HANDSHAKING_EOF  close -> HANDSHAKE_CLOSING
+    HANDSHAKING_EOF    done -> WRITE_CLOSED                              close -> HANDSHAKE_CLOSING
+    HANDSHAKE_CLOSING  done -> CLOSING
+    OPEN               write_eof -> WRITE_CLOSED  peer eof -> READ_CLOSED  close -> CLOSING
+    WRITE_CLOSED       peer eof, close -> CLOSING
+    READ_CLOSED        write_eof, close -> CLOSING
+    any of them        error / handshake failed -> FAILING, abort -> ABORTED, lost -> CLOSED
+    FAILING            abort -> ABORTED, lost -> CLOSED
+    ABORTED            lost -> CLOSED
 
-Every move goes forward (``RANK``): no state is entered twice, and the handshake states
-are never re-entered.  Write rules follow the state: ``write()`` encrypts in ``OPEN`` and
-``READ_CLOSED``, queues in ``HANDSHAKING``, raises after ``write_eof()`` (``WRITE_ENDED``)
-and drops the data once the connection is ending.
+("peer eof": the peer's close_notify, or a truncation the options allow.)  Every move
+goes forward (``RANK``): no state is entered twice, and the handshake states are never
+re-entered.  Write rules follow the state: ``write()`` encrypts in ``OPEN`` and
+``READ_CLOSED``, queues in ``HANDSHAKING``, raises once ``write_eof()`` was asked or our
+close_notify is out (``WRITE_ENDED``) and drops the data once the connection fails, is
+aborted or was closed during the handshake.
 
 Not states, and so kept as booleans beside ``_state``: "reading paused" and the two
 back-pressure flags.  They are the upper protocol's and the lower transport's flow
 control, they flip any number of times in every state (per chunk, under load) and they
 change no legal move, only when the next read pass runs; folding them in would multiply
 the table by four and put a table look-up on the per-chunk path.  The error a failed
-connection reports (``_fail_exc``) is data carried by ``FAILING``, not a state either.
+connection reports (``_fail_exc``) is data, not a state either.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "ABORTED",
     "CLOSED",
     "CLOSING",
+    "ENDING",
     "FAILING",
     "HANDSHAKES",
     "HANDSHAKE_CLOSING",
@@ -54,7 +58,6 @@ __all__ = [
     "TRANSITIONS",
     "WRITE_CLOSED",
     "WRITE_ENDED",
-    "ENDING",
     "Input",
     "State",
     "step",
