@@ -344,6 +344,7 @@ class QuicDriver(Driver):
 
     name: ClassVar[str] = "quic"
     handshake_bounded: ClassVar[bool] = True
+    any_runtime: ClassVar[bool] = True
     update_type: ClassVar[str] = "quic"
 
     def check_client(self, opts: Options) -> None:
