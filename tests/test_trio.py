@@ -411,7 +411,12 @@ def _quic_material() -> tuple[dict[str, Any], dict[str, Any]]:
         "cert": b"".join(b.bytes() for b in leaf.cert_chain_pems),
         "key": leaf.private_key_pem.bytes(),
     }
-    client = {"type": "quic", "alpn": ["test"], "ca": ca.cert_pem.bytes(), "servername": "localhost"}
+    client = {
+        "type": "quic",
+        "alpn": ["test"],
+        "ca": ca.cert_pem.bytes(),
+        "servername": "localhost",
+    }
     return server, client
 
 
@@ -586,33 +591,29 @@ def test_udp_listener_with_socat_clients(run: Any) -> None:
             procs = []
             try:
                 for word in (b"alpha", b"beta"):
-                    proc = subprocess.Popen(
+                    proc = await trio.lowlevel.open_process(
                         ["socat", "-t", "2", "-", f"UDP4:127.0.0.1:{listener.local.port}"],
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL,
                     )
                     procs.append(proc)
-                    assert proc.stdin is not None
-                    proc.stdin.write(word)
-                    proc.stdin.flush()
+                    await proc.stdin.send_all(word)
                     with trio.fail_after(5):
                         peer = await listener.accept()
                         got = (await peer.readable.get_reader().read()).value
-                    assert got == word
-                    await peer.writable.get_writer().write(b"echo:" + word)
-                    assert proc.stdout is not None
-                    answer = await trio.to_thread.run_sync(
-                        proc.stdout.read, len(b"echo:") + len(word)
-                    )
+                        assert got == word
+                        await peer.writable.get_writer().write(b"echo:" + word)
+                        answer = b""
+                        while len(answer) < len(b"echo:") + len(word):
+                            answer += await proc.stdout.receive_some()
                     assert answer == b"echo:" + word
             finally:
                 for proc in procs:
                     proc.kill()
-                    proc.wait()
-                    for pipe in (proc.stdin, proc.stdout):
-                        if pipe is not None:
-                            pipe.close()
+                    await proc.wait()
+                    await proc.stdin.aclose()
+                    await proc.stdout.aclose()
 
     run(main)
 

@@ -270,9 +270,7 @@ class ClientEndpoint(Endpoint):
             core.network_failed(exc)
 
 
-def open_client_endpoint(
-    loop: Runtime, family: int, peer: Address
-) -> ClientEndpoint:
+def open_client_endpoint(loop: Runtime, family: int, peer: Address) -> ClientEndpoint:
     """Create, bind and connect a UDP socket to ``peer``."""
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:

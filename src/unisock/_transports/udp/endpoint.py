@@ -442,9 +442,7 @@ def _numeric(host: str | None, port: int) -> list[tuple[int, Address]] | None:
         return None
 
 
-async def _resolve(
-    loop: Runtime, address: HostPort, passive: bool
-) -> list[tuple[int, Address]]:
+async def _resolve(loop: Runtime, address: HostPort, passive: bool) -> list[tuple[int, Address]]:
     host, port = address
     found = _numeric(host, port)
     if found is not None:
