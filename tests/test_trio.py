@@ -651,3 +651,102 @@ def test_dnsmasq_on_trio(run: Any, peer: Any, tmp_path: Any) -> None:
             assert _dns_answer_a(answer.data) == "10.1.2.3"
 
     run(main)
+
+
+class _StackInAThread:
+    """An echo server of an independent QUIC stack (aioquic, or qh3 used directly through
+    its aioquic-shaped asyncio API) on an asyncio loop in a thread of its own, so that a
+    unisock client under ``trio.run`` in this thread can talk to it."""
+
+    def __init__(self, stack: str, chain: str, key: str) -> None:
+        import importlib
+        import threading
+
+        self.configuration = importlib.import_module(f"{stack}.quic.configuration")
+        self.server_module = importlib.import_module(f"{stack}.asyncio.server")
+        self.chain, self.key = chain, key
+        self.port = 0
+        self._started = threading.Event()
+        self._loop: Any = None
+        self._stop: Any = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._started.wait(10):
+            raise AssertionError(f"{stack} server did not start")
+
+    def _run(self) -> None:
+        import asyncio
+
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(await reader.read())
+            writer.write_eof()
+
+        def on_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            tasks.add(asyncio.ensure_future(echo(reader, writer)))
+
+        tasks: set[Any] = set()
+
+        async def main() -> None:
+            config = self.configuration.QuicConfiguration(is_client=False, alpn_protocols=["test"])
+            config.load_cert_chain(self.chain, self.key)
+            server = await self.server_module.serve(
+                "127.0.0.1", 0, configuration=config, stream_handler=on_stream
+            )
+            self.port = server._transport.get_extra_info("sockname")[1]
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self._started.set()
+            await self._stop.wait()
+            server.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run(main())
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+@pytest.mark.parametrize("stack", ["aioquic", "qh3"])
+@pytest.mark.parametrize("core", ["qh3", "aioquic"])
+def test_quic_client_against_an_independent_stack(
+    run: Any, stack: str, core: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unisock QUIC client under trio (on each of its cores) against aioquic's and qh3's
+    own servers: pooled streams, each echoed byte for byte."""
+    import trustme
+
+    from unisock._transports.quic import _engines
+
+    monkeypatch.setenv(_engines.ENV, core)
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    chain, key = str(tmp_path / "chain.pem"), str(tmp_path / "key.pem")
+    leaf.private_key_and_cert_chain_pem.write_to_path(chain)
+    leaf.private_key_pem.write_to_path(key)
+    server = _StackInAThread(stack, chain, key)
+    payloads = [random.Random(i).randbytes(100_000 * i + 1) for i in range(4)]
+
+    async def main() -> None:
+        opts = {"type": "quic", "alpn": ["test"], "ca": ca.cert_pem.bytes()}
+        socks = [
+            unisock.Socket(
+                remote=("127.0.0.1", server.port), body=p, servername="localhost", **opts
+            )
+            for p in payloads
+        ]
+        with trio.fail_after(20):
+            for sock, payload in zip(socks, payloads, strict=True):
+                assert await conformance.read_all(sock) == payload
+        conn = socks[0].connection
+        assert all(s.connection is conn for s in socks)  # pooled: one connection
+        conn.close()
+        with trio.fail_after(5):
+            await conn.closed
+
+    try:
+        run(main)
+    finally:
+        server.close()
