@@ -1,11 +1,17 @@
 """Peer: unisock on trio (``trio.run``), through its public API only: the same workloads
 as unisock_peer.py's TCP and TLS ones (sink, source, echo as ``pipe_to``, upload,
 download, ping-pong; tls-source, tls-download, tls-hs, tls-handshakes), for issue 13's
-rows next to trio's own ``SocketStream`` and ``SSLStream``."""
+rows next to trio's own ``SocketStream`` and ``SSLStream``; and UDP (``server
+udp-sink|udp-echo``, udp_bench.py's receiver protocol) next to a raw ``trio.socket``
+loop (trio_peer.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import sys
+import time
 from typing import Any
 
 import _common as c
@@ -49,7 +55,36 @@ async def handle(args: c.Args, sock: Any) -> None:
             await sock.abort()
 
 
+async def serve_udp(args: c.Args) -> None:
+    """A bound UDP socket counting (and, for udp-echo, echoing) datagrams until SIGTERM."""
+    sock = unisock.Socket(type="udp", local=("127.0.0.1", 0))
+    info = await sock.ready
+    counts = [0, 0]
+
+    async def receive() -> None:
+        writer = sock.writable.get_writer() if args.mode == "udp-echo" else None
+        async for datagram in sock.readable:
+            counts[0] += 1
+            counts[1] += len(datagram.data)
+            if writer is not None:
+                writer.write(unisock.Datagram(datagram.data, datagram.remote))
+
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            cpu = time.process_time()
+            print(f"READY {info.local.port}", flush=True)
+            async for _ in signals:
+                break
+            cpu = time.process_time() - cpu
+            sys.stdout.write(f"received {counts[0]} {counts[1]} {cpu:.6f}\n")
+            sys.stdout.flush()
+            os._exit(0)
+
+
 async def serve(args: c.Args) -> None:
+    if args.mode.startswith("udp-"):
+        return await serve_udp(args)
     async with trio.open_nursery() as nursery:
         tls = {}
         if args.mode.startswith("tls-"):
