@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trustme
 from cryptography import x509
-from tests.conftest import background, eventually, wait_for
+from tests.conftest import background, eventually, fd_count, wait_for
 
 import unisock
 from unisock import errors
@@ -194,6 +194,27 @@ def test_body_goes_out_as_0rtt_on_a_resumed_connection(run: Any) -> None:
                 assert second.info.session_reused is True
                 assert second.info.early_data_accepted is True
                 second.connection.close()
+
+    run(main)
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("pooling", [True, False], ids=["pooled", "unpooled"])
+def test_a_connect_given_up_closes_its_connection(run: Any, pooling: bool) -> None:
+    """A QUIC ``connect()`` given up (a timeout cancels it) while the peer never answers:
+    the connection that nothing else uses closes with it, its UDP socket (and on trio its
+    reader task) gone at once, not after the idle timeout."""
+    from unisock._transports.quic import pool_size
+
+    async def main() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+            silent.bind(("127.0.0.1", 0))
+            before = fd_count()
+            opts = client_opts(allow_pooling=pooling)
+            with pytest.raises(TimeoutError):
+                await wait_for(unisock.connect(remote=silent.getsockname(), **opts), 0.2)
+            await eventually(lambda: fd_count() <= before, what="its UDP socket closed")
+            assert pool_size() == 0
 
     run(main)
 

@@ -166,6 +166,15 @@ class QuicConnectionCore:
         self.link.close(code, reason)
         self.schedule_flush()
 
+    def abandon(self, protocol: asyncio.BaseProtocol) -> None:
+        """The stream opened for ``protocol`` gave up before the handshake completed:
+        close the connection unless another stream uses it or waits to open."""
+        if self.handshake.done() or self.is_closing or self._open_waiters:
+            return
+        if any(t.get_protocol() is not protocol for t in self.streams.values()):
+            return
+        self.close()
+
     def handshake_timed_out(self, seconds: float) -> None:
         """Close a connection whose handshake is not done after ``seconds`` (server side)."""
         link = self.link
