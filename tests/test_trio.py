@@ -750,3 +750,59 @@ def test_quic_client_against_an_independent_stack(
         run(main)
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("stack", ["aioquic", "qh3"])
+@pytest.mark.parametrize("core", ["qh3", "aioquic"])
+def test_quic_listener_serves_an_independent_stack(
+    run: Any, stack: str, core: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unisock QUIC listener under trio (on each of its cores) serving aioquic's and
+    qh3's own clients (in a worker thread, on asyncio): two streams each, echoed."""
+    import asyncio
+    import importlib
+
+    from unisock._transports.quic import _engines
+
+    monkeypatch.setenv(_engines.ENV, core)
+    server_opts, client_opts = _quic_material()
+    configuration = importlib.import_module(f"{stack}.quic.configuration")
+    client_module = importlib.import_module(f"{stack}.asyncio.client")
+    payloads = [random.Random(i).randbytes(50_000 * i + 7) for i in range(2)]
+
+    async def their_client(port: int) -> list[bytes]:
+        config = configuration.QuicConfiguration(
+            is_client=True, alpn_protocols=["test"], server_name="localhost"
+        )
+        config.cadata = client_opts["ca"]
+        config.idle_timeout = 10.0  # a broken listener fails the test in 10 s, not 60
+        answers = []
+        async with client_module.connect("127.0.0.1", port, configuration=config) as client:
+            for payload in payloads:
+                reader, writer = await client.create_stream()
+                writer.write(payload)
+                writer.write_eof()
+                answers.append(await reader.read())
+        return answers
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            listener = unisock.SocketListener(allow_half_open=True, **server_opts)
+            port = (await listener.ready).port
+
+            async def echo(sock: unisock.Socket) -> None:
+                await sock.readable.pipe_to(sock.writable)
+
+            async def serve() -> None:
+                async for event in listener:
+                    nursery.start_soon(echo, event.socket)
+
+            nursery.start_soon(serve)
+            with trio.fail_after(20):
+                answers = await trio.to_thread.run_sync(asyncio.run, their_client(port))
+            assert answers == payloads
+            await listener.close()
+        await _settle()
+        assert not _library_tasks(), f"left running: {_library_tasks()}"
+
+    run(main)
