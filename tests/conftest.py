@@ -161,6 +161,10 @@ async def background(*coros: Coroutine[Any, Any, Any]) -> AsyncIterator[Backgrou
     would have done. On leaving the block, tasks still running are cancelled and every
     task is awaited.
     """
+    if _on_trio():
+        async with _trio_background(coros) as trio_tasks:
+            yield trio_tasks
+        return
     try:
         async with asyncio.TaskGroup() as group:
             tasks = Background(group)
@@ -177,6 +181,78 @@ async def background(*coros: Coroutine[Any, Any, Any]) -> AsyncIterator[Backgrou
         raise
 
 
+class TrioBackground:
+    """``Background`` under ``trio.run``: tasks in a nursery, each in a cancel scope of
+    its own (``spawn`` returns that scope: ``cancel()`` stops the task)."""
+
+    def __init__(self, nursery: Any) -> None:
+        self._nursery = nursery
+        self.tasks: list[Any] = []
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        assert trio is not None
+        scope = trio.CancelScope()
+
+        async def run() -> None:
+            with scope:
+                await coro
+
+        self._nursery.start_soon(run)
+        self.tasks.append(scope)
+        return scope
+
+
+@contextlib.asynccontextmanager
+async def _trio_background(coros: tuple[Coroutine[Any, Any, Any], ...]) -> AsyncIterator[Any]:
+    assert trio is not None
+    try:
+        async with trio.open_nursery() as nursery:
+            tasks = TrioBackground(nursery)
+            for coro in coros:
+                tasks.spawn(coro)
+            try:
+                yield tasks
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:  # the one error, with its own traceback
+            raise failed.exceptions[0] from None
+        raise
+
+
+def _on_trio() -> bool:
+    """Whether the caller runs under ``trio.run`` (the helpers here run on every runtime)."""
+    if trio is None:
+        return False
+    from unisock._runtime import running_trio
+
+    return running_trio() is not None
+
+
+async def sleep(seconds: float) -> None:
+    """``asyncio.sleep`` on the caller's runtime (asyncio, uvloop or trio)."""
+    if _on_trio():
+        assert trio is not None
+        await trio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
+async def wait_for(awaitable: Awaitable[Any], within: float) -> Any:
+    """``asyncio.wait_for`` on the caller's runtime: the builtin ``TimeoutError`` past
+    ``within`` (on trio the wait is withdrawn by a cancel scope)."""
+    if _on_trio():
+        assert trio is not None
+        with trio.move_on_after(within):
+            return await awaitable
+        raise TimeoutError
+
+    async def waited() -> Any:
+        return await awaitable
+
+    return await asyncio.wait_for(waited(), within)
+
+
 async def eventually(condition: Callable[[], object], timeout: float = 5, what: str = "") -> None:
     """Wait until ``condition()`` is true, checking it every 5 ms; fail after ``timeout``
     seconds.  For a state with no event to await (a counter, a kernel buffer)."""
@@ -184,7 +260,7 @@ async def eventually(condition: Callable[[], object], timeout: float = 5, what: 
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"not true after {timeout} s: {what or condition}")
-        await asyncio.sleep(0.005)  # polling: nothing to await
+        await sleep(0.005)  # polling: nothing to await
 
 
 def fd_count() -> int:

@@ -15,7 +15,6 @@ off for the socket at its first refusal, and everything works without them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import socket
@@ -24,6 +23,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..._runtime.base import Handle, Runtime
     from ._connection import QuicConnectionCore
 
 __all__ = ["READ_BATCH", "Endpoint"]
@@ -78,7 +78,7 @@ def _segment_size(ancillary: list[tuple[int, int, bytes]]) -> int:
 class Endpoint:
     """Owns one UDP socket; subclasses decide which connection a datagram belongs to."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    def __init__(self, loop: Runtime, sock: socket.socket) -> None:
         self.loop = loop
         self.sock = sock
         self.local: Address = sock.getsockname()
@@ -87,7 +87,7 @@ class Endpoint:
         self._view = memoryview(self._buf)
         self._dirty: list[QuicConnectionCore] = []
         self._fed: list[QuicConnectionCore] = []
-        self._flush_handle: asyncio.Handle | None = None
+        self._flush_handle: Handle | None = None
         self._gro = _enable_gro(sock)
         self._gso = _LINUX and hasattr(sock, "sendmsg")
         self._fd = sock.fileno()
@@ -236,7 +236,7 @@ class Endpoint:
 class ClientEndpoint(Endpoint):
     """A connected UDP socket serving exactly one client connection."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, peer: Address) -> None:
+    def __init__(self, loop: Runtime, sock: socket.socket, peer: Address) -> None:
         super().__init__(loop, sock)
         self.peer = peer
         self.core: QuicConnectionCore | None = None
@@ -270,9 +270,7 @@ class ClientEndpoint(Endpoint):
             core.network_failed(exc)
 
 
-def open_client_endpoint(
-    loop: asyncio.AbstractEventLoop, family: int, peer: Address
-) -> ClientEndpoint:
+def open_client_endpoint(loop: Runtime, family: int, peer: Address) -> ClientEndpoint:
     """Create, bind and connect a UDP socket to ``peer``."""
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:

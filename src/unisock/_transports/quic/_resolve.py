@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from typing import Any
+
+from ..._runtime.base import Runtime
 
 __all__ = ["resolve_udp"]
 
 
 async def resolve_udp(
-    loop: asyncio.AbstractEventLoop, host: str, port: int, *, passive: bool = False
+    loop: Runtime, host: str, port: int, *, passive: bool = False
 ) -> tuple[int, tuple[Any, ...]]:
     """Return ``(family, sockaddr)`` for a UDP peer or local address."""
     host = host.strip("[]") if host else host

@@ -41,13 +41,14 @@ the reader is re-registered after each receive error so reading resumes.
 
 from __future__ import annotations
 
-import asyncio
 import errno as _errno
 import socket
 from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from ..._base.buffers import thread_buffer
+from ..._runtime import current
+from ..._runtime.base import Runtime
 from ...errors import InvalidStateError, NetworkError, network_error
 from ..adopt import claim
 
@@ -120,7 +121,7 @@ class DatagramEndpoint:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: Runtime,
         sock: socket.socket,
         protocol: DatagramProtocol,
     ) -> None:
@@ -441,9 +442,7 @@ def _numeric(host: str | None, port: int) -> list[tuple[int, Address]] | None:
         return None
 
 
-async def _resolve(
-    loop: asyncio.AbstractEventLoop, address: HostPort, passive: bool
-) -> list[tuple[int, Address]]:
+async def _resolve(loop: Runtime, address: HostPort, passive: bool) -> list[tuple[int, Address]]:
     host, port = address
     found = _numeric(host, port)
     if found is not None:
@@ -532,7 +531,7 @@ async def open_datagram_endpoint(
         _check_int(send_buffer_size, "send_buffer_size", 1, 2**31 - 1)
     if receive_buffer_size is not None:
         _check_int(receive_buffer_size, "receive_buffer_size", 1, 2**31 - 1)
-    loop = asyncio.get_running_loop()
+    loop = current()
 
     remotes = await _resolve(loop, remote, passive=False) if remote is not None else None
     locals_ = await _resolve(loop, local, passive=True) if local is not None else None
@@ -600,6 +599,6 @@ def adopt_datagram_endpoint(
         raise
     claim(sock)
     protocol = protocol_factory()
-    endpoint = DatagramEndpoint(asyncio.get_running_loop(), sock, protocol)
+    endpoint = DatagramEndpoint(current(), sock, protocol)
     endpoint.start()
     return endpoint, protocol
