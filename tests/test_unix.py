@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 
 import unisock
-from conftest import Peers, eventually, need, redis_argv, wait_for
+from conftest import Peers, eventually, need, redis_argv
 from unisock.errors import NetworkError
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 Run = Callable[..., Any]
 
@@ -45,7 +48,7 @@ def test_echo_through_socat_unix_listen(run: Run, peer: Peers, tmp_path: Path) -
                 await writer.write(data[i : i + 65536])
             await writer.close()  # FIN: cat ends, socat closes
 
-        sending = asyncio.ensure_future(send())
+        sending = rt.spawn(send())
         got = b"".join([chunk async for chunk in sock.readable])
         await sending
         assert got == data
@@ -62,7 +65,7 @@ def test_socat_connects_to_our_listener(run: Run, tmp_path: Path) -> None:
     async def main() -> None:
         async with unisock.SocketListener(local=f"unix:{path}") as listener:
             assert listener.local == unisock.SocketAddress(path=str(path))
-            proc = await asyncio.create_subprocess_exec(
+            proc = await rt.exec_process(
                 socat,
                 "-",
                 f"UNIX-CONNECT:{path}",
@@ -190,7 +193,7 @@ def test_socat_datagrams(run: Run, peer: Peers, tmp_path: Path) -> None:
         await wait_for_file(path)
         sock = await unisock.connect(type="udp", remote=f"unix:{path}")
         await sock.writable.get_writer().write(b"datagram")
-        result = await wait_for(sock.readable.get_reader().read(), 10)
+        result = await rt.wait_for(sock.readable.get_reader().read(), 10)
         assert result.value == b"datagram"
         await sock.close()
 
