@@ -81,6 +81,7 @@ def relayed_pair(damage: str) -> Any:
     return make
 
 
+@pytest.mark.asyncio_only("the relay between the pair is made of asyncio streams")
 def test_the_kit_passes_an_intact_relay(run: Any) -> None:
     """The control: the same relay without damage passes (``"flip"`` at an offset past
     the end would change nothing; here the relay is given no stream to harm)."""
@@ -91,6 +92,7 @@ def test_the_kit_passes_an_intact_relay(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only("the relay between the pair is made of asyncio streams")
 def test_the_kit_names_the_first_corrupted_byte(run: Any) -> None:
     async def main() -> None:
         with pytest.raises(
