@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import trustme
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from unisock._transports.quic import (
@@ -223,6 +223,12 @@ OPERATIONS = [
 
 @pytest.mark.parametrize("core", ["qh3", "aioquic"])
 @settings(max_examples=20, deadline=None)
+# The rare paths, always: a paused reader drains after a clean connection end (with and
+# without the peer's FIN waiting), a waiting FIN dropped by close(), a FIN then a reset.
+@example(ops=[("open", 0), ("pause", 0), ("peer_write", 0)], tidy=False)
+@example(ops=[("open", 0), ("pause", 0), ("peer_write_eof", 0)], tidy=False)
+@example(ops=[("server_open", 0), ("pause", 0), ("peer_write_eof", 0), ("close", 0)], tidy=True)
+@example(ops=[("open_uni", 0), ("write_eof", 0), ("write", 0), ("abort", 0)], tidy=True)
 @given(
     ops=st.lists(
         st.tuples(st.sampled_from(OPERATIONS), st.integers(min_value=0, max_value=7)),
