@@ -221,8 +221,9 @@ OPERATIONS = [
 ]
 
 
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
 @pytest.mark.parametrize("core", ["qh3", "aioquic"])
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=15, deadline=None)
 # The rare paths, always: a paused reader drains after a clean connection end (with and
 # without the peer's FIN waiting), a waiting FIN dropped by close(), a FIN then a reset.
 @example(ops=[("open", 0), ("pause", 0), ("peer_write", 0)], tidy=False)
@@ -238,13 +239,13 @@ OPERATIONS = [
     tidy=st.booleans(),
 )
 def test_real_streams_move_only_as_the_tables_allow(
-    core: str, pki: dict[str, bytes], ops: list[tuple[str, int]], tidy: bool
+    loop_name: str, core: str, pki: dict[str, bytes], ops: list[tuple[str, int]], tidy: bool
 ) -> None:
     from conftest import run_on
 
     with pytest.MonkeyPatch.context() as mp, watching() as moves:
         mp.setenv(_engines.ENV, core)
-        run_on("asyncio", lambda: _drive(pki, moves, ops, tidy))
+        run_on(loop_name, lambda: _drive(pki, moves, ops, tidy))
 
 
 async def _drive(
