@@ -238,7 +238,7 @@ class QuicStreamTransport(asyncio.Transport):
             self._recv_move(RecvInput.PEER_FIN)  # waits here until handed over
         n = len(data)
         self.bytes_received += n
-        if self._recv >= _CLOSED:
+        if self._recv is not _RECV and self._recv >= _CLOSED:  # one identity test, mostly
             self.consumed += n
             return
         if self.reading_paused or self._inbox:
