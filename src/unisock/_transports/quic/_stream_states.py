@@ -2,8 +2,9 @@
 
 Modelled on RFC 9000 section 3, reduced to what ``QuicStreamTransport`` tells apart.
 Each half has its own table; the transport keeps one state per half and changes it only
-through ``send_step`` / ``recv_step``.  Every pair not in a table is listed as ignored
-(a late input, such as the peer's STOP_SENDING after our RESET_STREAM, changes nothing).
+by looking the pair up in its table (``send_step`` / ``recv_step``).  Every pair not in a
+table is listed as ignored (a late input, such as the peer's STOP_SENDING after our
+RESET_STREAM, changes nothing).
 The tables are pure data, checked whole by ``tests/test_quic_stream_states.py``.
 
 Sending part (``Send``)::
@@ -19,20 +20,23 @@ Receiving part (``Recv``)::
     RECV --peer fin--> DATA_RECVD --eof read--> DATA_READ
       |                   |                        |
       +--peer reset-------+------------------------+--> RESET_RECVD
-      |          (every live state, and NONE) --close--> CLOSED --lost--> LOST
+
+    NONE, RECV, DATA_RECVD, DATA_READ, RESET_RECVD --close--> CLOSED
+    every state but LOST --lost--> LOST
 
 A unidirectional stream starts with its absent half in ``NONE``.  ``Send.NONE`` takes no
 input; ``Recv.NONE`` (nothing to read) still records the transport's close and loss, so
 "the transport is closing" is one receive-side fact for every stream: ``Recv.CLOSED``
-or later.  ``RESET_SENT`` and ``RESET_RECVD`` stand for RFC 9000's Reset Sent/Recvd
-and Reset Read (we do not track the acknowledgement of a reset); ``ENDED`` (the
-connection ended, or the transport was lost, before our FIN) and ``CLOSED`` (we stopped
-reading: arriving data is discarded) and ``LOST`` (``connection_lost()`` was reported)
-are the transport's own.
+or later.  ``RESET_SENT`` stands for RFC 9000's Reset Sent and Reset Recvd (we do not
+track the acknowledgement of a reset), ``RESET_RECVD`` for Reset Recvd (a peer's reset
+always ends the transport, so Reset Read is ``CLOSED``).  ``ENDED`` (the connection
+ended, or the transport was lost, before our FIN), ``CLOSED`` (we stopped reading:
+arriving data is discarded) and ``LOST`` (``connection_lost()`` was reported) are the
+transport's own.
 
-Both enums are ``IntEnum``\\ s, ordered so every move goes forward: the per-chunk receive
-path asks "discarding?" as one integer comparison (``state >= Recv.CLOSED``), never a
-table look-up.
+Both enums are ``IntEnum``\\ s, ordered so every move goes forward and "is the transport
+closing?" is one integer comparison (``state >= Recv.CLOSED``).  The per-chunk paths
+never look a table up: they compare the state they hold (one identity test while open).
 """
 
 from __future__ import annotations
