@@ -13,6 +13,7 @@ it like any other byte stream.  Modules, one job each:
 - ``_endpoint``: the UDP socket, batched reads, one flush per loop pass;
 - ``_connection``: ``QuicConnectionCore``, events, timer, streams, handshake, close;
 - ``_stream``: ``QuicStreamTransport``, backpressure and flow control per stream;
+- ``_stream_states``: a stream's sending and receiving parts, their legal moves as tables;
 - ``_errors``: how a connection's end maps to unisock errors;
 - ``_client`` / ``_server``: ``connect_quic`` with pooling, ``serve_quic``;
 - ``_tickets``: session tickets for resumption and 0-RTT;

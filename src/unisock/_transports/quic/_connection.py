@@ -108,6 +108,11 @@ class QuicConnectionCore:
                 self._offer_stream(transport, bidirectional)
 
     @property
+    def ended(self) -> bool:
+        """True once the connection has ended (its streams were told)."""
+        return self._finished
+
+    @property
     def is_closing(self) -> bool:
         """True once closing started; a pool must not hand this connection out again."""
         return self._finished or self.link.close_event() is not None

@@ -16,6 +16,10 @@ does); a peer RESET_STREAM or STOP_SENDING is fatal to the stream and reported t
 ``connection_lost()`` as ``NetworkError``; ``abort(code)`` sends RESET_STREAM and
 STOP_SENDING for this stream only; ``close()`` sends FIN, stops reading, and reports
 ``connection_lost(None)`` once the peer has acknowledged everything written.
+
+State: one state per half of the stream (``_send``, ``_recv``), moved only through the
+tables of :mod:`._stream_states`; the transport is closing once ``_recv`` is ``CLOSED``
+or later.  Moves happen a few times per stream, never per chunk.
 """
 
 from __future__ import annotations
@@ -28,12 +32,25 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import InvalidStateError, NetworkError
 from ...events import report_exception
+from . import _stream_states
 from ._link import StreamWriter
+from ._stream_states import Recv, RecvInput, Send, SendInput
 
 if TYPE_CHECKING:
     from ._connection import QuicConnectionCore
 
 __all__ = ["DEFAULT_HIGH_WATER", "Direction", "QuicStreamTransport"]
+
+# The members as plain module constants: one global look-up on the per-chunk paths.
+_OPEN = Send.OPEN
+_NO_SEND = Send.NONE
+_RESET_SENT = Send.RESET_SENT
+_RECV = Recv.RECV
+_FIN_WAITING = Recv.DATA_RECVD
+_CLOSED = Recv.CLOSED
+_LOST = Recv.LOST
+_SEND_TABLE = _stream_states.SEND_TRANSITIONS
+_RECV_TABLE = _stream_states.RECV_TRANSITIONS
 
 
 def _no_write(data: Any, end_stream: bool = False) -> None:
@@ -74,17 +91,9 @@ class QuicStreamTransport(asyncio.Transport):
         self._paused_by_protocol = False
         self._inbox: deque[bytes] = deque()
         self._inbox_size = 0
-        self._eof_pending = False
-        self._eof_seen = False
-        self._receive_done = direction == "send"  # FIN delivered or reset by the peer
         self._drain_scheduled = False
-        self._write_closed = direction == "receive"
-        self._eof_written = False
-        self._reset_sent = False
-        self._closing = False
-        self._lost = False
-        self._final_exc: Exception | None = None
-        self._lost_when_drained = False
+        self._send = Send.NONE if direction == "receive" else Send.OPEN
+        self._recv = Recv.NONE if direction == "send" else Recv.RECV
         self._high = DEFAULT_HIGH_WATER
         self._low = DEFAULT_HIGH_WATER // 4
         self._write_paused = False
@@ -96,7 +105,7 @@ class QuicStreamTransport(asyncio.Transport):
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
         self.reading_paused = self._paused_by_protocol
-        if self._inbox or self._eof_pending:
+        if self._inbox or self._recv is _FIN_WAITING:
             self._schedule_drain()
 
     def attach(self, protocol: asyncio.BaseProtocol) -> None:
@@ -109,10 +118,11 @@ class QuicStreamTransport(asyncio.Transport):
 
     # -- writing -----------------------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._write_closed:
-            if self._eof_written and not self._closing:
+        if self._send is not _OPEN:
+            sent = self._send
+            if (sent is Send.DATA_SENT or sent is Send.DATA_RECVD) and self._recv < _CLOSED:
                 raise RuntimeError("Cannot call write() after write_eof()")
-            if self.direction == "receive":
+            if sent is _NO_SEND:
                 raise InvalidStateError("this QUIC stream is receive-only")
             return  # closed, aborted or reset: dropped, as asyncio does after close()
         n = len(data)
@@ -136,12 +146,11 @@ class QuicStreamTransport(asyncio.Transport):
             self.write(data)
 
     def write_eof(self) -> None:
-        if self._write_closed:
-            if self.direction == "receive":
+        if self._send is not _OPEN:
+            if self._send is _NO_SEND:
                 raise InvalidStateError("this QUIC stream is receive-only")
             return
-        self._write_closed = True
-        self._eof_written = True
+        self._send_move(SendInput.FIN)
         with contextlib.suppress(Exception):  # the connection may be ending
             self._write(b"", True)
         self._core.schedule_flush()
@@ -152,13 +161,13 @@ class QuicStreamTransport(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         """Bytes written but not yet sent in any packet (what a socket's ``bytes_sent``
         leaves out, as TCP's counts what reached the kernel)."""
-        if self.direction == "receive" or self._reset_sent:
+        if self._send is _NO_SEND or self._send is _RESET_SENT:
             return 0
         return self._link.unsent(self.stream_id)
 
     def _held(self) -> int:
         """Bytes the QUIC core holds for this stream that count against the high mark."""
-        if self.direction == "receive" or self._reset_sent:
+        if self._send is _NO_SEND or self._send is _RESET_SENT:
             return 0
         return self._link.held(self.stream_id)
 
@@ -192,7 +201,7 @@ class QuicStreamTransport(asyncio.Transport):
 
     def resume_writing_if_drained(self) -> None:
         """Called by the connection after ACKs arrive and after each flush."""
-        if self._lost or self._held() > self._low:
+        if self._recv is _LOST or self._held() > self._low:
             return
         self._write_paused = False
         self._core.write_paused.discard(self)
@@ -205,10 +214,10 @@ class QuicStreamTransport(asyncio.Transport):
 
     # -- reading -----------------------------------------------------------------------
     def is_reading(self) -> bool:
-        return not (self.reading_paused or self._closing)
+        return not (self.reading_paused or self._recv >= _CLOSED)
 
     def pause_reading(self) -> None:
-        if self.direction == "send" or self._closing:
+        if self.direction == "send" or self._recv >= _CLOSED:
             return
         self._paused_by_protocol = True
         self.reading_paused = True
@@ -218,7 +227,7 @@ class QuicStreamTransport(asyncio.Transport):
             return
         self._paused_by_protocol = False
         self.reading_paused = self._protocol is None
-        if not self.reading_paused and (self._inbox or self._eof_pending):
+        if not self.reading_paused and (self._inbox or self._recv is _FIN_WAITING):
             self._schedule_drain()
         # Re-open the window: the next flush carries MAX_STREAM_DATA.
         self._core.schedule_flush()
@@ -226,18 +235,16 @@ class QuicStreamTransport(asyncio.Transport):
     def data_arrived(self, data: bytes, fin: bool) -> None:
         """Stream data from the connection, in order; the hot path of receiving."""
         if fin:
-            self._receive_done = True
+            self._recv_move(RecvInput.PEER_FIN)  # waits here until handed over
         n = len(data)
         self.bytes_received += n
-        if self._closing:
+        if self._recv is not _RECV and self._recv >= _CLOSED:  # one identity test, mostly
             self.consumed += n
             return
         if self.reading_paused or self._inbox:
             if n:
                 self._inbox.append(data)
                 self._inbox_size += n
-            if fin:
-                self._eof_pending = True
             return
         if n:
             self.consumed += n
@@ -259,7 +266,7 @@ class QuicStreamTransport(asyncio.Transport):
         self._drain_scheduled = False
         inbox = self._inbox
         protocol = self._protocol
-        while inbox and not self.reading_paused and not self._closing and protocol is not None:
+        while inbox and not self.reading_paused and self._recv < _CLOSED and protocol is not None:
             data = inbox.popleft()
             self._inbox_size -= len(data)
             self.consumed += len(data)
@@ -268,18 +275,18 @@ class QuicStreamTransport(asyncio.Transport):
             except Exception as exc:
                 self._protocol_failed(exc, "data_received")
                 return
-        if inbox or self.reading_paused or self._closing:
+        if inbox or self.reading_paused or self._recv >= _CLOSED:
             return
-        if self._eof_pending:
-            self._eof_pending = False
+        if self._recv is _FIN_WAITING:
             self._deliver_eof()
-        if self._lost_when_drained:
-            self._connection_lost(self._final_exc)
+        if self._core.ended:
+            # The connection ended cleanly while a paused reader had data waiting.
+            self._connection_lost(None)
         else:
             self._core.schedule_flush()  # credit for what was just consumed
 
     def _deliver_eof(self) -> None:
-        self._eof_seen = True
+        self._recv_move(RecvInput.EOF_READ)
         try:
             keep_open = self._protocol.eof_received()  # type: ignore[union-attr]
         except Exception as exc:
@@ -295,16 +302,14 @@ class QuicStreamTransport(asyncio.Transport):
 
     # -- ending ------------------------------------------------------------------------
     def is_closing(self) -> bool:
-        return self._closing
+        return self._recv >= _CLOSED
 
     def close(self) -> None:
-        if self._closing:
+        if self._recv >= _CLOSED:
             return
-        self._closing = True
         core = self._core
-        if not self._write_closed:
-            self._write_closed = True
-            self._eof_written = True
+        if self._send is _OPEN:
+            self._send_move(SendInput.FIN)
             with contextlib.suppress(Exception):  # the connection may be ending
                 self._write(b"", True)
         self._stop_receiving(0)
@@ -316,10 +321,8 @@ class QuicStreamTransport(asyncio.Transport):
 
     def abort(self, error_code: int = 0) -> None:
         """RESET_STREAM and STOP_SENDING with ``error_code``; sibling streams are untouched."""
-        if self._lost:
+        if self._recv is _LOST:
             return
-        self._closing = True
-        self._write_closed = True
         self._reset_sending(error_code)
         self._stop_receiving(error_code)
         self._core.schedule_flush()
@@ -327,34 +330,39 @@ class QuicStreamTransport(asyncio.Transport):
 
     def sender_progress(self) -> None:
         """Called by the connection after ACKs arrive, while close() waits for them."""
-        if self._sender_done():
-            self._core.closing_streams.discard(self)
-            self._connection_lost(None)
+        if self._send is _RESET_SENT:
+            pass
+        elif self._link.send_done(self.stream_id):
+            self._send_move(SendInput.ALL_ACKED)
+        else:
+            return
+        self._core.closing_streams.discard(self)
+        self._connection_lost(None)
 
     def _sender_done(self) -> bool:
-        return self._reset_sent or self._link.send_done(self.stream_id)
+        return self._send is _RESET_SENT or self._link.send_done(self.stream_id)
 
     def _reset_sending(self, error_code: int) -> None:
-        if self.direction != "receive" and not self._reset_sent:
-            self._reset_sent = True
+        if self._send_move(SendInput.RESET):
             self._link.reset(self.stream_id, error_code)
 
     def _stop_receiving(self, error_code: int) -> None:
+        """Stop reading: what waits is dropped, and the peer is asked to stop sending."""
         self.consumed += self._inbox_size  # discarded counts as consumed: credit may flow
         self._inbox.clear()
         self._inbox_size = 0
-        self._eof_pending = False
         self.reading_paused = False
-        if not self._receive_done:
-            self._receive_done = True
+        still_receiving = self._recv is _RECV
+        self._recv_move(RecvInput.CLOSE)
+        if still_receiving:
             self._link.stop(self.stream_id, error_code)
 
     def peer_reset(self, error_code: int) -> None:
         """The peer sent RESET_STREAM."""
-        self._receive_done = True
-        if self._lost:
+        self._recv_move(RecvInput.PEER_RESET)
+        if self._recv is _LOST:
             return
-        if self._closing:
+        if self._recv is _CLOSED:
             if self.direction == "receive":
                 self._connection_lost(None)
             return  # our FIN still goes out; close() waits for it
@@ -364,10 +372,10 @@ class QuicStreamTransport(asyncio.Transport):
 
     def peer_stopped(self, error_code: int) -> None:
         """The peer sent STOP_SENDING (the QUIC core has already reset our sending side)."""
-        self._reset_sent = True
-        if self._lost:
+        self._send_move(SendInput.PEER_STOP)
+        if self._recv is _LOST:
             return
-        if self._closing:
+        if self._recv is _CLOSED:
             self.sender_progress()
             return
         self._peer_killed(
@@ -375,42 +383,43 @@ class QuicStreamTransport(asyncio.Transport):
         )
 
     def _peer_killed(self, message: str) -> None:
-        self._closing = True
-        self._write_closed = True
+        self._send_move(SendInput.ENDED)
         self._stop_receiving(0)
         self._core.schedule_flush()
         self._connection_lost(NetworkError(message, errno.ECONNRESET))
 
     def connection_ended(self, exc: Exception | None) -> None:
         """The whole QUIC connection ended; ``exc`` is None for a clean end."""
-        if self._lost:
+        if self._recv is _LOST:
             return
-        self._write_closed = True
-        if exc is None and not self._closing:
-            receiving_done = self.direction == "send" or self._eof_seen or self._eof_pending
+        self._send_move(SendInput.ENDED)
+        recv, send = self._recv, self._send
+        if exc is None and recv < _CLOSED:
+            receiving_done = recv is Recv.NONE or recv is _FIN_WAITING or recv is Recv.DATA_READ
             sending_done = (
-                self.direction == "receive"
+                send is _NO_SEND
                 or self._link.send_done(self.stream_id)
-                or (self._eof_written and self._link.unsent(self.stream_id) == 0)
+                or (
+                    (send is Send.DATA_SENT or send is Send.DATA_RECVD)
+                    and self._link.unsent(self.stream_id) == 0
+                )
             )
             if not (receiving_done and sending_done) and not self._core.closed_by_us:
                 exc = NetworkError(
                     f"the QUIC connection closed before stream {self.stream_id} finished",
                     errno.ECONNABORTED,
                 )
-        if exc is None and (self._inbox or self._eof_pending) and not self._closing:
-            # Let a paused reader still read what arrived before the clean close.
-            self._final_exc = None
-            self._lost_when_drained = True
+        if exc is None and (self._inbox or recv is _FIN_WAITING) and recv < _CLOSED:
+            # Let a paused reader still read what arrived before the clean close: _drain()
+            # reports the loss once it is read (the core says the connection ended).
             return
         self._connection_lost(exc)
 
     def _connection_lost(self, exc: Exception | None) -> None:
-        if self._lost:
+        if self._recv is _LOST:
             return
-        self._lost = True
-        self._closing = True
-        self._write_closed = True
+        self._send_move(SendInput.ENDED)
+        self._recv_move(RecvInput.LOST)
         self.consumed += self._inbox_size
         self._inbox.clear()
         self._inbox_size = 0
@@ -430,6 +439,35 @@ class QuicStreamTransport(asyncio.Transport):
         report_exception(exc, f"QUIC stream protocol's {where}() raised")
         self.abort(0x0101)
 
+    # -- state -------------------------------------------------------------------------
+    def _send_move(self, event: SendInput) -> bool:
+        """Move the sending part as its table says; False when ``event`` changes nothing."""
+        before = self._send
+        after = _SEND_TABLE.get((before, event))
+        if after is None:
+            return False
+        self._send = after
+        if _stream_states.observer is not None:
+            _stream_states.observer(self, before, event, after)
+        return True
+
+    def _recv_move(self, event: RecvInput) -> bool:
+        """Move the receiving part as its table says; False when ``event`` changes nothing."""
+        before = self._recv
+        after = _RECV_TABLE.get((before, event))
+        if after is None:
+            return False
+        self._recv = after
+        if _stream_states.observer is not None:
+            _stream_states.observer(self, before, event, after)
+        return True
+
+    @property
+    def states(self) -> tuple[Send, Recv]:
+        """The sending and receiving parts' states (for diagnosis and tests)."""
+        return self._send, self._recv
+
     def __repr__(self) -> str:
-        state = "closed" if self._lost else "closing" if self._closing else "open"
+        recv = self._recv
+        state = "closed" if recv is _LOST else "closing" if recv >= _CLOSED else "open"
         return f"<QuicStreamTransport id={self.stream_id} {self.direction} {state}>"
