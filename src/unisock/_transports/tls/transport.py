@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ssl
 from typing import Any, cast
 
@@ -39,6 +40,7 @@ from .config import (
     session_cache,
     tls_info,
 )
+from .facts import TLSFacts
 from .names import HandshakeObserver
 
 __all__ = ["TLSTransport"]
@@ -145,8 +147,8 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._rxview, self._plainview = _thread_buffers()
 
         self._handshaking = True
-        self.handshake: Deferred[dict[str, Any]] = Deferred()
-        self.info: dict[str, Any] | None = None
+        self.handshake: Deferred[TLSFacts] = Deferred()
+        self.info: TLSFacts | None = None
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._closing = False  # close() or abort() was called, or a fatal error
@@ -364,14 +366,13 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             self._cache.put(self._cache_key, session)
             self._session_watch = 0
 
-    def tls_info(self) -> dict[str, Any]:
-        """The info dict now (its ``session`` may have gained a ticket since the handshake)."""
+    def tls_info(self) -> TLSFacts:
+        """The TLS facts now (``session`` may have gained a ticket since the handshake)."""
         if self.info is None:
             raise ssl.SSLError("the TLS handshake has not finished")
-        info = dict(self.info)
-        if not self._sslobj.server_side:
-            info["session"] = self._sslobj.session
-        return info
+        if self._sslobj.server_side:
+            return self.info
+        return dataclasses.replace(self.info, session=self._sslobj.session)
 
     def _encrypt(self, data: bytes | bytearray | memoryview) -> None:
         write = self._sslobj.write
