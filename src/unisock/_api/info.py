@@ -50,12 +50,15 @@ def transport_info(
     transport: Any,
     fallback_remote: SocketAddress | None,
     tls: TLSFacts | None = None,
+    *,
+    remote: SocketAddress | None = None,
 ) -> SocketInfo:
     """``info`` of a connected transport, at the addresses it reports (``peername``, else
-    the address asked for; ``sockname``)."""
+    the address asked for; ``sockname``).  ``remote``: the client a PROXY header named,
+    which wins over ``peername``."""
     return build_info(
         type,
-        from_sockaddr(transport.get_extra_info("peername")) or fallback_remote,
+        remote or from_sockaddr(transport.get_extra_info("peername")) or fallback_remote,
         from_sockaddr(transport.get_extra_info("sockname")),
         tls,
     )

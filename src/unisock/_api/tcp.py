@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import socket
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -98,9 +97,7 @@ class TcpDriver(Driver):
         already read (after a PROXY header); ``remote``: the client the header named."""
         if transport.get_protocol() is not sock._protocol:
             transport.set_protocol(sock._protocol)  # back from the PROXY header reader
-        info = transport_info(sock._opts.type_label, transport, sock._opts.remote)
-        if remote is not None:
-            info = dataclasses.replace(info, remote=remote)
+        info = transport_info(sock._opts.type_label, transport, sock._opts.remote, remote=remote)
         if initial_data:
             sock._on_data(initial_data)
         sock._open(info)

@@ -56,9 +56,12 @@ class _Holding(asyncio.BufferedProtocol):
         self.lost = exc or ConnectionResetError("the peer closed the connection")
 
 
-def tls_info(sock: Socket, transport: Any, facts: TLSFacts) -> SocketInfo:
-    """``info`` of a TLS socket: its TCP transport's addresses and the handshake's facts."""
-    return transport_info("tls", transport, sock._opts.remote, facts)
+def tls_info(
+    sock: Socket, transport: Any, facts: TLSFacts, remote: SocketAddress | None = None
+) -> SocketInfo:
+    """``info`` of a TLS socket: its TCP transport's addresses (``remote``: a PROXY
+    header's client) and the handshake's facts."""
+    return transport_info("tls", transport, sock._opts.remote, facts, remote=remote)
 
 
 _client_cache: dict[Any, TLSOptions] = {}
@@ -199,8 +202,7 @@ def accept_tls(
         if exc is not None:
             sock._fail(exc)  # a failed handshake never reaches the user
             return
-        info = tls_info(sock, transport, d.result())
-        sock._open(info if remote is None else dataclasses.replace(info, remote=remote))
+        sock._open(tls_info(sock, transport, d.result(), remote))
         listener._deliver(sock)
 
     tls.handshake.add_done_callback(handshaken)
