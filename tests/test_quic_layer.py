@@ -214,23 +214,22 @@ def test_echo_on_a_bidirectional_stream(flavor: str, pki: dict[str, Any]) -> Non
         try:
             core = await connect_quic(("127.0.0.1", port), client_options(pki), pooling=False)
             info = await core.handshake
-            assert info["type"] == ALPN
-            assert info["verification_status"] == "ok"
-            cipher = info["cipher"]  # one naming with TLS over TCP: the IANA name
+            assert info.tls.alpn == ALPN
+            assert info.tls.verification_status == "ok"
+            cipher = info.tls.cipher  # one naming with TLS over TCP: the IANA name
             assert cipher.name == cipher.standard_name and cipher.version == "TLSv1.3"
             assert cipher.name in (
                 "TLS_AES_128_GCM_SHA256",
                 "TLS_AES_256_GCM_SHA384",
                 "TLS_CHACHA20_POLY1305_SHA256",
             )
-            assert isinstance(info["peer_certificate"], bytes)
+            assert isinstance(info.tls.peer_certificate, bytes)
             # Read from aioquic's ServerHello and our ClientHello (an independent TLS stack).
-            assert info["ephemeral_key"] is not None and info["ephemeral_key"].type == "ECDH"
-            assert (
-                info["signature_algorithms"]
-                and "ecdsa_secp256r1_sha256" in (info["signature_algorithms"])
+            assert info.tls.ephemeral_key is not None and info.tls.ephemeral_key.type == "ECDH"
+            assert info.tls.signature_algorithms and "ecdsa_secp256r1_sha256" in (
+                info.tls.signature_algorithms
             )
-            assert info["servername"] == "localhost" and info["certificate"] is None
+            assert info.tls.servername == "localhost" and info.tls.certificate is None
             proto = Collect()
             transport = await core.open_stream(True, protocol=proto)
             assert transport.direction == "bidirectional"
@@ -538,7 +537,7 @@ def test_our_server_accepts_an_aioquic_client(flavor: str, pki: dict[str, Any]) 
                 client.transmit()
                 assert await received.get() == b"srv:d1"
                 info = await cores[0].handshake
-                assert info["type"] == ALPN
+                assert info.tls.alpn == ALPN
             await cores[0].closed
             assert len(server.connections) == 0
         finally:
@@ -717,7 +716,7 @@ def test_session_resumption_and_0rtt(flavor: str, pki: dict[str, Any]) -> None:
         try:
             first = await connect_quic(remote, client_options(pki), pooling=False)
             info = await first.handshake
-            assert not info["session_resumed"]
+            assert not info.tls.session_reused
             proto = Collect()
             t = await first.open_stream(True, protocol=proto)
             t.write(b"one")
@@ -730,8 +729,8 @@ def test_session_resumption_and_0rtt(flavor: str, pki: dict[str, Any]) -> None:
             t.write(b"early data")  # before the handshake: 0-RTT
             t.write_eof()
             info = await second.handshake
-            assert info["session_resumed"]
-            assert info["early_data_accepted"]
+            assert info.tls.session_reused
+            assert info.tls.early_data_accepted
             assert await early.eof == b"EARLY DATA"
             await close_core(second)
         finally:
@@ -759,7 +758,7 @@ def test_our_server_requires_client_certificates(flavor: str, pki: dict[str, Any
             await core.handshake
             await first.wait()
             info = await accepted[0].handshake
-            assert info["peer_certificate"] and info["verification_status"] == "ok"
+            assert info.tls.peer_certificate and info.tls.verification_status == "ok"
             await close_core(core)
             anonymous = await connect_quic(remote, client_options(pki), pooling=False)
             with pytest.raises(TLSError):

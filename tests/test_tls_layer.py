@@ -175,19 +175,19 @@ def test_client_against_openssl_server(run: Run, pki: Pki) -> None:
             t.close()
             assert await p.lost is None
         assert bytes(p.data).startswith(b"HTTP/1.0 200 ok")
-        assert info["type"] == "tls"
-        assert info["servername"] == "localhost"
-        assert info["verification_status"] == "ok"
-        assert info["peer_certificate"] == der(pki.server.cert_chain_pems[0].bytes())
-        assert info["certificate"] is None
-        assert info["cipher"] == CipherInfo(
+        assert info.alpn is None
+        assert info.servername == "localhost"
+        assert info.verification_status == "ok"
+        assert info.peer_certificate == der(pki.server.cert_chain_pems[0].bytes())
+        assert info.certificate is None
+        assert info.cipher == CipherInfo(
             "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", "TLSv1.3"
         )
-        assert info["ephemeral_key"] == EphemeralKeyInfo("ECDH", "X25519", 253)
-        assert "ecdsa_secp256r1_sha256" in info["signature_algorithms"]
-        assert isinstance(info["session"], ssl.SSLSession)
-        assert info["session_reused"] is False
-        assert info["ticket"] is None  # TLS 1.3 tickets travel encrypted
+        assert info.ephemeral_key == EphemeralKeyInfo("ECDH", "X25519", 253)
+        assert "ecdsa_secp256r1_sha256" in info.signature_algorithms
+        assert isinstance(info.session, ssl.SSLSession)
+        assert info.session_reused is False
+        assert info.ticket is None  # TLS 1.3 tickets travel encrypted
         assert t.get_extra_info("peercert")["subjectAltName"][0] == ("DNS", "localhost")
         assert t.get_extra_info("cipher")[0] == "TLS_AES_256_GCM_SHA384"
         assert t.get_extra_info("ssl_object").version() == "TLSv1.3"
@@ -210,12 +210,12 @@ def test_tls12_info_names_and_ticket(run: Run, pki: Pki) -> None:
             return info
 
     info = run(main)
-    assert info["cipher"] == CipherInfo(
+    assert info.cipher == CipherInfo(
         "ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLSv1.2"
     )
-    assert info["ephemeral_key"] == EphemeralKeyInfo("ECDH", "prime256v1", 256)
-    assert isinstance(info["ticket"], bytes) and len(info["ticket"]) > 32
-    assert info["session"].has_ticket
+    assert info.ephemeral_key == EphemeralKeyInfo("ECDH", "prime256v1", 256)
+    assert isinstance(info.ticket, bytes) and len(info.ticket) > 32
+    assert info.session.has_ticket
 
 
 def test_alpn_with_openssl_server(run: Run, pki: Pki) -> None:
@@ -225,7 +225,7 @@ def test_alpn_with_openssl_server(run: Run, pki: Pki) -> None:
             info = await t.handshake
             t.close()
             await p.lost
-            return str(info["type"])
+            return str(info.alpn)
 
     assert run(main) == "h2"  # the server chooses, in its own order
 
@@ -267,8 +267,8 @@ def test_mutual_tls_with_openssl_server(run: Run, version: str, pki: Pki) -> Non
             return info, await p2.lost
 
     info, lost = run(main)
-    assert info["certificate"] == der(pki.client.cert_chain_pems[0].bytes())
-    assert b"client.example" not in (info["peer_certificate"] or b"")
+    assert info.certificate == der(pki.client.cert_chain_pems[0].bytes())
+    assert b"client.example" not in (info.peer_certificate or b"")
     # TLS 1.2 fails the handshake; TLS 1.3 finishes it on the client, and the server's
     # "certificate required" alert ends the connection right after.
     assert isinstance(lost, TLSError)
@@ -333,8 +333,8 @@ def test_verify_false_is_explicit(run: Run, pki: Pki, tmp_path: Path) -> None:
             return info
 
     info = run(main)
-    assert info["verification_status"] is None
-    assert info["peer_certificate"] is not None
+    assert info.verification_status is None
+    assert info.peer_certificate is not None
     assert client_context(TLSOptions.from_init()).verify_mode == ssl.CERT_REQUIRED
 
 
@@ -393,10 +393,10 @@ def test_server_against_openssl_client(run: Run, pki: Pki) -> None:
     rc, out, info = run(main)
     assert rc == 0
     assert out == b"HELLO\nBYE\n"
-    assert info["type"] == "x-test"
-    assert info["servername"] == "localhost"
-    assert info["certificate"] == der(pki.server.cert_chain_pems[0].bytes())
-    assert info["peer_certificate"] is None and info["verification_status"] is None
+    assert info.alpn == "x-test"
+    assert info.servername == "localhost"
+    assert info.certificate == der(pki.server.cert_chain_pems[0].bytes())
+    assert info.peer_certificate is None and info.verification_status is None
 
 
 def test_server_mutual_tls_against_openssl_client(run: Run, pki: Pki) -> None:
@@ -424,8 +424,8 @@ def test_server_mutual_tls_against_openssl_client(run: Run, pki: Pki) -> None:
 
     out, info, lost = run(main)
     assert out == b"HI\nBYE\n"
-    assert info["peer_certificate"] == der(pki.client.cert_chain_pems[0].bytes())
-    assert info["verification_status"] == "ok"
+    assert info.peer_certificate == der(pki.client.cert_chain_pems[0].bytes())
+    assert info.verification_status == "ok"
     assert isinstance(lost, TLSError) and "certificate" in str(lost)
 
 
@@ -558,7 +558,7 @@ def test_starttls_smtp_with_openssl_client(run: Run, pki: Pki) -> None:
     assert b"250 SECURE" in out and b"221 bye" in out
     assert lines[-2:] == [b"EHLO again", b"QUIT"]
     assert lines[1] == b"STARTTLS"
-    assert info["cipher"].version == "TLSv1.3"
+    assert info.cipher.version == "TLSv1.3"
 
 
 def test_starttls_keeps_bytes_sent_with_the_upgrade(run: Run, pki: Pki) -> None:
@@ -620,7 +620,7 @@ def test_session_resumption_through_the_cache(run: Run, version: str, pki: Pki) 
                 await p.until(b"</HTML>")  # TLS 1.3: the tickets came with the reply
                 t.close()
                 await p.lost
-                reused.append(info["session_reused"])
+                reused.append(info.session_reused)
         return reused
 
     assert run(main) == [False, True, True]
@@ -634,12 +634,12 @@ def test_explicit_session_resumes_without_pooling(run: Run, pki: Pki) -> None:
             t.write(b"x\nBYE")
             await t.handshake
             await p.lost
-            session = t.tls_info()["session"]
+            session = t.tls_info().session
             t2, p2 = await tls_connect(srv.port, client_opts(pki, session=session), pooling=False)
             t2.write(b"BYE")
             info = await t2.handshake
             await p2.lost
-            return session.has_ticket, info["session_reused"]
+            return session.has_ticket, info.session_reused
 
     assert run(main) == (True, True)
 
@@ -923,4 +923,4 @@ def test_ephemeral_key_against_openssl_groups(run: Run, groups: str, pki: Pki) -
         "ffdhe2048": EphemeralKeyInfo("DH", "ffdhe2048", 2048),
         "X448": EphemeralKeyInfo("ECDH", "X448", 448),
     }[groups]
-    assert info["ephemeral_key"] == expected
+    assert info.ephemeral_key == expected

@@ -20,6 +20,7 @@ from .._base.records import SocketInfo
 from .._transports.quic import (
     UNI_STREAM_BACKLOG,
     QuicConnectionCore,
+    QuicFacts,
     QuicStreamTransport,
     QuicTLSOptions,
     connect_quic,
@@ -28,6 +29,7 @@ from .._transports.quic import (
 from .._transports.tls.pem import to_pem
 from ..streams import ReadableStream, WritableStream
 from .driver import Driver
+from .info import build_info, pair_address
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -92,28 +94,17 @@ def quic_options(opts: Options, *, server: bool) -> QuicTLSOptions:
     )
 
 
-def _info(handshake: dict[str, Any], opts: Options) -> SocketInfo:
+def _info(handshake: QuicFacts, opts: Options) -> SocketInfo:
     """``info`` of a QUIC stream socket: what the connection's handshake established.
 
     ``session`` and ``ticket`` stay ``None``: QUIC resumes from the process's ticket store
     (``allow_pooling``), and the QUIC core's tickets are not ``ssl`` sessions.
     """
-    remote = handshake.get("remote")
-    local = handshake.get("local")
-    sigalgs = handshake.get("signature_algorithms")
-    return SocketInfo(
-        type=handshake.get("type") or opts.type_label,
-        remote=SocketAddress(str(remote[0]), int(remote[1])) if remote else opts.remote,
-        local=SocketAddress(str(local[0]), int(local[1])) if local else None,
-        servername=handshake.get("servername"),
-        certificate=handshake.get("certificate"),
-        peer_certificate=handshake.get("peer_certificate"),
-        verification_status=handshake.get("verification_status"),
-        cipher=handshake.get("cipher"),
-        ephemeral_key=handshake.get("ephemeral_key"),
-        signature_algorithms=tuple(sigalgs) if sigalgs else None,
-        session_reused=handshake.get("session_resumed"),
-        early_data_accepted=handshake.get("early_data_accepted"),
+    return build_info(
+        opts.type_label,
+        pair_address(handshake.remote) or opts.remote,
+        pair_address(handshake.local),
+        handshake.tls,
     )
 
 
@@ -233,7 +224,7 @@ class QuicConnection:
         self._core.stream_taken()
 
     # -- reactions ----------------------------------------------------------------------
-    def _handshaken(self, d: Deferred[dict[str, Any]]) -> None:
+    def _handshaken(self, d: Deferred[QuicFacts]) -> None:
         exc = d.exception()
         if exc is not None:
             self._ready.reject(exc)
@@ -265,7 +256,7 @@ class QuicConnection:
         if not bidirectional:
             sock._set_direction("receive")
 
-        def handshaken(d: Deferred[dict[str, Any]]) -> None:
+        def handshaken(d: Deferred[QuicFacts]) -> None:
             if d.exception() is not None:
                 sock._fail(d.exception())  # type: ignore[arg-type]
                 return

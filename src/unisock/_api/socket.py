@@ -41,6 +41,7 @@ from .body import check_body, start_body
 from .channel import DEFAULT_WRITE_HWM, _StreamProtocol, read_future_class
 from .data_events import DataEvents
 from .driver import driver
+from .info import build_info
 from .lifecycle import (
     CLOSED,
     CONNECTING,
@@ -180,7 +181,7 @@ class Socket(DataEvents):
         self._open_task: Task[None] | None = None
         self._session_mark = -1
         self._resuming = False
-        self._info = SocketInfo(type=opts.type_label, remote=opts.remote, local=opts.local)
+        self._info = build_info(opts.type_label, opts.remote, opts.local)
         self._make_streams(opts)
         self._driver.setup(self)
 

@@ -3,34 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import socket
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._base.address import SocketAddress, from_sockaddr, is_ip
 from .._base.options import ListenerOptions
-from .._base.records import SocketInfo, tcp_segments
+from .._base.records import tcp_segments
 from .._transports.tcp import apply_socket_options, open_tcp, reset, set_no_delay
 from ..errors import NetworkError
 from .driver import Driver
+from .info import transport_info
 
 if TYPE_CHECKING:
     from .listener import SocketListener
     from .socket import Socket
 
-__all__ = ["DRIVER", "TcpDriver", "transport_info"]
+__all__ = ["DRIVER", "TcpDriver"]
 
 FAST_OPEN_MAX = 1400
 """The largest body sent on the SYN (one segment on any usual path)."""
-
-
-def transport_info(sock: Socket, transport: Any) -> SocketInfo:
-    """Type and both addresses of a connected stream transport."""
-    return SocketInfo(
-        type=sock._opts.type_label,
-        remote=from_sockaddr(transport.get_extra_info("peername")) or sock._opts.remote,
-        local=from_sockaddr(transport.get_extra_info("sockname")),
-    )
 
 
 class TcpDriver(Driver):
@@ -54,7 +45,7 @@ class TcpDriver(Driver):
             return
         sock._fast_open_sent = sent
         sock._bytes_written += sent
-        sock._open(transport_info(sock, transport))
+        sock._open(transport_info(sock._opts.type_label, transport, sock._opts.remote))
 
     async def listen(self, listener: SocketListener) -> None:
         # unisock's own accept loop (``_transports.accept``): out of file descriptors it
@@ -106,9 +97,7 @@ class TcpDriver(Driver):
         already read (after a PROXY header); ``remote``: the client the header named."""
         if transport.get_protocol() is not sock._protocol:
             transport.set_protocol(sock._protocol)  # back from the PROXY header reader
-        info = transport_info(sock, transport)
-        if remote is not None:
-            info = dataclasses.replace(info, remote=remote)
+        info = transport_info(sock._opts.type_label, transport, sock._opts.remote, remote=remote)
         if initial_data:
             sock._on_data(initial_data)
         sock._open(info)

@@ -15,14 +15,16 @@ import os
 import ssl
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._base.address import SocketAddress, from_sockaddr
+from .._base.address import SocketAddress
 from .._base.options import Options, resolve_type
 from .._base.records import SocketInfo
 from .._transports.tcp import open_tcp
 from .._transports.tls.config import TLSOptions
+from .._transports.tls.facts import TLSFacts
 from .._transports.tls.transport import TLSTransport
 from ..errors import TLSError
 from .channel import _StreamProtocol
+from .info import transport_info
 from .tcp import TcpDriver
 
 if TYPE_CHECKING:
@@ -54,24 +56,12 @@ class _Holding(asyncio.BufferedProtocol):
         self.lost = exc or ConnectionResetError("the peer closed the connection")
 
 
-def tls_info(sock: Socket, transport: Any, info: dict[str, Any]) -> SocketInfo:
-    return SocketInfo(
-        type=info.get("type") or "tls",
-        remote=from_sockaddr(transport.get_extra_info("peername")) or sock._opts.remote,
-        local=from_sockaddr(transport.get_extra_info("sockname")),
-        servername=info.get("servername"),
-        certificate=info.get("certificate"),
-        peer_certificate=info.get("peer_certificate"),
-        verification_status=info.get("verification_status"),
-        cipher=info.get("cipher"),
-        ephemeral_key=info.get("ephemeral_key"),
-        session=info.get("session"),
-        ticket=info.get("ticket"),
-        signature_algorithms=(
-            tuple(info["signature_algorithms"]) if info.get("signature_algorithms") else None
-        ),
-        session_reused=info.get("session_reused"),
-    )
+def tls_info(
+    sock: Socket, transport: Any, facts: TLSFacts, remote: SocketAddress | None = None
+) -> SocketInfo:
+    """``info`` of a TLS socket: its TCP transport's addresses (``remote``: a PROXY
+    header's client) and the handshake's facts."""
+    return transport_info("tls", transport, sock._opts.remote, facts, remote=remote)
 
 
 _client_cache: dict[Any, TLSOptions] = {}
@@ -212,8 +202,7 @@ def accept_tls(
         if exc is not None:
             sock._fail(exc)  # a failed handshake never reaches the user
             return
-        info = tls_info(sock, transport, d.result())
-        sock._open(info if remote is None else dataclasses.replace(info, remote=remote))
+        sock._open(tls_info(sock, transport, d.result(), remote))
         listener._deliver(sock)
 
     tls.handshake.add_done_callback(handshaken)

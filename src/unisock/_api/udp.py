@@ -31,6 +31,7 @@ from ..streams.readable import ReadableStreamDefaultController, ReadableStreamDe
 from ..streams.writable import WritableStreamDefaultWriter
 from .channel import _ReadFuture
 from .driver import Driver
+from .info import build_info
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -354,10 +355,10 @@ def report_error(sock: Socket, exc: Exception) -> None:
 
 
 def _info(sock: Socket, link: _Link) -> SocketInfo:
-    return SocketInfo(
-        type="udp",
-        remote=from_sockaddr(link.get_extra_info("peername")) or sock._opts.remote,
-        local=from_sockaddr(link.endpoint.get_extra_info("sockname")),
+    return build_info(
+        "udp",
+        from_sockaddr(link.get_extra_info("peername")) or sock._opts.remote,
+        from_sockaddr(link.endpoint.get_extra_info("sockname")),
     )
 
 

@@ -28,9 +28,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     p.add_argument(
         "--loop",
-        choices=("auto", "asyncio", "uvloop"),
+        choices=("auto", "asyncio", "uvloop", "trio"),
         default="auto",
-        help="event loop: uvloop when installed (auto, the default), or the stock asyncio loop",
+        help="event loop: uvloop when installed (auto, the default), the stock asyncio loop, "
+        "or trio (TCP and TLS)",
     )
 
 

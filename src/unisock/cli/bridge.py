@@ -10,13 +10,13 @@ error the OS reports meanwhile (a closed port: "connection refused") fails it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sys
 import time
+from typing import Any
 
-from .. import AbortController, ErrorEvent, Socket
+from .. import AbortController, Deferred, ErrorEvent, Socket
 from .stdio import StdoutSink, stdin_stream, stdout_stream
+from .tasks import first, sleep, spawn
 
 __all__ = ["bridge"]
 
@@ -27,68 +27,53 @@ UDP_READ_SIZE = 8192
 async def bridge(
     sock: Socket, *, datagram: bool, half_close: bool = True, wait: float = 1.0
 ) -> None:
-    """Copy stdin to ``sock`` and ``sock`` to stdout until both directions are done."""
+    """Copy stdin to ``sock`` and ``sock`` to stdout until both directions are done.
+
+    Both pipes act when called (no task each): ``out`` and ``into`` are their results,
+    which asyncio and trio can both wait on."""
     stop = AbortController()
     sink = StdoutSink()
     source = stdin_stream(UDP_READ_SIZE if datagram else 64 * 1024)
-    out = asyncio.ensure_future(_wait(sock.readable.pipe_to(stdout_stream(sink))))
-    into = asyncio.ensure_future(
-        _wait(
-            source.pipe_to(
-                sock.writable,
-                prevent_close=datagram or not half_close,
-                prevent_abort=True,
-                signal=stop.signal,
-            )
-        )
+    out: Deferred[Any] = sock.readable.pipe_to(stdout_stream(sink))
+    into: Deferred[Any] = source.pipe_to(
+        sock.writable,
+        prevent_close=datagram or not half_close,
+        prevent_abort=True,
+        signal=stop.signal,
     )
     interactive = sys.stdin.isatty()
     # UDP: an ICMP error the OS reports (a closed port: "connection refused") comes as an
     # "error" event; it ends the session with that error, as it does netcat's.
-    icmp: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    icmp: Deferred[None] = Deferred()
 
     def on_error(event: ErrorEvent) -> None:
-        if not icmp.done():
-            icmp.set_exception(event.error)
+        icmp.reject(event.error)  # a no-op once settled
 
     if datagram:
         sock.add_event_listener("error", on_error)
     try:
-        pending: set[asyncio.Future[None]] = {out, into, icmp}
-        while out in pending or into in pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # a failed direction (or an ICMP error) fails the session
-            if out in done and into in pending and (interactive or not half_close):
+        while not (out.done() and into.done()):
+            await first(*(r for r in (out, into, icmp) if not r.done()))
+            for result in (out, into, icmp):
+                if result.is_rejected():
+                    result.result()  # a failed direction (or an ICMP error) fails the session
+            if out.done() and not into.done() and (interactive or not half_close):
                 break
-            if into in done and out in pending and datagram:
+            if into.done() and not out.done() and datagram:
                 # Replies come until ``wait`` seconds of silence (or an ICMP error).
-                quiet = asyncio.ensure_future(_quiet(sink, wait))
+                quiet = spawn(_quiet(sink, wait))
                 try:
-                    await asyncio.wait({out, icmp, quiet}, return_when=asyncio.FIRST_COMPLETED)
+                    await first(out, icmp, quiet.result)
                 finally:
                     quiet.cancel()
-                for task in (out, icmp):
-                    if task.done():
-                        task.result()
+                for result in (out, icmp):
+                    if result.is_rejected():
+                        result.result()
                 break
     finally:
         if datagram:
             sock.remove_event_listener("error", on_error)
-        stop.abort()
-        if not icmp.done():
-            icmp.cancel()
-        elif not icmp.cancelled():
-            icmp.exception()  # retrieved, even when another error ended the session first
-        for task in (out, into):
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-
-
-async def _wait(awaitable: object) -> None:
-    await awaitable  # type: ignore[misc]
+        stop.abort()  # ends the stdin pipe; ``out`` ends when the socket closes
 
 
 async def _quiet(sink: StdoutSink, wait: float) -> None:
@@ -98,4 +83,4 @@ async def _quiet(sink: StdoutSink, wait: float) -> None:
         left = max(sink.last_write, start) + wait - time.monotonic()
         if left <= 0:
             return
-        await asyncio.sleep(left)
+        await sleep(left)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-from typing import Any
 
 from .. import Socket
 from .bridge import bridge
 from .describe import info_line, stats_line
 from .options import client_options, datagram, open_socket, target_address
 from .run import eprint
+from .tasks import cancelled_errors, settle_within
 
 __all__ = ["connect_main", "finish"]
 
@@ -29,7 +28,7 @@ async def connect_main(args: argparse.Namespace) -> int:
             eprint(f"unisock: connected to {info.remote} from {info.local} ({info_line(info)})")
         try:
             await bridge(sock, datagram=udp, half_close=not args.no_half_close, wait=args.wait)
-        except asyncio.CancelledError:
+        except cancelled_errors():
             raise  # Ctrl-C (the runner cancels this task): still a graceful close
         except BaseException:
             ok = False
@@ -51,11 +50,6 @@ async def finish(sock: Socket, graceful: bool) -> None:
     if connection is not None:
         with contextlib.suppress(Exception):
             connection.close()
-            await asyncio.wait_for(_settled(connection.closed), 2)
+            await settle_within(connection.closed, 2)
     with contextlib.suppress(Exception):
         await sock.closed
-
-
-async def _settled(awaitable: Any) -> None:
-    with contextlib.suppress(Exception):
-        await awaitable

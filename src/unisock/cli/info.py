@@ -7,7 +7,6 @@ The certificate fields are parsed with ``cryptography`` from ``info.peer_certifi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from .. import Socket, SocketInfo
 from .connect import finish
 from .options import client_options, open_socket, target_address, transport_of
+from .tasks import sleep
 
 __all__ = ["certificate_lines", "info_main", "ticket_text"]
 
@@ -139,7 +139,7 @@ async def info_main(args: argparse.Namespace) -> int:
         init["allow_pooling"] = False  # a pooled QUIC socket would share the connection
     sock, info = await _open(remote, init)
     if info.cipher is not None:
-        await asyncio.sleep(TICKET_WAIT)  # TLS 1.3 tickets come just after the handshake
+        await sleep(TICKET_WAIT)  # TLS 1.3 tickets come just after the handshake
         info = sock.info  # refreshed: its session now holds the ticket, if one came
     await finish(sock, True)
     rows = info_rows(info)

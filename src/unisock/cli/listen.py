@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 
 from .. import Socket, SocketListener
@@ -18,6 +17,7 @@ from .options import (
     temporary_ca_file,
 )
 from .run import describe, eprint
+from .tasks import Job, cancelled_errors, spawn
 
 __all__ = ["listen_main", "open_listener"]
 
@@ -51,10 +51,10 @@ def _peer(sock: Socket) -> str:
 
 
 async def _serve_echo(listener: SocketListener, verbose: bool) -> None:
-    tasks: set[asyncio.Task[None]] = set()
+    tasks: set[Job] = set()
     try:
         async for event in listener:
-            task = asyncio.ensure_future(_echo(event.socket, verbose))
+            task = spawn(_echo(event.socket, verbose))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
     finally:
@@ -93,12 +93,12 @@ async def _serve_stdio(listener: SocketListener, args: argparse.Namespace) -> in
     if args.verbose:
         eprint(f"unisock: {peer}: {info_line(sock.info)}")
 
-    refusing: set[asyncio.Task[None]] = set()
+    refusing: set[Job] = set()
 
     def busy(ev: object) -> None:
         other: Socket = ev.socket  # type: ignore[attr-defined]
         eprint(f"unisock: refused {_peer(other)}: busy with {peer}")
-        task = asyncio.ensure_future(finish(other, False))
+        task = spawn(finish(other, False))
         refusing.add(task)
         task.add_done_callback(refusing.discard)
 
@@ -106,7 +106,7 @@ async def _serve_stdio(listener: SocketListener, args: argparse.Namespace) -> in
     ok = True
     try:
         await bridge(sock, datagram=datagram(args), wait=args.wait)
-    except asyncio.CancelledError:
+    except cancelled_errors():
         raise  # Ctrl-C: a graceful close (FIN), as at the end
     except BaseException:
         ok = False

@@ -6,7 +6,6 @@ per-chunk path pays nothing for it.  It draws only on a terminal.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .describe import size
+from .tasks import Job, sleep, spawn
 
 __all__ = ["Progress"]
 
@@ -43,17 +43,17 @@ class Progress:
         self._out = sys.stderr if out is None else out
         self.enabled = self._out.isatty() if enabled is None else enabled
         self._start = time.monotonic()
-        self._task: asyncio.Task[None] | None = None
+        self._task: Job | None = None
 
     def start(self) -> None:
         self._start = time.monotonic()
         if self.enabled:
-            self._task = asyncio.ensure_future(self._run())
+            self._task = spawn(self._run())
 
     async def _run(self) -> None:
         while True:
             self._draw(final=False)
-            await asyncio.sleep(INTERVAL)
+            await sleep(INTERVAL)
 
     def elapsed(self) -> float:
         return time.monotonic() - self._start

@@ -67,6 +67,8 @@ def describe(exc: BaseException) -> str:
             text = text.split("Connect call failed")[0] + os.strerror(exc.errno)
         if exc.filename:
             text = f"{exc.filename}: {text}"
+    elif isinstance(exc, NotImplementedError) and str(exc):
+        text = f"not supported: {exc}"
     elif isinstance(exc, errors.AbortError | errors.InvalidStateError | UsageError):
         text = str(exc)
     elif isinstance(exc, ValueError | TypeError):
@@ -89,12 +91,25 @@ def _loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+def _run_on_trio(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    try:
+        import trio  # noqa: F401
+    except ImportError:
+        raise UsageError("--loop trio: trio is not installed: pip install trio") from None
+    from .tasks import run_on_trio
+
+    return run_on_trio(main)
+
+
 def run(
     main: Callable[[], Coroutine[Any, Any, int]], *, loop: str = "auto", debug: bool = False
 ) -> int:
     """Run ``main()`` on a fresh loop; map every failure to one line and an exit code."""
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
+        if loop == "trio":
+            signal.signal(signal.SIGTERM, previous)  # trio's own receiver takes it
+            return _run_on_trio(main)
         with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
             return runner.run(main())
     except KeyboardInterrupt:
@@ -107,10 +122,14 @@ def run(
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 1
-    except UsageError as exc:
+    except (UsageError, NotImplementedError) as exc:
+        # NotImplementedError: a combination unisock refuses (UDP or QUIC on trio, so far).
         if debug:
             traceback.print_exc()
-        eprint(f"unisock: error: {describe(exc)}")
+        text = describe(exc)
+        if isinstance(exc, NotImplementedError) and loop == "trio":
+            text = f"--loop trio: {text}"
+        eprint(f"unisock: error: {text}")
         return 2
     except Exception as exc:
         if debug:

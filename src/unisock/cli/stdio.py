@@ -8,14 +8,16 @@ thread reads ahead at most ``AHEAD`` chunks of what the socket has taken.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import threading
 import time
+from collections import deque
 from typing import Any, BinaryIO
 
+from .. import Deferred
 from ..streams import ReadableStream, WritableStream
+from .tasks import loop_caller
 
 __all__ = ["StdoutSink", "stdin_stream", "stdout_stream"]
 
@@ -30,8 +32,9 @@ class _StdinSource:
         self._chunk_size = chunk_size
         self._credits = threading.Semaphore(AHEAD)
         self._stopped = threading.Event()
-        self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[bytes | OSError | None] = asyncio.Queue()
+        self._call = loop_caller()  # asyncio or trio: whichever runs this command
+        self._items: deque[bytes | OSError | None] = deque()
+        self._arrived: Deferred[None] | None = None
         self._thread: threading.Thread | None = None
 
     def _work(self) -> None:
@@ -45,17 +48,27 @@ class _StdinSource:
             except OSError as exc:
                 item = exc
             try:
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+                self._call(self._put, item)
             except RuntimeError:  # the loop is closed: nobody wants the rest
                 return
             if not isinstance(item, bytes):
                 return
 
+    def _put(self, item: bytes | OSError | None) -> None:
+        """On the loop: queue what the thread read, and wake ``pull``."""
+        self._items.append(item)
+        if self._arrived is not None:
+            self._arrived.resolve(None)
+
     async def pull(self, controller: Any) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="unisock-stdin", daemon=True)
             self._thread.start()
-        item = await self._queue.get()
+        while not self._items:
+            self._arrived = Deferred()
+            await self._arrived
+        self._arrived = None
+        item = self._items.popleft()
         if item is None:
             controller.close()
         elif isinstance(item, OSError):

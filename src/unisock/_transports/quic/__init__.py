@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from ._client import connect_quic, pool_size
 from ._connection import OnStream, QuicConnectionCore
+from ._facts import QuicFacts
 from ._link import UNI_STREAM_BACKLOG
 from ._options import QuicTLSOptions
 from ._server import QuicServer, serve_quic
@@ -34,6 +35,7 @@ __all__ = [
     "UNI_STREAM_BACKLOG",
     "OnStream",
     "QuicConnectionCore",
+    "QuicFacts",
     "QuicServer",
     "QuicStreamTransport",
     "QuicTLSOptions",

@@ -51,6 +51,7 @@ from aioquic.quic.stream import QuicStream
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
 
+from ..tls.facts import TLSFacts
 from ._facts import facts, watch
 from ._link import UNI_STREAM_BACKLOG, Address, ReceiveCredit
 from ._options import QuicTLSOptions, fill_configuration
@@ -405,7 +406,7 @@ class AioquicLink:
         """Whether any packet from the peer decrypted (aioquic leaves FIRSTFLIGHT then)."""
         return getattr(self.quic, "_state", None) is not QuicConnectionState.FIRSTFLIGHT
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> TLSFacts:
         quic = self.quic
         ctx = quic.tls
         config = quic.configuration

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from ...errors import InvalidStateError, NetworkError, TimeoutError, TLSError, n
 from ...events import report_exception
 from ._endpoint import Address, Endpoint
 from ._errors import CRYPTO_ERROR, termination_error
+from ._facts import QuicFacts
 from ._link import Link
 from ._options import QuicTLSOptions
 from ._stream import QuicStreamTransport
@@ -57,7 +59,7 @@ class QuicConnectionCore:
         self.local = endpoint.local
         self.options = options
         self.is_client = link.is_client
-        self.handshake: Deferred[dict[str, Any]] = Deferred()
+        self.handshake: Deferred[QuicFacts] = Deferred()
         self.closed: Deferred[None] = Deferred()
         self.on_datagram: Callable[[bytes], object] | None = None
         self.on_ready: Callable[[QuicConnectionCore], None] | None = None
@@ -452,18 +454,14 @@ class QuicConnectionCore:
         verified = self.is_client and self.options.verify
         if not self.is_client:
             verified = self._client_ca is not None
-        facts = self.link.facts()
-        self.handshake.resolve(
-            {
-                "type": event.alpn_protocol,
-                **facts,
-                "verification_status": "ok" if verified else None,
-                "session_resumed": event.session_resumed,
-                "early_data_accepted": event.early_data_accepted,
-                "remote": self.peer,
-                "local": self.local,
-            }
+        tls = dataclasses.replace(
+            self.link.facts(),
+            alpn=event.alpn_protocol,
+            verification_status="ok" if verified else None,
+            session_reused=event.session_resumed,
+            early_data_accepted=event.early_data_accepted,
         )
+        self.handshake.resolve(QuicFacts(tls, remote=self.peer, local=self.local))
         self._announce_ready()
 
     def _client_certificate_ok(self) -> bool:

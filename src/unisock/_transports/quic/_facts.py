@@ -8,16 +8,33 @@ feeds them to the same ``HandshakeObserver`` the TCP TLS transport uses, until b
 have been seen.  Every access falls back to ``None`` (never an exception) if a later core
 renames what it reads, so ``info`` degrades to fewer filled fields rather than failing
 connections.  The rest (cipher, certificates) each core's module reads (``Link.facts``).
+
+The connection completes them (ALPN, verification, resumption, 0-RTT) and resolves its
+``handshake`` with a ``QuicFacts``: the same ``TLSFacts`` record TLS over TCP hands up,
+plus the path the handshake ran on.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..tls.config import CipherInfo, EphemeralKeyInfo
+from ..tls.facts import TLSFacts
 from ..tls.names import CIPHER_IANA, HandshakeObserver
 
-__all__ = ["facts", "watch"]
+__all__ = ["QuicFacts", "facts", "watch"]
+
+
+@dataclass(frozen=True, slots=True)
+class QuicFacts:
+    """What a connection's handshake established: its TLS facts and its path."""
+
+    tls: TLSFacts
+    remote: tuple[Any, ...] | None
+    """The peer's socket address (as the endpoint reports it) at the handshake."""
+    local: tuple[Any, ...] | None
+    """Our endpoint's socket address."""
 
 
 def watch(ctx: Any, *, is_client: bool) -> HandshakeObserver | None:
@@ -54,8 +71,12 @@ def facts(
     peer_certificate: bytes | None,
     servername: str | None,
     observer: HandshakeObserver | None,
-) -> dict[str, Any]:
-    """The info fields of a completed handshake (``None`` where the core cannot tell)."""
+) -> TLSFacts:
+    """The TLS facts the core can tell of a completed handshake (``None`` where it cannot).
+
+    ``alpn``, ``verification_status`` and ``session_reused`` are left to the connection,
+    which knows them from the core's ``HandshakeCompleted`` event and its own options.
+    """
     cipher = None
     if suite is not None:
         name = CIPHER_IANA.get(int(suite)) or f"TLS_{getattr(suite, 'name', suite)}"
@@ -67,11 +88,14 @@ def facts(
         if observer.group is not None:
             group = EphemeralKeyInfo(*observer.group)
         sigalgs = observer.sigalgs
-    return {
-        "servername": servername,
-        "certificate": certificate,
-        "peer_certificate": peer_certificate,
-        "cipher": cipher,
-        "ephemeral_key": group,
-        "signature_algorithms": sigalgs,
-    }
+    return TLSFacts(
+        alpn=None,
+        servername=servername,
+        certificate=certificate,
+        peer_certificate=peer_certificate,
+        verification_status=None,
+        cipher=cipher,
+        ephemeral_key=group,
+        signature_algorithms=sigalgs,
+        session_reused=None,
+    )

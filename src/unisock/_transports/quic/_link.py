@@ -14,6 +14,8 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, Protocol
 
+from ..tls.facts import TLSFacts
+
 __all__ = ["UNI_STREAM_BACKLOG", "Address", "EventKinds", "Link", "ReceiveCredit", "StreamWriter"]
 
 UNI_STREAM_BACKLOG = 16
@@ -105,7 +107,7 @@ class Link(Protocol):
         ...
 
     def decrypted_any(self) -> bool: ...
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> TLSFacts:
         """The ``info`` fields of the completed handshake (see :mod:`._facts`)."""
         ...
 

@@ -46,6 +46,7 @@ from qh3.quic.configuration import QuicConfiguration
 from qh3.quic.connection import QuicConnection
 from qh3.quic.packet import QuicErrorCode
 
+from ..tls.facts import TLSFacts
 from ._facts import facts, watch
 from ._link import UNI_STREAM_BACKLOG, Address
 from ._options import QuicTLSOptions, fill_configuration
@@ -401,7 +402,7 @@ class Qh3Link:
     def decrypted_any(self) -> bool:
         return True  # the listener decrypted the first Initial itself (_wire.initial_decrypts)
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> TLSFacts:
         quic = self.quic
         config = quic.configuration
         own = config.certificate

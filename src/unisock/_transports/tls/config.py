@@ -1,7 +1,7 @@
 """TLS settings: validated options, cached ``ssl.SSLContext``s, a session cache, and ``info``.
 
 Why one module: the options decide the context, the context decides which cached sessions
-may resume, and the info dict reports what those options led to.  Key and certificate
+may resume, and the TLS facts report what those options led to.  Key and certificate
 material is normalised once, in memory, to PEM/DER bytes, so a context can be cached by a
 fingerprint of its content (building one costs milliseconds) and never by object identity.
 """
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ..._base.records import CipherInfo, EphemeralKeyInfo
+from .facts import TLSFacts
 from .names import CIPHER_IANA, HandshakeObserver
 
 __all__ = [
@@ -679,8 +680,8 @@ def tls_info(
     observer: HandshakeObserver | None = None,
     *,
     with_session: bool = True,
-) -> dict[str, Any]:
-    """The TLSSocketInfo fields (API.md) of a finished handshake, plus ``session_reused``."""
+) -> TLSFacts:
+    """The TLS facts (API.md's TLSSocketInfo fields) of a finished handshake."""
     server = sslobj.server_side
     reused = sslobj.session_reused
     cipher = None
@@ -718,19 +719,19 @@ def tls_info(
         if observer.group is not None:
             ephemeral = EphemeralKeyInfo(*observer.group)
         ticket = observer.ticket
-        sigalgs = list(observer.sigalgs) if observer.sigalgs is not None else None
-    return {
-        "type": sslobj.selected_alpn_protocol() or "tls",
-        "servername": servername,
-        "certificate": own,
-        "peer_certificate": peer,
-        "verification_status": status,
-        "cipher": cipher,
-        "ephemeral_key": ephemeral,
+        sigalgs = observer.sigalgs
+    return TLSFacts(
+        alpn=sslobj.selected_alpn_protocol(),
+        servername=servername,
+        certificate=own,
+        peer_certificate=peer,
+        verification_status=status,
+        cipher=cipher,
+        ephemeral_key=ephemeral,
+        signature_algorithms=sigalgs,
+        session_reused=reused,
         # Fetching the session costs ~0.1 ms (OpenSSL copies it): callers that can look
         # it up later (the Socket's info does, on access) skip it here.
-        "session": None if server or not with_session else sslobj.session,
-        "ticket": ticket,
-        "signature_algorithms": sigalgs,
-        "session_reused": reused,
-    }
+        session=None if server or not with_session else sslobj.session,
+        ticket=ticket,
+    )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ssl
 from typing import Any, ClassVar, cast
 
@@ -44,6 +45,7 @@ from .config import (
     session_cache,
     tls_info,
 )
+from .facts import TLSFacts
 from .names import HandshakeObserver
 from .states import (
     CLOSED,
@@ -171,8 +173,8 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._rxview, self._plainview = _thread_buffers()
 
         self._state = HANDSHAKING
-        self.handshake: Deferred[dict[str, Any]] = Deferred()
-        self.info: dict[str, Any] | None = None
+        self.handshake: Deferred[TLSFacts] = Deferred()
+        self.info: TLSFacts | None = None
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._fail_exc: BaseException | None = None
@@ -408,14 +410,13 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             self._cache.put(self._cache_key, session)
             self._session_watch = 0
 
-    def tls_info(self) -> dict[str, Any]:
-        """The info dict now (its ``session`` may have gained a ticket since the handshake)."""
+    def tls_info(self) -> TLSFacts:
+        """The TLS facts now (``session`` may have gained a ticket since the handshake)."""
         if self.info is None:
             raise ssl.SSLError("the TLS handshake has not finished")
-        info = dict(self.info)
-        if not self._sslobj.server_side:
-            info["session"] = self._sslobj.session
-        return info
+        if self._sslobj.server_side:
+            return self.info
+        return dataclasses.replace(self.info, session=self._sslobj.session)
 
     def _encrypt(self, data: bytes | bytearray | memoryview) -> None:
         write = self._sslobj.write
