@@ -178,7 +178,11 @@ class WritableStreamDefaultController:
         self._sizes.popleft()
         close = self._close
         self._clear_algorithms()
-        result = close() if close is not None else None
+        try:
+            result = close() if close is not None else None
+        except Exception as exc:  # a sink close that throws rejects the close, as in WHATWG
+            stream._finish_in_flight_close_with_error(exc)
+            return
         if _sync_done(result):
             stream._finish_in_flight_close()
         else:
