@@ -122,22 +122,23 @@ def test_sigterm_ends_a_trio_listener_with_143(bg: Any) -> None:
     assert b"Traceback" not in err
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["connect", "--type", "udp", "127.0.0.1:9"],
-        ["listen", "--type", "udp", "--echo", "0"],
-        ["connect", "--type", "quic", "--alpn", "demo", "--insecure", "127.0.0.1:9"],
-        ["demo"],
-    ],
-    ids=["udp-connect", "udp-listen", "quic-connect", "demo"],
-)
-def test_what_trio_cannot_run_yet_is_one_line_and_exit_2(args: list[str]) -> None:
-    result = unisock(*args, "--loop", "trio", timeout=20)
-    assert result.returncode == 2, result.stderr
-    line = one_clean_line(result.stderr)
-    assert line.startswith("unisock: error: --loop trio: "), line
-    assert "UDP" in line or "QUIC" in line, line
+def test_demo_on_trio_runs_every_transport() -> None:
+    """``unisock demo --loop trio``: TCP, TLS, UDP and QUIC on loopback under trio.run."""
+    result = unisock("demo", "--loop", "trio", "--size", "65536", timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "trio loop" in out
+    assert "4 of 4 transports worked" in out, out
+
+
+def test_udp_connect_on_trio_to_socat_echo(peer: Any) -> None:
+    need("socat")
+    port = peer(["socat", "UDP4-RECVFROM:0,bind=127.0.0.1,fork", "EXEC:cat"]).port("udp")
+    result = unisock(
+        "connect", "--loop", "trio", "--type", "udp", f"127.0.0.1:{port}", stdin=b"hello\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"hello\n"
 
 
 def test_without_trio_the_flag_is_refused_by_name(tmp_path: Path) -> None:

@@ -239,7 +239,10 @@ class TrioTask(TrioFuture):
     def set_exception(self, exception: type | BaseException, /) -> None:
         raise RuntimeError("a task's exception is set by its coroutine")
 
+    @trio.lowlevel.enable_ki_protection
     async def _run(self) -> None:
+        # Library work: Ctrl-C must not land inside it (it would be kept on the task as
+        # its error and lost); with KI protection trio delivers it to the main task.
         coro, self._coro = self._coro, None
         if coro is None:  # cancelled before it started
             return

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import Socket, SocketListener, __version__
+from .._runtime import bounded
 from ..streams import FrameReader, ReadableStreamDefaultReader
 from .certs import make_certificates
 from .connect import finish
 from .describe import info_line, size
 from .run import describe
+from .tasks import Job, on_trio, spawn
 
 __all__ = ["demo_main"]
 
@@ -51,7 +53,7 @@ class Row:
 @contextlib.asynccontextmanager
 async def _echo_listener(**init: Any) -> AsyncIterator[SocketListener]:
     """A listener that echoes every socket it accepts until it is closed."""
-    tasks: set[asyncio.Future[Any]] = set()
+    tasks: set[Job] = set()
 
     def accepted(event: Any) -> None:
         sock: Socket = event.socket
@@ -61,7 +63,7 @@ async def _echo_listener(**init: Any) -> AsyncIterator[SocketListener]:
                 await sock.readable.pipe_to(sock.writable)
             await finish(sock, True)
 
-        task = asyncio.ensure_future(echo())
+        task = spawn(echo())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -99,7 +101,7 @@ async def _stream_client(row: Row, remote: Any, size_: int, rounds: int, **init:
             await writer.write(payload)
             await writer.close()
 
-        sending = asyncio.ensure_future(send())
+        sending = spawn(send())
         echoed = await frames.read_exactly(size_)
         await sending
         if echoed != payload:
@@ -130,7 +132,7 @@ async def _udp_client(row: Row, remote: Any, rounds: int) -> None:
             for _attempt in range(3):  # a datagram may be lost, even on loopback
                 await writer.write(message)
                 try:
-                    result = await asyncio.wait_for(reader.read(), UDP_WAIT)
+                    result = await bounded(reader.read(), UDP_WAIT)
                 except TimeoutError:
                     continue
                 if result.value != message:
@@ -146,7 +148,7 @@ async def _udp_client(row: Row, remote: Any, rounds: int) -> None:
         echoed: list[bytes] = []
         with contextlib.suppress(TimeoutError):
             while len(echoed) < len(burst):
-                echoed.append((await asyncio.wait_for(reader.read(), UDP_WAIT)).value)
+                echoed.append((await bounded(reader.read(), UDP_WAIT)).value)
         if sorted(echoed) != sorted(burst):
             raise ValueError(f"{len(echoed)} of {len(burst)} datagrams came back")
         row.bytes += UDP_BURST * UDP_SIZE
@@ -186,7 +188,7 @@ async def _run_one(name: str, args: argparse.Namespace, certs: Any) -> Row:
                 row.extra["unavailable"] = True
                 return row
             try:
-                await asyncio.wait_for(_udp_client(row, listener.local, args.rounds), STEP_TIMEOUT)
+                await bounded(_udp_client(row, listener.local, args.rounds), STEP_TIMEOUT)
             finally:
                 await listener_cm.__aexit__(None, None, None)
             return row
@@ -196,7 +198,7 @@ async def _run_one(name: str, args: argparse.Namespace, certs: Any) -> Row:
         if name == "quic":
             client["allow_pooling"] = False
         async with _echo_listener(**server) as listener:
-            await asyncio.wait_for(
+            await bounded(
                 _stream_client(row, listener.local, args.size, args.rounds, **client),
                 STEP_TIMEOUT,
             )
@@ -236,7 +238,7 @@ async def demo_main(args: argparse.Namespace) -> int:
         from .run import UsageError
 
         raise UsageError("--size must be >= 0 and --rounds >= 1")
-    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    loop = "trio" if on_trio() else type(asyncio.get_running_loop()).__module__.split(".")[0]
     print(
         f"unisock {__version__} demo: every transport on loopback "
         f"(Python {platform.python_version()}, {loop} loop)\n",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -72,11 +71,5 @@ def dispatch(argv: list[str]) -> int:
         return bench_main(args)
     if not args.debug:
         quiet_aioquic()
-    if args.loop == "trio" and args.command == "demo":
-        sys.stderr.write(
-            "unisock: error: --loop trio: 'unisock demo' runs every transport, and UDP and "
-            "QUIC sockets do not run on trio yet (use --loop asyncio or uvloop)\n"
-        )
-        return 2
     handler = _handler(args.command)
     return run(lambda: handler(args), loop=args.loop, debug=args.debug)
