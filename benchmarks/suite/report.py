@@ -36,11 +36,16 @@ def figures(results: Results) -> Table:
 
 PER_OP_UNITS = frozenset({"rt/s"})
 """Rows where CPU per operation means something (a round trip); bulk rows count bytes."""
+PER_OP_WORKLOADS: set[str] = set()
+"""Other workloads whose CPU per operation is shown (a plug-in adds its own, as
+``udp_send``: the sender's CPU per datagram sent / the receiver's per datagram)."""
 
 
 def cpu_per_op(results: Results) -> Table | None:
     """CPU microseconds per round trip, client / server, for the ping-pong workloads."""
-    workloads = [w for w in results.workloads if w.unit in PER_OP_UNITS]
+    workloads = [
+        w for w in results.workloads if w.unit in PER_OP_UNITS or w.name in PER_OP_WORKLOADS
+    ]
     rows = [["peer", *(f"{w.title}: CPU us/op client / server" for w in workloads)]]
     for p in results.peers:
         row = [p.name]
