@@ -135,7 +135,7 @@ def text(results: Results) -> str:
         parts.append(_render_text(rows))
     verdicts = evaluate(results)
     if verdicts:
-        parts += ["", "targets of issue 3:"]
+        parts += ["", "targets (issue 3 unless tagged):"]
         parts += [f"  {v.status:8} {v.target.describe()}" + _ratio(v.ratio) for v in verdicts]
     fails = failures(results)
     if fails:
@@ -154,7 +154,7 @@ def markdown(results: Results) -> str:
         parts += ["", f"**{name}**: ratio to each peer", "", _render_markdown(rows)]
     verdicts = evaluate(results)
     if verdicts:
-        parts += ["", "Targets of issue 3:", ""]
+        parts += ["", "Targets (issue 3 unless tagged):", ""]
         parts += [f"- {v.status}: {v.target.describe()}" + _ratio(v.ratio) for v in verdicts]
     fails = failures(results)
     if fails:
