@@ -1,12 +1,17 @@
 """Python calls per 64-byte round trip on a unisock echo server (issue 14's budget).
 
-    python benchmarks/calls_per_message.py streams|pipe|data|udp [asyncio|uvloop]
+    python benchmarks/calls_per_message.py streams|pipe|data|udp|udp-send|raw [asyncio|uvloop]
 
 One process: a unisock listener echoing in the chosen style (``reader.read()`` +
 ``writer.write()``, ``readable.pipe_to(writable)``, a ``"data"`` listener, or a UDP
 listener with ``reader.read()`` + ``writer.write()``) and a raw asyncio client (one call
 per round trip).  cProfile counts every Python call over ``N`` round trips: unlike timings
 on a shared machine, the count is deterministic.  The busiest functions follow.
+
+``udp-send`` (and ``raw``) count the sender instead: ``writer.write(datagram)`` on a connected UDP
+socket, ``N`` times in a loop, into a plain socket that never reads (the kernel drops
+what its buffer cannot hold; a refused send fails that write).  Compare with ``raw``:
+``transport.sendto`` of the loop's own ``DatagramProtocol`` transport, the same loop.
 """
 
 from __future__ import annotations
@@ -81,7 +86,45 @@ async def serve(sock: unisock.Socket, mode: str) -> None:
         writer.write(result.value)
 
 
+async def send_calls(mode: str, loop_name: str) -> None:
+    """Python calls per datagram sent: unisock's writer, or (``raw``) the loop's sendto."""
+    import socket
+
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    remote = sink.getsockname()
+    loop = asyncio.get_running_loop()
+    if mode == "udp-send":
+        sock = unisock.Socket(type="udp", remote=remote)
+        await sock.ready
+        send: Any = sock.writable.get_writer().write
+        close: Any = sock.close
+    else:
+        transport, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, remote_addr=remote
+        )
+        send, close = transport.sendto, transport.close
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(N):
+        send(MSG)
+    profile.disable()
+    result = close()
+    if result is not None:
+        await result
+    sink.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    total = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"{mode} on {loop_name}: {total / N:.1f} Python calls per datagram sent")
+    stats.sort_stats("ncalls").print_stats(12)
+    print("\n".join(line[:150] for line in out.getvalue().splitlines()[:30] if line.strip()))
+
+
 async def main(mode: str, loop_name: str) -> None:
+    if mode in ("udp-send", "raw"):
+        await send_calls(mode, loop_name)
+        return
     loop = asyncio.get_running_loop()
     udp = mode == "udp"
     done: asyncio.Future[None] = loop.create_future()

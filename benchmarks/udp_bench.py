@@ -18,7 +18,8 @@ default buffer sizes.  C programs are built with ``gcc -O2`` into .build/ on fir
 
 Targets (issue 5): unisock on the stock loop >= 5x asyncio's endpoint; on uvloop >= 0.9x
 uvloop's endpoint.  The script also serves as the Python receivers
-(``--serve LOOP IMPL MODE``).
+(``--serve LOOP IMPL MODE``) and as the ``DatagramProtocol`` senders of the suite's
+``udp_send`` workload (``--send LOOP PORT SECONDS SIZE``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,61 @@ async def _serve(impl: str, mode: str) -> None:
     cpu = time.process_time() - cpu0
     close()
     print(f"received {proto.count} {proto.bytes} {cpu:.6f}", flush=True)
+
+
+SEND_BATCH = 64
+"""Datagrams a Python sender sends between two yields to its loop (every sender alike)."""
+
+
+def print_sent(sent: int, cpu_seconds: float) -> None:
+    """A sender's last line: ``sent N CPU_SECONDS`` (the CPU of its sending loop)."""
+    print(f"sent {sent} {cpu_seconds:.6f}", flush=True)
+
+
+async def _send(port: int, seconds: float, size: int) -> None:
+    """asyncio's ``DatagramProtocol`` sender: ``transport.sendto`` on a connected endpoint,
+    as fast as the loop goes, yielding every ``SEND_BATCH`` datagrams."""
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, remote_addr=(HOST, port)
+    )
+    payload = b"s" * size
+    sendto = transport.sendto
+    sent = 0
+    cpu0 = time.process_time()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _ in range(SEND_BATCH):
+            sendto(payload)
+        sent += SEND_BATCH
+        await asyncio.sleep(0)
+    print_sent(sent, time.process_time() - cpu0)
+    transport.close()
+
+
+def send(loop_name: str, port: int, seconds: float, size: int) -> None:
+    """Run the ``DatagramProtocol`` sender on ``loop_name`` (asyncio or uvloop)."""
+    if loop_name == "uvloop":
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    else:
+        loop_factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_send(port, seconds, size))
+
+
+def sender_argv(name: str, port: int, seconds: float, size: int) -> list[str] | None:
+    """How to start ``name`` as a sender to ``HOST:port`` (None: it has no sender here)."""
+    if name in PY_IMPLS:
+        loop_name, impl = PY_IMPLS[name]
+        if impl != "protocol":
+            return None  # unisock's sender is its public API: unisock_peer.py udp-send
+        here = str(Path(__file__).resolve())
+        return [sys.executable, here, "--send", loop_name, str(port), str(seconds), str(size)]
+    if name == "C (limit)":
+        return [str(build("udp_blast")), HOST, str(port), str(seconds), str(size)]
+    return None
 
 
 def serve(loop_name: str, impl: str, mode: str) -> None:
@@ -279,9 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write the figures to this file")
     p.add_argument("--only", help=f"comma-separated receivers (default: {', '.join(ORDER)})")
     p.add_argument("--serve", nargs=3, metavar=("LOOP", "IMPL", "MODE"), help=argparse.SUPPRESS)
+    p.add_argument("--send", nargs=4, metavar=("LOOP", "PORT", "S", "N"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
         serve(*args.serve)
+        return 0
+    if args.send:
+        loop_name, port, seconds, size = args.send
+        send(loop_name, int(port), float(seconds), int(size))
         return 0
 
     names = ORDER if not args.only else [n.strip() for n in args.only.split(",")]

@@ -18,12 +18,21 @@ from types import ModuleType
 import pytest
 
 RUN_PY = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
-WORKLOADS = ("upload", "download", "conns100", "pingpong_pinned", "proxy")
+WORKLOADS = (
+    "upload",
+    "download",
+    "conns100",
+    "pingpong_pinned",
+    "proxy",
+    "pingpong_pinned_c",
+    "conns100_c",
+)
 PEERS = ("asyncio-protocol", "c")
 PLUGIN_WORKLOADS = {
     "tls_download": "unisock-tls",
     "udp_blast": "unisock-udp",
     "udp_delivered": "unisock-udp",
+    "udp_send": "unisock-udp",
     "quic_bulk1": "unisock-quic",
 }
 
@@ -95,6 +104,9 @@ def test_smoke_run_measures_tls_udp_quic(
     assert 0 < data["results"]["udp_delivered"]["unisock-udp"]["median"] <= 100
     for title in ("TLS download MB/s", "UDP blast dgram/s", "QUIC 1 stream MB/s"):
         assert title in table
+    sender, receiver = data["results"]["udp_send"]["unisock-udp"]["cpu_us_per_op"]
+    assert sender > 0 and receiver > 0  # the sender's CPU per datagram, the C receiver's
+    assert "UDP send into C dgram/s: CPU us/op" in table
     # a plug-in's unisock is compared only with peers of its kind (never the TCP C peer)
     assert "unisock-tls: ratio" not in table
 

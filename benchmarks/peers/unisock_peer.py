@@ -11,7 +11,10 @@ Modes of the other kinds (certificates from ``UNISOCK_BENCH_CERTS``, see peers/_
   handshake client uses ``allow_pooling=False`` so no session is resumed.
 * UDP: ``server udp-sink|udp-echo`` speaks the protocol of benchmarks/udp_bench.py's
   receivers (``READY <port>`` on start, ``received N BYTES CPU_SECONDS`` on SIGTERM); a
-  bound socket read with ``async for datagram in sock.readable``.
+  bound socket read with ``async for datagram in sock.readable``.  ``client udp-send
+  PORT --duration S`` sends 64-byte datagrams with ``writer.write`` on a connected socket
+  for S seconds, as udp_bench.py's senders do (a yield every ``SEND_BATCH``), and prints
+  ``sent N CPU_SECONDS``.
 * QUIC: ``server quic-server`` answers each stream's request (an ASCII byte count, then
   FIN) with that many bytes and FIN; ``client quic-bulk1|quic-bulk8|quic-opens PORT``
   repeats 4 MiB requests on 1 or 8 concurrent streams, or 1-byte requests one at a time;
@@ -214,6 +217,31 @@ async def ping_streams(sock: Any, meter: c.Meter) -> None:
         meter.count += 1
 
 
+SEND_BATCH = 64
+"""As benchmarks/udp_bench.py's senders: datagrams between two yields to the loop."""
+
+
+async def udp_send(args: c.Args) -> None:
+    """Connected UDP socket, ``writer.write(datagram)`` as fast as the loop goes."""
+    sock = unisock.Socket(type="udp", remote=("127.0.0.1", args.port))
+    await sock.ready
+    write = sock.writable.get_writer().write
+    payload = c.MSG
+    sent = 0
+    cpu0 = time.process_time()
+    deadline = time.monotonic() + args.duration
+    while time.monotonic() < deadline:
+        for _ in range(SEND_BATCH):
+            write(payload)
+        sent += SEND_BATCH
+        await asyncio.sleep(0)
+    cpu = time.process_time() - cpu0
+    sent = sock.stats.packets_sent  # a write the kernel refused (EAGAIN) failed: not sent
+    sys.stdout.write(f"sent {sent} {cpu:.6f}\n")
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def ping_data(sock: Any, meter: c.Meter) -> None:
     writer = sock.writable.get_writer()
     write, msg, size = writer.write, c.MSG, len(c.MSG)
@@ -334,6 +362,8 @@ def client_tasks(args: c.Args, meter: c.Meter) -> list[Any]:
 async def client(args: c.Args) -> None:
     meter = c.Meter()
     tasks: list[asyncio.Task[None]] = []
+    if args.mode == "udp-send":
+        await udp_send(args)
     if args.mode.startswith(("tls-", "quic-")):
         tasks = [asyncio.create_task(coro) for coro in client_tasks(args, meter)]
     elif args.mode == "pingpong":

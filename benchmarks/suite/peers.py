@@ -98,7 +98,7 @@ def build_c() -> Path:
     return binary
 
 
-PINGPONG = frozenset({"conns100", "pingpong_pinned"})
+PINGPONG = frozenset({"conns100", "pingpong_pinned", "conns100_c", "pingpong_pinned_c"})
 
 PEERS: dict[str, Peer] = {
     p.name: p

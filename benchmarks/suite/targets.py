@@ -1,4 +1,5 @@
-"""The goals issues 3 (TCP), 4 (TLS), 5 (UDP), 6 and 17 (QUIC) set, checked against one run."""
+"""The goals issues 3 (TCP), 4 (TLS), 5 (UDP), 6 and 17 (QUIC), 14 (per message) set,
+checked against one run."""
 
 from __future__ import annotations
 
@@ -19,12 +20,16 @@ class Target:
     issue: int = 3
     peer_workload: str | None = None
     """Compare with ``peer``'s figure on this other workload (QUIC opens vs TLS handshakes)."""
+    cpu: int | None = None
+    """Compare CPU per operation instead (0: the client's column, 1: the server's): the
+    ratio is ``peer``'s CPU divided by ``subject``'s, so higher is better here too."""
 
     def describe(self) -> str:
         op = ">" if self.strictly_above else ">="
         other = f" {self.peer_workload}" if self.peer_workload else ""
         tag = "" if self.issue == 3 else f" [issue {self.issue}]"
-        return f"{self.subject} {self.workload} {op} {self.factor:g}x {self.peer}{other}{tag}"
+        what = "" if self.cpu is None else f" {('client', 'server')[self.cpu]} CPU/op"
+        return f"{self.subject} {self.workload}{what} {op} {self.factor:g}x {self.peer}{other}{tag}"
 
     def workloads(self) -> set[str]:
         return {self.workload, self.peer_workload or self.workload}
@@ -62,6 +67,14 @@ TARGETS: list[Target] = [
     Target("unisock-udp", "udp_blast", "udp-asyncio-endpoint", 5.0, issue=5),
     Target("unisock-udp-uvloop", "udp_blast", "udp-uvloop-endpoint", 0.9, issue=5),
     Target("unisock-udp-uvloop", "udp_pingpong", "udp-uvloop-endpoint", 0.9, issue=5),
+    # issue 14: the "data" path's server CPU per message against a C client (the same
+    # client for every peer), and a UDP sender's CPU per datagram
+    Target("unisock-data-uvloop", "pingpong_pinned_c", "uvloop-protocol", 0.8, issue=14, cpu=1),
+    Target("unisock-data", "pingpong_pinned_c", "asyncio-buffered", 0.8, issue=14, cpu=1),
+    Target("unisock-data-uvloop", "conns100_c", "uvloop-protocol", 0.8, issue=14, cpu=1),
+    Target("unisock-data", "conns100_c", "asyncio-buffered", 0.8, issue=14, cpu=1),
+    Target("unisock-udp-uvloop", "udp_send", "udp-uvloop-endpoint", 0.8, issue=14),
+    Target("unisock-udp-uvloop", "udp_send", "udp-uvloop-endpoint", 0.8, issue=14, cpu=0),
     # issue 6: QUIC ("pooled stream opens far cheaper than new TCP+TLS connections": 2x)
     # issue 17: QUIC on qh3 (>= 0.7x raw qh3 and >= 5x raw aioquic, in the same run)
     *_both("unisock-quic", QUIC_BULK, "quic-qh3", 0.7, issue=17),
@@ -107,12 +120,31 @@ def ratio(
     return a / b
 
 
+def cpu_ratio(
+    results: Results, workload: str, subject: str, peer: str, column: int
+) -> float | None:
+    """``peer``'s CPU per operation divided by ``subject``'s (one column), or None."""
+    figures = []
+    for name in (subject, peer):
+        outcome = results.outcomes.get((workload, name))
+        cpu = None if outcome is None else outcome.cpu_figure
+        if cpu is None or cpu[column] <= 0:
+            return None
+        figures.append(cpu[column])
+    return figures[1] / figures[0]
+
+
 def evaluate(results: Results) -> list[Verdict]:
     """Every target whose subject, peer and workload took part in this run."""
     names = {p.name for p in results.peers}
     workloads = {w.name for w in results.workloads}
     return [
-        Verdict(t, ratio(results, t.workload, t.subject, t.peer, t.peer_workload))
+        Verdict(
+            t,
+            ratio(results, t.workload, t.subject, t.peer, t.peer_workload)
+            if t.cpu is None
+            else cpu_ratio(results, t.workload, t.subject, t.peer, t.cpu),
+        )
         for t in TARGETS
         if t.subject in names and t.peer in names and t.workloads() <= workloads
     ]

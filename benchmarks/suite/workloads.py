@@ -72,6 +72,33 @@ def client_server(
     return measure
 
 
+def c_client(
+    server_mode: str, client_mode: str, *, conns: int = 1, pin: bool = False
+) -> Callable[[Peer, Settings, Procs, Prepared], float]:
+    """The peer is the server only; the C peer is the client (the same for every peer), so
+    the server's CPU per operation is its own cost, not a share of a pair of its own."""
+
+    def measure(peer: Peer, settings: Settings, procs: Procs, prepared: Prepared) -> float:
+        c = PEERS["c"]
+        try:
+            c_prefix = prepared(c)
+        except PeerError as e:
+            raise PeerError(f"needs the C peer: {e}") from None
+        prefix = prepared(peer)
+        cpu = last_cpu() if pin else None
+        port = procs.start_server(
+            peer.argv(prefix, "server", server_mode), cpu=cpu, timeout=settings.start_timeout
+        )
+        argv = c.argv(c_prefix, "client", client_mode, str(port), *_window(settings, conns))
+        result = procs.run_client(argv, cpu=cpu, timeout=settings.client_timeout(), sample=True)
+        if procs.window_cpu is not None and result["count"] > 0:
+            client, server = procs.window_cpu
+            procs.cpu_per_op = (client / result["count"] * 1e6, server / result["count"] * 1e6)
+        return _rate(result)
+
+    return measure
+
+
 def proxied(scale: float) -> Callable[[Peer, Settings, Procs, Prepared], float]:
     """A C source writes through the peer's proxy into a C sink: the proxy is measured."""
 
@@ -125,3 +152,19 @@ register(
     )
 )
 register(Workload("proxy", "proxy C->peer->C MB/s", "MB/s", proxied(MB)))
+register(
+    Workload(
+        "pingpong_pinned_c",
+        "1 conn, 1 core, C client rt/s",
+        "rt/s",
+        c_client("echo", "pingpong", pin=True),
+    )
+)
+register(
+    Workload(
+        "conns100_c",
+        f"{CONNS} conns, C client rt/s",
+        "rt/s",
+        c_client("echo", "pingpong", conns=CONNS),
+    )
+)

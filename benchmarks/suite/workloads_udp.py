@@ -15,6 +15,12 @@ copied): C senders ``c/udp_blast.c`` and ``c/udp_ping.c``; receivers that print
   taken from the same ``udp_blast`` run when it ran just before).
 * ``udp_pingpong``: the C client sends one 64-byte datagram and waits for its echo, both
   processes pinned to one CPU; round trips per second.
+* ``udp_send``: the peer is the sender: 64-byte datagrams as fast as it goes, on a
+  connected socket, into the C receiver (``c/udp_server.c sink``) on another CPU;
+  datagrams the receiver got per second, and the sender's CPU per datagram it sent (the
+  ``client`` CPU column).  Senders: unisock's ``writer.write`` (``unisock_peer.py client
+  udp-send``), ``DatagramProtocol``'s ``transport.sendto`` on both loops
+  (``udp_bench.py --send``), and C (``c/udp_blast.c``, the limit).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import udp_bench  # benchmarks/udp_bench.py (run.py puts benchmarks/ on sys.path
 from .kinds import HOST, KindPeer
 from .peers import PEERS, Peer, PeerError
 from .procs import Procs, _children_cpu, _cpu_seconds, _read_line, _tail, last_cpu
+from .report import PER_OP_WORKLOADS
 from .settings import Settings
 from .workloads import Prepared, Workload, register
 
@@ -70,6 +77,15 @@ class UdpPeer(KindPeer):
             raise PeerError("node is not installed")
         return ()
 
+    def sender_argv(self, prefix: tuple[str, ...], port: str, seconds: float) -> list[str]:
+        """The command line of this peer as a sender of ``SIZE``-byte datagrams."""
+        if not self.receiver:
+            return super().argv(prefix, "client", "udp-send", port, "--duration", str(seconds))
+        argv = udp_bench.sender_argv(self.receiver, int(port), seconds, SIZE)
+        if argv is None:
+            raise PeerError("has no sender in this suite")
+        return argv
+
     def argv(self, prefix: tuple[str, ...], role: str, *args: str) -> list[str]:
         if role == "check":
             needs = "import uvloop" if self.loop == "uvloop" else "pass"
@@ -95,6 +111,9 @@ class _Receiver:
             raise PeerError(f"receiver printed {line!r}: {_tail(self.err)}")
         self.port = fields[1]
 
+    cpu: float | None = None
+    """The CPU seconds it reported (``stop()`` sets it)."""
+
     def stop(self) -> int:
         """SIGTERM, then the count of datagrams it reports."""
         self.proc.send_signal(signal.SIGTERM)
@@ -104,7 +123,10 @@ class _Receiver:
             raise PeerError("the receiver did not report within 10 s of SIGTERM") from None
         for line in out.decode(errors="replace").splitlines():
             if line.startswith("received"):
-                return int(line.split()[1])
+                fields = line.split()
+                if len(fields) > 3:
+                    self.cpu = float(fields[3])
+                return int(fields[1])
         raise PeerError(f"the receiver reported nothing: {_tail(self.err)}")
 
 
@@ -164,9 +186,35 @@ def pingpong(peer: Peer, settings: Settings, procs: Procs, prepared: Prepared) -
     return trips / settings.duration
 
 
+def send(peer: Peer, settings: Settings, procs: Procs, prepared: Prepared) -> float:
+    prefix = prepared(peer)
+    assert isinstance(peer, UdpPeer)
+    cpus = sorted(os.sched_getaffinity(0))
+    recv_cpu, send_cpu = (cpus[0], cpus[-1]) if len(cpus) > 1 else (None, None)
+    c_sink = udp_bench.server_argv("C (limit)", "sink")
+    assert c_sink is not None  # the C receiver needs only gcc
+    receiver = _Receiver(procs, c_sink, recv_cpu, settings.start_timeout)
+    argv = peer.sender_argv(prefix, receiver.port, settings.duration)
+    before = _children_cpu()
+    out = _sender(procs, argv, send_cpu, settings.client_timeout())
+    sender_cpu = _children_cpu() - before  # the whole process: C's udp_blast reports none
+    time.sleep(DRAIN)
+    received = receiver.stop()
+    sent = int(out[1]) if len(out) > 1 and out[0] == "sent" else 0
+    if received <= 0 or sent <= 0:
+        raise PeerError(f"nothing received ({received} of {sent} datagrams)")
+    if len(out) > 2:
+        sender_cpu = float(out[2])  # the sending loop's own, without start-up
+    receiver_cpu = receiver.cpu if receiver.cpu is not None else 0.0
+    procs.cpu_per_op = (sender_cpu / sent * 1e6, receiver_cpu / received * 1e6)
+    return received / settings.duration
+
+
 register(Workload("udp_blast", "UDP blast dgram/s", "dgram/s", blast, kind=KIND))
 register(Workload("udp_delivered", "UDP blast delivered %", "%", delivered, kind=KIND))
 register(Workload("udp_pingpong", "UDP 1 core rt/s", "rt/s", pingpong, kind=KIND))
+register(Workload("udp_send", "UDP send into C dgram/s", "dgram/s", send, kind=KIND))
+PER_OP_WORKLOADS.add("udp_send")
 
 UVLOOP = ("--loop", "uvloop")
 for _peer in [

@@ -27,6 +27,7 @@ from ..events import Event, EventTarget
 from ..streams import ReadableStream, WritableStream
 from ..streams._common import ReadResult, read_result
 from ..streams.readable import ReadableByteStreamController, ReadableStreamDefaultReader
+from ..streams.writable import WritableStreamDefaultWriter
 from .lifecycle import CLOSED, State
 
 if TYPE_CHECKING:
@@ -83,6 +84,45 @@ class _SocketReadable(ReadableStream[bytes]):
 
     def _end_observed(self) -> None:
         self._owner._read_end_observed()
+
+
+class _SocketWritable(WritableStream[Any]):
+    """A socket's writable: its writers send a ``bytes`` chunk in one call."""
+
+    __slots__ = ("_owner",)
+
+    _owner: ByteChannel
+
+    def get_writer(self) -> WritableStreamDefaultWriter[Any]:
+        return _SocketWriter(self)
+
+
+class _SocketWriter(WritableStreamDefaultWriter[Any]):
+    """``write()`` of a ``bytes`` chunk on an idle, open socket goes to the transport at
+    once (the sink's fast path folded into the writer: one Python call per chunk)."""
+
+    __slots__ = ()
+
+    def write(self, chunk: Any) -> Deferred[None]:
+        stream: Any = self._stream
+        if stream is not None and type(chunk) is bytes:
+            owner = stream._owner
+            transport = owner._transport
+            if (
+                transport is not None
+                and not owner._write_paused
+                and stream._state == "writable"
+                and stream._in_flight_write is None
+                and stream._close_request is None
+                and stream._in_flight_close is None
+                and not stream._controller._queue
+            ):
+                transport.write(chunk)
+                owner._bytes_written += len(chunk)
+                if not owner._write_paused:
+                    return RESOLVED_NONE
+                return self._write_pending(chunk, owner._drain_deferred())
+        return super().write(chunk)
 
 
 class _ReadFuture(asyncio.Future[Any]):
@@ -249,7 +289,7 @@ class _StreamProtocol(_Receiver, asyncio.Protocol):
         # The transport calls the socket's own method: no hop through this object per
         # chunk (uvloop even caches the bound method once).  Every transport hands over
         # ``bytes`` (the loops' recv, our TLS layer, QUIC streams).
-        self.data_received = sock._on_data  # type: ignore[method-assign]
+        self.data_received = sock._data_entry()  # type: ignore[method-assign,assignment]
 
 
 class _ByobProtocol(_Receiver, asyncio.BufferedProtocol):
@@ -401,12 +441,19 @@ class ByteChannel(EventTarget):
         assert isinstance(controller, ReadableByteStreamController)
         controller._pull_algorithm = None  # only needed while the transport is paused
         self._rctrl = controller
-        self._writable = WritableStream._create(
+        writable: Any = _SocketWritable._create(
             write=self._sink_write,
             close=self._sink_close,
             abort=self._sink_abort,
             high_water_mark=1,
         )
+        writable._owner = self
+        self._writable = writable
+
+    def _data_entry(self) -> Callable[[bytes], None]:
+        """What the transport calls per chunk: ``_on_data`` (the ``"data"`` mode has its
+        own, see ``data_events``)."""
+        return self._on_data
 
     def _on_data(self, data: bytes) -> None:
         self._bytes_received += len(data)
@@ -529,11 +576,15 @@ class ByteChannel(EventTarget):
         transport.write(chunk)
         self._bytes_written += size
         if self._write_paused:
-            drain = self._drain
-            if drain is None:
-                drain = self._drain = Deferred()
-            return drain
+            return self._drain_deferred()
         return None
+
+    def _drain_deferred(self) -> Deferred[None]:
+        """Settles when the transport drops below its low-water mark (``resume_writing``)."""
+        drain = self._drain
+        if drain is None:
+            drain = self._drain = Deferred()
+        return drain
 
     def _bad_chunk(self, message: str) -> TypeError:
         """A write of a bad chunk fails it, errors the writable and aborts the socket (as

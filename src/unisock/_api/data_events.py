@@ -3,17 +3,24 @@
 The first ``"data"`` listener takes every byte queued so far (delivered on the next loop
 pass, before anything newer) and locks the readable for good; removing the last listener
 pauses reading until one is added again.  API.md's fast echo path: a sync listener runs
-inside the transport's callback, with no task or future per chunk.
+inside the transport's callback, with no task or future per chunk: in this mode the
+transport calls ``_on_data_event`` itself (the protocol's entry is switched), which builds
+the event and calls the listeners, with no other Python call between.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ..events import Event, _watch, report_exception
 from ..streams.readable import ReadableStreamDefaultReader
-from .channel import ByteChannel
+from .channel import ByteChannel, _StreamProtocol
 from .socket_events import SocketDataEvent
+
+_new_event = object.__new__
+_monotonic = time.monotonic
 
 __all__ = ["DataEvents"]
 
@@ -22,6 +29,52 @@ class DataEvents(ByteChannel):
     """The ``"data"`` listeners of a socket (a part of ``Socket``, over the channel)."""
 
     __slots__ = ()
+
+    def _data_entry(self) -> Callable[[bytes], None]:
+        if self._data_callbacks is not None:
+            return self._on_data_event
+        return self._on_data
+
+    def _on_data_event(self, data: bytes) -> None:
+        """The transport's per-chunk entry in ``"data"`` mode: ``_on_data`` and
+        ``_dispatch_data`` in one frame, the event built without an ``__init__`` call."""
+        self._bytes_received += len(data)
+        backlog = self._data_backlog
+        if backlog is not None:
+            backlog.append(data)
+            return
+        event = _new_event(SocketDataEvent)
+        event.type = "data"
+        event.cancelable = False
+        event.target = self
+        event.current_target = None
+        event.time_stamp = _monotonic()
+        event._default_prevented = False
+        event._stop = False
+        event.buffers = [data]
+        for callback in self._data_callbacks or ():
+            try:
+                result = callback(event)
+            except Exception as exc:
+                report_exception(exc, "exception in 'data' event listener")
+                continue
+            if result is not None and hasattr(result, "__await__"):
+                _watch(result, "exception in async 'data' event listener")
+
+    def _use_data_entry(self) -> None:
+        """Point the protocol at ``_on_data_event``; a BYOB protocol (a BYOB reader was
+        released) keeps calling ``_on_data``, which dispatches too."""
+        protocol = self._protocol
+        if not isinstance(protocol, _StreamProtocol):
+            return
+        protocol.data_received = self._on_data_event  # type: ignore[method-assign]
+        transport = self._transport
+        if (
+            transport is not None
+            and self._driver.zero_copy_reads
+            and transport.get_protocol() is protocol
+        ):
+            transport.set_protocol(protocol)  # uvloop caches data_received: look it up again
 
     def _dispatch_data(self, buffers: list[bytes]) -> None:
         event = SocketDataEvent(buffers)
@@ -84,6 +137,7 @@ class DataEvents(ByteChannel):
         del lock
         self._data_callbacks = []
         self._data_backlog = queued
+        self._use_data_entry()
         self._loop.call_soon(self._flush_backlog)
 
     def _flush_backlog(self) -> None:

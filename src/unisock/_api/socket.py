@@ -149,7 +149,9 @@ class Socket(DataEvents):
         self._driver = driver(opts.transport)
         self._state = CONNECTING
         self._transport: StreamTransport | None = None
-        self._protocol = _StreamProtocol(self)
+        self._data_callbacks: list[Any] | None = None
+        self._data_backlog: list[bytes] | None = None
+        self._protocol = _StreamProtocol(self)  # after _data_callbacks: see _data_entry
         self._tls: Any = None
         self._direction = "both"
         self.connection: Any = None
@@ -164,8 +166,6 @@ class Socket(DataEvents):
         self._eof = False
         self._read_done = False
         self._write_done = False
-        self._data_callbacks: list[Any] | None = None
-        self._data_backlog: list[bytes] | None = None
         self._ready_timer = None
         self._idle_timer = None
         self._grace_timer = None

@@ -24,7 +24,7 @@ from .._base.records import SocketInfo
 from .._transports.udp.endpoint import DatagramEndpoint
 from .._transports.udp.opening import open_endpoint
 from .._transports.udp.peers import Peer, PeerTable
-from ..errors import InvalidStateError, NetworkError, TimeoutError
+from ..errors import InvalidStateError, NetworkError, TimeoutError, network_error
 from ..streams import WritableStream
 from ..streams._common import ReadResult, read_result
 from ..streams.readable import ReadableStreamDefaultController, ReadableStreamDefaultReader
@@ -88,11 +88,30 @@ class _Link:
         chunk needs no address."""
         self.max_size = endpoint.max_payload
         """The largest datagram this path carries (UDP over IPv4, IPv6, or a Unix socket)."""
-        self.send_to_peer: Callable[[Any], None] = (
-            peer.send if peer is not None else endpoint.sendto
-        )
+        self.send_to_peer: Callable[[Any], Any] = endpoint.sendto
         """Where a datagram for the one peer goes, looked up once (the writer's fast path
-        calls it directly, then counts it)."""
+        calls it directly, then counts it): a listener's peer sends through the table; a
+        connected socket of its own straight through the kernel's ``send`` (the writer
+        checked the size; a refusal is translated by ``send_error``), one C call."""
+        if peer is not None:
+            self.send_to_peer = peer.send
+        elif self.connected:
+            raw = endpoint.get_extra_info("socket")
+            if raw is not None:
+                self.send_to_peer = raw.send
+
+    def send_error(self, size: int, exc: OSError) -> Exception:
+        """What the endpoint raises for a datagram the kernel refused (or a closed one)."""
+        if isinstance(exc, NetworkError) or not self.connected or self.peer is not None:
+            return exc  # already translated by the endpoint or the peer table
+        if self.endpoint.is_closing():
+            return InvalidStateError("the UDP endpoint is closed")
+        peer = self.endpoint.get_extra_info("peername")
+        host, port = (peer[0], peer[1]) if isinstance(peer, tuple) else (peer, None)
+        dest = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        if port is None:
+            dest = repr(peer)
+        return network_error(exc, f"UDP datagram of {size} bytes to {dest} was not sent")
 
     def send(self, data: Any, addr: Any = None) -> None:
         if self.peer is not None:
@@ -198,7 +217,7 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
             type(chunk) is bytes
             and type(link) is _Link
             and link.connected
-            and len(chunk) <= link.max_size
+            and (size := len(chunk)) <= link.max_size
             and stream._state == "writable"
             and not stream._controller._queue
             and stream._in_flight_write is None
@@ -207,10 +226,12 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
             # The common case, a bytes datagram to the connected peer: straight out.
             try:
                 link.send_to_peer(chunk)
-            except (NetworkError, InvalidStateError, OSError, ValueError) as exc:
+            except OSError as exc:
+                return Deferred.rejected(link.send_error(size, exc))
+            except (InvalidStateError, ValueError) as exc:
                 return Deferred.rejected(exc)
             link.sent += 1
-            sock._bytes_written += len(chunk)
+            sock._bytes_written += size
             return RESOLVED_NONE
         try:
             payload, addr = _prepare(sock, chunk)

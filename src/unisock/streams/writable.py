@@ -278,18 +278,7 @@ class WritableStreamDefaultWriter(Generic[T]):
                     result = Deferred.rejected(exc)
                 if result is None or result is RESOLVED_NONE:
                     return RESOLVED_NONE
-                request: Deferred[None] = Deferred()
-                stream._in_flight_write = request
-                controller._queue.append(chunk)
-                controller._sizes.append(1.0)
-                controller._total += 1.0
-                stream._update_backpressure()
-                if _sync_done(result):
-                    controller._write_finished()
-                    controller._advance()
-                else:
-                    result.add_done_callback(controller._write_done)
-                return request
+                return self._write_pending(chunk, result)
             try:
                 size = controller._chunk_size(chunk)
             except Exception as exc:
@@ -297,7 +286,7 @@ class WritableStreamDefaultWriter(Generic[T]):
             if stream._state != WRITABLE:
                 assert stream._stored_error is not None
                 return Deferred.rejected(stream._stored_error)
-            request = Deferred()
+            request: Deferred[None] = Deferred()
             stream._write_requests.append(request)
             controller._queue.append(chunk)
             controller._sizes.append(size)
@@ -313,6 +302,25 @@ class WritableStreamDefaultWriter(Generic[T]):
             return Deferred.rejected(TypeError("cannot write: the stream is closing or closed"))
         assert stream._stored_error is not None
         return Deferred.rejected(stream._stored_error)
+
+    def _write_pending(self, chunk: Any, result: Deferred[Any]) -> Deferred[None]:
+        """The fast path's sink took ``chunk`` but its ``result`` is a pending (or failed)
+        write: the chunk is in flight until it settles (``_stream`` is set)."""
+        stream = self._stream
+        assert stream is not None
+        controller = stream._controller
+        request: Deferred[None] = Deferred()
+        stream._in_flight_write = request
+        controller._queue.append(chunk)
+        controller._sizes.append(1.0)
+        controller._total += 1.0
+        stream._update_backpressure()
+        if _sync_done(result):
+            controller._write_finished()
+            controller._advance()
+        else:
+            result.add_done_callback(controller._write_done)
+        return request
 
     def close(self) -> Deferred[None]:
         stream = self._stream

@@ -1,0 +1,167 @@
+"""The per-chunk fast paths (issue 14): the ``"data"`` mode's own protocol entry and the
+socket writer's one-call ``write``.  Each test pins a behaviour those shortcuts must keep:
+events built without ``__init__`` are whole ``SocketDataEvent``s, the entry is switched
+whether the transport is attached yet or not (uvloop caches the protocol's method), a
+released BYOB reader's protocol still dispatches, TLS delivers through the same entry, and
+a write that fills the transport's buffer is still pending with backpressure.  Real
+sockets on loopback, on both loops."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import eventually
+from tests.test_tls import tls_pair_factory
+from tests.tls_util import Pki, make_pki
+
+import unisock
+from unisock.events import Event
+from unisock.testing import pairs
+
+tcp_pair = pairs.tcp_pair()
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path)
+
+
+def test_data_event_built_on_the_fast_entry_is_a_whole_event(run: Any) -> None:
+    """Every field of the DOM event is set, ``stop_immediate_propagation`` and
+    ``prevent_default`` work on it, and ``stats.bytes_received`` counts the bytes."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            events: list[Any] = []
+            arrived = asyncio.Event()
+
+            def on_data(event: Any) -> None:
+                event.prevent_default()  # not cancelable: no effect
+                event.stop_immediate_propagation()
+                events.append(event)
+                if sum(len(b) for e in events for b in e.buffers) >= 5:
+                    arrived.set()
+
+            server.add_event_listener("data", on_data)
+            await asyncio.sleep(0.01)  # the backlog flush has run: the entry is switched
+            before = server.stats.bytes_received
+            await client.writable.get_writer().write(b"hello")
+            await asyncio.wait_for(arrived.wait(), 5)
+            event = events[-1]
+            assert isinstance(event, unisock.SocketDataEvent) and isinstance(event, Event)
+            assert event.type == "data"
+            assert event.target is server
+            assert event.current_target is None
+            assert event.cancelable is False
+            assert event.default_prevented is False
+            assert isinstance(event.time_stamp, float) and event.time_stamp > 0
+            assert b"".join(b for e in events for b in e.buffers) == b"hello"
+            assert server.stats.bytes_received - before == 5
+
+    run(main)
+
+
+def test_data_listener_added_before_the_socket_opens(run: Any) -> None:
+    """The entry is switched before the transport exists: the loop picks it up when the
+    connection is made (uvloop looks ``data_received`` up once, then)."""
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            assert listener.local is not None
+            client = unisock.Socket(remote=listener.local)
+            got: list[bytes] = []
+            done = asyncio.Event()
+
+            def on_data(event: Any) -> None:
+                got.extend(event.buffers)
+                if b"".join(got) == b"ping":
+                    done.set()
+
+            client.add_event_listener("data", on_data)
+            server = (await listener.__anext__()).socket
+            await client.ready
+            await server.writable.get_writer().write(b"ping")
+            await asyncio.wait_for(done.wait(), 5)
+            assert client.stats.bytes_received == 4
+            await client.close()
+            await server.close()
+
+    run(main)
+
+
+def test_data_listener_after_a_released_byob_reader(run: Any) -> None:
+    """A BYOB reader switched the transport to the BYOB protocol; once it is released, a
+    ``"data"`` listener still gets every byte (through ``_on_data``)."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = server.writable.get_writer()
+            await writer.write(b"abc")
+            reader = client.readable.get_reader(mode="byob")
+            first = await asyncio.wait_for(reader.read(memoryview(bytearray(16))), 5)
+            assert bytes(first.value) == b"abc"
+            reader.release_lock()
+            got: list[bytes] = []
+            client.add_event_listener("data", lambda event: got.extend(event.buffers))
+            await writer.write(b"defg")
+            await eventually(lambda: b"".join(got) == b"defg", what="b'defg' as data events")
+
+    run(main)
+
+
+def test_data_echo_over_tls(run: Any, pki: Pki) -> None:
+    """The TLS layer calls the same switched entry: a ``"data"`` echo round-trips."""
+    tls_pair = tls_pair_factory(pki)
+
+    async def main() -> None:
+        async with tls_pair() as (client, server):
+            write = server.writable.get_writer().write
+
+            def echo(event: Any) -> None:
+                for buffer in event.buffers:
+                    write(buffer)
+
+            server.add_event_listener("data", echo)
+            writer = client.writable.get_writer()
+            reader = client.readable.get_reader()
+            for i in range(20):
+                message = b"message %d" % i
+                await writer.write(message)
+                got = b""
+                while len(got) < len(message):
+                    got += (await asyncio.wait_for(reader.read(), 5)).value
+                assert got == message
+            reader.release_lock()
+
+    run(main)
+
+
+def test_socket_writer_fast_path_and_backpressure(run: Any) -> None:
+    """A ``bytes`` write to an idle socket settles at once and is counted; other
+    bytes-like chunks take the general path; a write that fills the transport's buffer
+    stays pending (``ready`` too) until the peer reads, and the bytes arrive in order."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = client.writable.get_writer()
+            first = writer.write(b"ab")
+            assert first.done()
+            assert writer.write(bytearray(b"cd")).done()
+            assert writer.write(memoryview(b"ef")).done()
+            big = b"z" * (8 << 20)
+            pending = writer.write(big)
+            assert not pending.done()  # the server reads nothing yet
+            assert not writer.ready.done()
+            reader = server.readable.get_reader()
+            total = bytearray()
+            while len(total) < 6 + len(big):
+                total += (await asyncio.wait_for(reader.read(), 5)).value
+            await asyncio.wait_for(pending, 5)
+            await asyncio.wait_for(writer.ready, 5)
+            assert bytes(total[:6]) == b"abcdef"
+            assert client.stats.bytes_sent == 6 + len(big)
+
+    run(main)
