@@ -8,11 +8,11 @@ sockets on loopback, on both loops."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import eventually
 from tests.test_tls import tls_pair_factory
 from tests.tls_util import Pki, make_pki
@@ -20,6 +20,8 @@ from tests.tls_util import Pki, make_pki
 import unisock
 from unisock.events import Event
 from unisock.testing import pairs
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 tcp_pair = pairs.tcp_pair()
 
@@ -36,7 +38,7 @@ def test_data_event_built_on_the_fast_entry_is_a_whole_event(run: Any) -> None:
     async def main() -> None:
         async with tcp_pair() as (client, server):
             events: list[Any] = []
-            arrived = asyncio.Event()
+            arrived = rt.Event()
 
             def on_data(event: Any) -> None:
                 event.prevent_default()  # not cancelable: no effect
@@ -46,10 +48,10 @@ def test_data_event_built_on_the_fast_entry_is_a_whole_event(run: Any) -> None:
                     arrived.set()
 
             server.add_event_listener("data", on_data)
-            await asyncio.sleep(0.01)  # the backlog flush has run: the entry is switched
+            await rt.sleep(0.01)  # the backlog flush has run: the entry is switched
             before = server.stats.bytes_received
             await client.writable.get_writer().write(b"hello")
-            await asyncio.wait_for(arrived.wait(), 5)
+            await rt.wait_for(arrived.wait(), 5)
             event = events[-1]
             assert isinstance(event, unisock.SocketDataEvent) and isinstance(event, Event)
             assert event.type == "data"
@@ -73,7 +75,7 @@ def test_data_listener_added_before_the_socket_opens(run: Any) -> None:
             assert listener.local is not None
             client = unisock.Socket(remote=listener.local)
             got: list[bytes] = []
-            done = asyncio.Event()
+            done = rt.Event()
 
             def on_data(event: Any) -> None:
                 got.extend(event.buffers)
@@ -84,7 +86,7 @@ def test_data_listener_added_before_the_socket_opens(run: Any) -> None:
             server = (await listener.__anext__()).socket
             await client.ready
             await server.writable.get_writer().write(b"ping")
-            await asyncio.wait_for(done.wait(), 5)
+            await rt.wait_for(done.wait(), 5)
             assert client.stats.bytes_received == 4
             await client.close()
             await server.close()
@@ -101,7 +103,7 @@ def test_data_listener_after_a_released_byob_reader(run: Any) -> None:
             writer = server.writable.get_writer()
             await writer.write(b"abc")
             reader = client.readable.get_reader(mode="byob")
-            first = await asyncio.wait_for(reader.read(memoryview(bytearray(16))), 5)
+            first = await rt.wait_for(reader.read(memoryview(bytearray(16))), 5)
             assert bytes(first.value) == b"abc"
             reader.release_lock()
             got: list[bytes] = []
@@ -132,7 +134,7 @@ def test_data_echo_over_tls(run: Any, pki: Pki) -> None:
                 await writer.write(message)
                 got = b""
                 while len(got) < len(message):
-                    got += (await asyncio.wait_for(reader.read(), 5)).value
+                    got += (await rt.wait_for(reader.read(), 5)).value
                 assert got == message
             reader.release_lock()
 
@@ -158,9 +160,9 @@ def test_socket_writer_fast_path_and_backpressure(run: Any) -> None:
             reader = server.readable.get_reader()
             total = bytearray()
             while len(total) < 6 + len(big):
-                total += (await asyncio.wait_for(reader.read(), 5)).value
-            await asyncio.wait_for(pending, 5)
-            await asyncio.wait_for(writer.ready, 5)
+                total += (await rt.wait_for(reader.read(), 5)).value
+            await rt.wait_for(pending, 5)
+            await rt.wait_for(writer.ready, 5)
             assert bytes(total[:6]) == b"abcdef"
             assert client.stats.bytes_sent == 6 + len(big)
 

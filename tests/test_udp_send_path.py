@@ -9,10 +9,13 @@ import errno
 import time
 from typing import Any
 
+import pytest
 from tests.conftest import refusing_port
 
 import unisock
 from unisock import errors
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 def test_refused_send_fails_that_write_with_a_network_error(run: Any) -> None:

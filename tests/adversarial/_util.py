@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import trustme
+from tests import rt
 
 import unisock
 from unisock import errors
@@ -77,4 +77,4 @@ async def quic_echo_roundtrip(listener: unisock.SocketListener, payload: bytes =
         sock.connection.close()
         with contextlib.suppress(errors.NetworkError):  # the connection's end
             await sock.closed
-        await asyncio.sleep(0)
+        await rt.sleep(0)

@@ -9,7 +9,6 @@ legitimate client is still served.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import struct
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
+from tests import rt
 from tests.adversarial._util import (
     ALPN,
     quic_echo_listener,
@@ -29,7 +29,7 @@ from tests.conftest import eventually, udp_unread
 
 from unisock._transports.quic import _server
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.trio]  # `run` tests on trio too
 
 
 def junk_initial() -> bytes:
@@ -74,7 +74,7 @@ def test_junk_initials_leave_no_connection(run: Any) -> None:
             server = quic_server(listener)
             await quic_echo_roundtrip(listener)  # warm up
             before = rss_mib()
-            attack = asyncio.ensure_future(
+            attack = rt.spawn(
                 blast(listener.local.port, [junk_initial() for _ in range(3000)])
             )
             latency = await quic_echo_roundtrip(listener, b"legit" * 100)
@@ -116,7 +116,7 @@ def test_half_open_connections_time_out(run: Any, monkeypatch: pytest.MonkeyPatc
         async with quic_echo_listener() as listener:
             server = quic_server(listener)
             initials = valid_initials(listener.local.port, 20)
-            loop = asyncio.get_running_loop()
+            loop = rt.runtime()
             since = loop.time()
             await blast(listener.local.port, initials)
             assert len(server.connections) == 20  # all read: 20 half-open

@@ -17,12 +17,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.adversarial._util import ALPN, CHAIN_PEM, KEY_PEM, client_opts
 
 import unisock
 from unisock._transports.quic import _engines, _link
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.trio]  # `run` tests on trio too
 
 BACKLOG = _link.UNI_STREAM_BACKLOG
 
@@ -38,7 +39,7 @@ async def connected() -> AsyncIterator[tuple[unisock.Socket, unisock.Socket, Any
         writer = client.writable.get_writer()
         await writer.write(b"\0")
         writer.release_lock()
-        server = (await asyncio.wait_for(listener.__anext__(), 5)).socket
+        server = (await rt.wait_for(listener.__anext__(), 5)).socket
         await client.ready
         try:
             yield client, server, listener
@@ -68,11 +69,11 @@ def test_unread_uni_streams_are_bounded(run: Any) -> None:
                 pushed = 0
                 for _ in range(400):
                     try:
-                        await asyncio.wait_for(push(client.connection, b"u" * 1024), 0.5)
+                        await rt.wait_for(push(client.connection, b"u" * 1024), 0.5)
                     except TimeoutError:
                         break  # out of stream credit: the server holds its backlog
                     pushed += 1
-                await asyncio.sleep(0.1)
+                await rt.sleep(0.1)
                 incoming = server.connection.incoming_unidirectional_streams
                 queued = len(incoming._controller._queue)
                 if _engines.core().NAME == "aioquic":
@@ -97,10 +98,10 @@ def test_unread_uni_streams_are_bounded(run: Any) -> None:
                         total += len(chunk.value)
                 return total
 
-            taker = asyncio.ensure_future(take(pushed + 100))
+            taker = rt.spawn(take(pushed + 100))
             for _ in range(100):
-                await asyncio.wait_for(push(client.connection, b"v" * 1024), 5)
-            assert await asyncio.wait_for(taker, 10) == (pushed + 100) * 1024
+                await rt.wait_for(push(client.connection, b"v" * 1024), 5)
+            assert await rt.wait_for(taker, 10) == (pushed + 100) * 1024
             reader.release_lock()
 
     run(main)
@@ -124,28 +125,28 @@ def test_unwritten_streams_do_not_starve_stream_credit(run: Any) -> None:
                     r.release_lock()
                     await sock.close()
 
-            server = asyncio.ensure_future(serve())
+            server = rt.spawn(serve())
             try:
                 finished = []
                 for _ in range(20):
-                    s = await asyncio.wait_for(conn.create_bidirectional_stream(), 2)
+                    s = await rt.wait_for(conn.create_bidirectional_stream(), 2)
                     w = s.writable.get_writer()
                     await w.write(b"x")
                     await w.close()
                     r = s.readable.get_reader()
-                    assert (await asyncio.wait_for(r.read(), 5)).done
+                    assert (await rt.wait_for(r.read(), 5)).done
                     r.release_lock()
                     finished.append(s)
                 # 1 + 20 streams used; open the rest of the initial limit, writing nothing.
                 limit = 128 if _engines.core().NAME == "aioquic" else 100
                 idle = [
-                    await asyncio.wait_for(conn.create_bidirectional_stream(), 2)
+                    await rt.wait_for(conn.create_bidirectional_stream(), 2)
                     for _ in range(limit - 21)
                 ]
-                loop = asyncio.get_running_loop()
+                loop = rt.runtime()
                 start = loop.time()
                 more = [
-                    await asyncio.wait_for(conn.create_bidirectional_stream(), 3) for _ in range(10)
+                    await rt.wait_for(conn.create_bidirectional_stream(), 3) for _ in range(10)
                 ]
                 assert loop.time() - start < 3
                 for s in [*finished, *idle, *more]:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import socket
@@ -23,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.adversarial._util import CA_PEM, CHAIN_PEM, KEY_PEM
 from tests.conftest import eventually, tcp_unread
 
 import unisock
 from unisock._base.address import parse_address
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.trio]  # `run` tests on trio too
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_tls_listener_refuses_old_versions_with_an_alert(run: Any) -> None:
             port = listener.local.port
             for name in ("TLSv1", "TLSv1_1"):
                 version = getattr(ssl.TLSVersion, name)
-                exc = await asyncio.to_thread(_old_tls_client, port, version)
+                exc = await rt.to_thread(_old_tls_client, port, version)
                 # Before: SSLEOFError "UNEXPECTED_EOF_WHILE_READING".
                 assert isinstance(exc, ssl.SSLError), repr(exc)
                 assert "ALERT_PROTOCOL_VERSION" in str(exc), repr(exc)

@@ -7,17 +7,17 @@ it: at most ``max_peers`` sockets, the evicted ones dropped from the queue.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.adversarial._util import rss_mib
 from tests.conftest import eventually, udp_unread
 
 import unisock
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.trio]  # `run` tests on trio too
 
 MAX_PEERS = 64
 SOURCES = 3000
@@ -54,7 +54,7 @@ def test_unaccepted_peer_sockets_are_bounded_by_max_peers(run: Any) -> None:
                 legit.sendto(b"hello", target)
                 port = legit.getsockname()[1]
                 for _ in range(MAX_PEERS + 1):
-                    sock = await asyncio.wait_for(listener.accept(), 5)
+                    sock = await rt.wait_for(listener.accept(), 5)
                     if sock.info.remote.port == port:
                         break
                     await sock.close()
@@ -64,8 +64,7 @@ def test_unaccepted_peer_sockets_are_bounded_by_max_peers(run: Any) -> None:
                 assert bytes((await reader.read()).value) == b"hello"
                 writer = sock.writable.get_writer()
                 await writer.write(b"world")
-                loop = asyncio.get_running_loop()
-                data = await asyncio.wait_for(loop.sock_recv(legit, 100), 5)
+                data = await rt.wait_for(rt.sock_recv(legit, 100), 5)
                 assert data == b"world"
                 reader.release_lock()
                 writer.release_lock()
