@@ -59,7 +59,7 @@ def parse(argv: list[str] | None = None) -> Args:
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--duration", type=float, default=2.0)
-    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    p.add_argument("--loop", choices=["asyncio", "uvloop", "trio"], default="asyncio")
     p.add_argument("--data", action="store_true", help="unisock: use the 'data' event")
     ns = p.parse_args(argv)
     upstream = 0

@@ -1,4 +1,5 @@
-"""Peer: anyio byte streams (``receive`` / ``send``) on its asyncio backend (the stock loop)."""
+"""Peer: anyio byte streams (``receive`` / ``send``) on its asyncio backend (the stock loop),
+or on its trio backend (``--loop trio``)."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def main() -> None:
     args = c.parse()
     if args.role == "check":
         return
-    anyio.run(client if args.role == "client" else serve, args, backend="asyncio")
+    backend = "trio" if args.loop == "trio" else "asyncio"
+    anyio.run(client if args.role == "client" else serve, args, backend=backend)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ PEERS: dict[str, Peer] = {
         Peer("asyncio-protocol", "asyncio_protocol.py", "asyncio"),
         Peer("asyncio-buffered", "asyncio_buffered.py", "asyncio"),
         Peer("anyio", "anyio_peer.py", "asyncio"),
+        Peer("anyio-trio", "anyio_peer.py", "trio", ("--loop", "trio")),
         Peer("trio", "trio_peer.py", "trio"),
         Peer("uvloop-protocol", "asyncio_protocol.py", "uvloop", ("--loop", "uvloop")),
         Peer("uvloop-streams", "asyncio_streams.py", "uvloop", ("--loop", "uvloop")),
