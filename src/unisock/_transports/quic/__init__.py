@@ -10,7 +10,8 @@ it like any other byte stream.  Modules, one job each:
 - ``_engines``: which library runs a connection;
 - ``_wire``: the packets a listener judges and answers before any connection exists;
 - ``_facts``: the handshake facts for ``info``;
-- ``_endpoint``: the UDP socket, batched reads, one flush per loop pass;
+- ``_endpoint``: datagrams routed to connections, one delivery per read batch and one
+  flush per loop pass, on the UDP transport's socket owner (``udp.endpoint``);
 - ``_connection``: ``QuicConnectionCore``, events, timer, streams, handshake, close;
 - ``_stream``: ``QuicStreamTransport``, backpressure and flow control per stream;
 - ``_errors``: how a connection's end maps to unisock errors;

@@ -72,7 +72,7 @@ class _ServerEndpoint(Endpoint):
         self.server = server
         self.routes: dict[bytes, QuicConnectionCore] = {}
 
-    def route(self, data: bytes, addr: Address, now: float) -> None:
+    def datagram_received(self, data: bytes, addr: Address) -> None:
         if data and not data[0] & 0x80:  # short header: the hot path
             core = self.routes.get(data[1 : 1 + _wire.CID_LENGTH])
             if core is not None:
@@ -86,7 +86,7 @@ class _ServerEndpoint(Endpoint):
         if core is not None:
             core.queue(data, addr)
         else:
-            self.server._new_peer(header, data, addr, now)
+            self.server._new_peer(header, data, addr, self.loop.time())
 
 
 class QuicServer:

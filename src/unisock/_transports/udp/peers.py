@@ -28,13 +28,16 @@ after its last datagram, with ``resolution = clamp(idle_timeout / 8, 10 ms, 1 s)
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeAlias, TypeVar
 
+from ..._runtime import current
 from ...errors import InvalidStateError
 from .endpoint import Address, DatagramEndpoint
+
+if TYPE_CHECKING:
+    from ..._runtime.base import Handle, Runtime
 
 __all__ = ["DEFAULT_MAX_PEERS", "Peer", "PeerHandler", "PeerTable", "RemoveReason"]
 
@@ -122,8 +125,8 @@ class PeerTable(Generic[H]):
         self._peers: OrderedDict[Address, Peer[H]] = OrderedDict()
         self._own_timeout: set[Peer[H]] = set()
         self._endpoint: DatagramEndpoint | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._loop: Runtime | None = None
+        self._timer: Handle | None = None
         self._stamp = 0.0
         self._idle_timeout = 0.0
         self._resolution = _MAX_RESOLUTION
@@ -165,7 +168,7 @@ class PeerTable(Generic[H]):
 
     def connection_made(self, endpoint: DatagramEndpoint) -> None:
         self._endpoint = endpoint
-        self._loop = endpoint._loop
+        self._loop = endpoint.runtime
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         peer = self._peers.get(addr)
@@ -256,7 +259,7 @@ class PeerTable(Generic[H]):
     def _start_sweep(self) -> None:
         loop = self._loop
         if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
+            loop = self._loop = current()
         now = loop.time()
         self._stamp = now + self._resolution
         self._timer = loop.call_at(self._stamp, self._on_timer)
