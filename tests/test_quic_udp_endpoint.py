@@ -2,30 +2,46 @@
 
 What QUIC gains from sharing it: reading goes on after an ICMP error (uvloop stops its poll
 handle on EPOLLERR), a datagram too big for the buffer is dropped and reported rather than
-delivered short, and GRO/GSO batches arrive as the datagrams that were sent.
+delivered short, and GRO/GSO batches arrive as the datagrams that were sent.  The owner
+uses the runtime seam only, so all of it runs on asyncio, uvloop and trio alike.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from tests.conftest import eventually
+from tests.conftest import run_on
 
+from unisock._runtime import current
 from unisock._transports.quic._endpoint import Address, Endpoint, tune_socket
-
-uvloop = pytest.importorskip("uvloop")
 
 pytestmark = pytest.mark.timeout(30)
 
+FLAVORS = ["asyncio", "uvloop", "trio"]
+
 
 def run(flavor: str, main: Callable[[], Awaitable[Any]]) -> Any:
-    factory = uvloop.new_event_loop if flavor == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(asyncio.wait_for(main(), 15))
+    if flavor == "uvloop":
+        pytest.importorskip("uvloop")
+    if flavor == "trio":
+        pytest.importorskip("trio")
+    return run_on(flavor, main, 15)
+
+
+async def eventually(condition: Callable[[], object], what: str) -> None:
+    """Wait until ``condition()`` is true, polling every 5 ms on whichever runtime runs."""
+    runtime = current()
+    deadline = time.monotonic() + 5
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after 5 s: {what}")
+        nap = runtime.create_future()
+        runtime.call_later(0.005, nap.set_result, None)  # polling: nothing to await
+        await nap
 
 
 class Recording(Endpoint):
@@ -35,7 +51,7 @@ class Recording(Endpoint):
         self.datagrams: list[tuple[bytes, Address]] = []
         self.errors: list[OSError] = []
         self.batches = 0
-        super().__init__(asyncio.get_running_loop(), sock)
+        super().__init__(current(), sock)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.datagrams.append((data, addr))
@@ -57,7 +73,7 @@ def _udp(connect: Address | None = None) -> socket.socket:
     return sock
 
 
-@pytest.mark.parametrize("flavor", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("flavor", FLAVORS)
 def test_icmp_error_on_a_connected_client_socket_does_not_stop_reading(flavor: str) -> None:
     async def main() -> None:
         # The port is held by a socket connected elsewhere: the kernel delivers it nothing
@@ -82,7 +98,7 @@ def test_icmp_error_on_a_connected_client_socket_does_not_stop_reading(flavor: s
     run(flavor, main)
 
 
-@pytest.mark.parametrize("flavor", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("flavor", FLAVORS)
 def test_a_datagram_too_big_for_the_buffer_is_dropped_not_cut(flavor: str) -> None:
     # UDP over IP cannot carry 65,537 bytes, a Unix datagram socket can: it stands in for
     # whatever might hand the endpoint an oversized datagram.
@@ -106,7 +122,7 @@ def test_a_datagram_too_big_for_the_buffer_is_dropped_not_cut(flavor: str) -> No
     run(flavor, main)
 
 
-@pytest.mark.parametrize("flavor", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("flavor", FLAVORS)
 def test_gso_runs_arrive_as_the_datagrams_sent(flavor: str) -> None:
     async def main() -> None:
         receiver = Recording(_udp())

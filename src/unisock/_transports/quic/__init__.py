@@ -17,7 +17,7 @@ it like any other byte stream.  Modules, one job each:
 - ``_errors``: how a connection's end maps to unisock errors;
 - ``_client`` / ``_server``: ``connect_quic`` with pooling, ``serve_quic``;
 - ``_tickets``: session tickets for resumption and 0-RTT;
-- ``_resolve``: address resolution.
+- ``_resolve``: QUIC's defaults over the one resolver (``_transports.resolve``).
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ which QUIC recovers; any other (ICMP unreachable on a client's connected socket)
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import socket
 from typing import TYPE_CHECKING, Any
 
+from ..sockopts import set_big_buffers
 from ..udp.endpoint import DatagramEndpoint
 
 if TYPE_CHECKING:
@@ -39,9 +39,7 @@ Address = tuple[Any, ...]
 def tune_socket(sock: socket.socket) -> None:
     """Non-blocking, with large kernel buffers so bursts are not dropped on the floor."""
     sock.setblocking(False)
-    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-        with contextlib.suppress(OSError):  # capped by the kernel, never fatal
-            sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+    set_big_buffers(sock, SOCKET_BUFFER)
 
 
 class Endpoint:

@@ -27,6 +27,7 @@ import os
 import socket
 from collections.abc import Callable
 
+from ..sockopts import set_ipv6_only
 from . import _wire
 from ._connection import QuicConnectionCore
 from ._endpoint import Address, Endpoint, tune_socket
@@ -266,8 +267,7 @@ async def serve_quic(
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         tune_socket(sock)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6_only))
+        set_ipv6_only(sock, ipv6_only)
         sock.bind(addr)
         return QuicServer(loop, sock, options, on_connection)
     except BaseException:

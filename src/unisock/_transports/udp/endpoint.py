@@ -60,10 +60,11 @@ from ..._base.buffers import thread_buffer
 from ..._runtime import current
 from ...errors import InvalidStateError, NetworkError, network_error
 from ..adopt import claim
+from ..resolve import resolve
+from ..sockopts import enable_gro, set_buffer_size, set_ipv6_only, set_reuse_port, set_ttl
 from .offload import (
     ANCILLARY,
     GSO_REFUSED,
-    enable_gro,
     gso_possible,
     gso_runs,
     segment_option,
@@ -274,13 +275,13 @@ class DatagramEndpoint:
 
     def set_ttl(self, ttl: int) -> None:
         """IP_TTL (IPv4) or IPV6_UNICAST_HOPS (IPv6)."""
-        _set_ttl(self._sock, ttl)
+        set_ttl(self._sock, _check_int(ttl, "ttl", 1, 255))
 
     def set_send_buffer_size(self, size: int) -> None:
-        _set_buffer(self._sock, socket.SO_SNDBUF, size, "send_buffer_size")
+        _set_buffer(self._sock, "send_buffer_size", size)
 
     def set_receive_buffer_size(self, size: int) -> None:
-        _set_buffer(self._sock, socket.SO_RCVBUF, size, "receive_buffer_size")
+        _set_buffer(self._sock, "receive_buffer_size", size)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -556,17 +557,22 @@ def _check_int(value: object, name: str, low: int, high: int) -> int:
     return value
 
 
-def _set_ttl(sock: socket.socket, ttl: int) -> None:
-    _check_int(ttl, "ttl", 1, 255)
-    if sock.family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
-    else:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+def _set_buffer(sock: socket.socket, field: str, size: int) -> None:
+    set_buffer_size(sock, field, _check_int(size, field, 1, 2**31 - 1))
 
 
-def _set_buffer(sock: socket.socket, option: int, size: int, name: str) -> None:
-    _check_int(size, name, 1, 2**31 - 1)
-    sock.setsockopt(socket.SOL_SOCKET, option, size)
+def _set_options(
+    sock: socket.socket,
+    ttl: int | None,
+    send_buffer_size: int | None,
+    receive_buffer_size: int | None,
+) -> None:
+    if ttl is not None:
+        set_ttl(sock, _check_int(ttl, "ttl", 1, 255))
+    if send_buffer_size is not None:
+        _set_buffer(sock, "send_buffer_size", send_buffer_size)
+    if receive_buffer_size is not None:
+        _set_buffer(sock, "receive_buffer_size", receive_buffer_size)
 
 
 # -- opening ------------------------------------------------------------------------------
@@ -584,46 +590,6 @@ def _check_address(value: object, name: str) -> HostPort:
     return host, port
 
 
-def _numeric(host: str | None, port: int) -> list[tuple[int, Address]] | None:
-    """Skip the resolver (a thread on the stock loop) for an IP literal."""
-    if host is None:
-        return None
-    try:
-        socket.inet_pton(socket.AF_INET, host)
-        return [(socket.AF_INET, (host, port))]
-    except OSError:
-        pass
-    try:
-        socket.inet_pton(socket.AF_INET6, host)
-        return [(socket.AF_INET6, (host, port, 0, 0))]
-    except OSError:
-        return None
-
-
-async def _resolve(loop: Runtime, address: HostPort, passive: bool) -> list[tuple[int, Address]]:
-    host, port = address
-    found = _numeric(host, port)
-    if found is not None:
-        return found
-    try:
-        infos = await loop.getaddrinfo(
-            host or None,
-            port,
-            type=socket.SOCK_DGRAM,
-            proto=socket.IPPROTO_UDP,
-            flags=socket.AI_PASSIVE if passive else 0,
-        )
-    except socket.gaierror as exc:
-        raise network_error(exc, f"cannot resolve {host!r}") from None
-    result: list[tuple[int, Address]] = []
-    for family, _type, _proto, _name, sockaddr in infos:
-        if family in (socket.AF_INET, socket.AF_INET6) and (family, sockaddr) not in result:
-            result.append((int(family), tuple(sockaddr)))
-    if not result:
-        raise NetworkError(f"{host!r} has no IPv4 or IPv6 address")
-    return result
-
-
 def _open_socket(
     family: int,
     local: Address | None,
@@ -638,16 +604,10 @@ def _open_socket(
     sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setblocking(False)
-        if family == socket.AF_INET6:  # on "::", IPv4 peers too unless ipv6_only
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6_only))
+        set_ipv6_only(sock, ipv6_only)  # on "::", IPv4 peers too unless ipv6_only
         if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if ttl is not None:
-            _set_ttl(sock, ttl)
-        if send_buffer_size is not None:
-            _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
-        if receive_buffer_size is not None:
-            _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
+            set_reuse_port(sock)
+        _set_options(sock, ttl, send_buffer_size, receive_buffer_size)
         if prepare is not None:  # before connect: a connected socket's route is fixed then
             prepare(sock)
         if local is not None:
@@ -676,8 +636,9 @@ async def open_datagram_endpoint(
 
     ``prepare`` sets further options on each socket before it binds and connects.
 
-    Host names resolve with the loop's ``getaddrinfo``; each resolved address is tried in
-    order until a socket binds (and connects).  Failures raise ``NetworkError``.
+    Host names resolve with the one resolver (``_transports.resolve``: IP literals without
+    a lookup); each resolved address is tried in order until a socket binds (and
+    connects).  Failures raise ``NetworkError``.
     """
     if remote is None and local is None:
         raise ValueError("open_datagram_endpoint needs remote, local or both")
@@ -689,10 +650,17 @@ async def open_datagram_endpoint(
         _check_int(send_buffer_size, "send_buffer_size", 1, 2**31 - 1)
     if receive_buffer_size is not None:
         _check_int(receive_buffer_size, "receive_buffer_size", 1, 2**31 - 1)
-    loop = current()
-
-    remotes = await _resolve(loop, remote, passive=False) if remote is not None else None
-    locals_ = await _resolve(loop, local, passive=True) if local is not None else None
+    runtime = current()
+    remotes = (
+        await resolve(runtime, remote[0], remote[1], kind=socket.SOCK_DGRAM)
+        if remote is not None
+        else None
+    )
+    locals_ = (
+        await resolve(runtime, local[0], local[1], kind=socket.SOCK_DGRAM, passive=True)
+        if local is not None
+        else None
+    )
     candidates: list[tuple[int, Address | None, Address | None]] = []
     if remotes is None:
         assert locals_ is not None
@@ -722,7 +690,7 @@ async def open_datagram_endpoint(
             last = exc
             continue
         protocol = protocol_factory()
-        endpoint = DatagramEndpoint(loop, sock, protocol)
+        endpoint = DatagramEndpoint(runtime, sock, protocol)
         endpoint.start()
         return endpoint, protocol
     assert last is not None
@@ -744,12 +712,7 @@ def adopt_datagram_endpoint(
         raise NetworkError(f"the adopted socket was closed before it was used: {sock!r}")
     try:
         sock.setblocking(False)
-        if ttl is not None:
-            _set_ttl(sock, ttl)
-        if send_buffer_size is not None:
-            _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
-        if receive_buffer_size is not None:
-            _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
+        _set_options(sock, ttl, send_buffer_size, receive_buffer_size)
         if prepare is not None:
             prepare(sock)
     except BaseException:

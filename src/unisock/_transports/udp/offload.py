@@ -20,7 +20,6 @@ from typing import Any
 __all__ = [
     "ANCILLARY",
     "GSO_REFUSED",
-    "enable_gro",
     "gso_possible",
     "gso_runs",
     "segment_option",
@@ -29,7 +28,7 @@ __all__ = [
 
 _SOL_UDP = getattr(socket, "SOL_UDP", 17)
 _UDP_SEGMENT = 103  # linux/udp.h
-_UDP_GRO = 104
+_UDP_GRO = 104  # the control message of a GRO read (sockopts.enable_gro asks for it)
 _GSO_SEGMENTS = 64  # segments per send at most (UDP_MAX_SEGMENTS)
 _GSO_BYTES = 65000  # bytes per send at most: one UDP payload
 _LINUX = sys.platform == "linux"
@@ -42,17 +41,6 @@ GSO_REFUSED = frozenset(
     {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EMSGSIZE}
 )
 """What a kernel (or a device) without GSO answers: send the run one datagram at a time."""
-
-
-def enable_gro(sock: socket.socket) -> bool:
-    """Ask for GRO on ``sock``; whether the kernel agreed."""
-    if not _LINUX or not ANCILLARY:
-        return False
-    try:
-        sock.setsockopt(_SOL_UDP, _UDP_GRO, 1)
-        return bool(sock.getsockopt(_SOL_UDP, _UDP_GRO))
-    except OSError:
-        return False
 
 
 def gso_possible(sock: socket.socket) -> bool:
