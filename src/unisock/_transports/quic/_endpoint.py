@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..sockopts import set_big_buffers
-from ..udp.endpoint import DatagramEndpoint
+from ..udp.endpoint import Address, DatagramEndpoint
 
 if TYPE_CHECKING:
     from ..._runtime.base import Handle, Runtime
     from ._connection import QuicConnectionCore
 
-__all__ = ["READ_BATCH", "ClientEndpoint", "Endpoint", "open_client_endpoint", "tune_socket"]
+__all__ = ["Address", "ClientEndpoint", "Endpoint", "open_client_endpoint", "tune_socket"]
 
-READ_BATCH = 64
 SOCKET_BUFFER = 4 << 20
-
-Address = tuple[Any, ...]
 
 
 def tune_socket(sock: socket.socket) -> None:
@@ -58,11 +55,6 @@ class Endpoint:
         self._flush_handle: Handle | None = None
         self.io = DatagramEndpoint(loop, sock, self, offload=True)
         self.io.start()
-
-    @property
-    def sock(self) -> socket.socket:
-        sock: socket.socket = self.io.get_extra_info("socket")
-        return sock
 
     # -- receiving (the UDP endpoint's protocol) ----------------------------------------
     def datagram_received(self, data: bytes, addr: Address) -> None:
