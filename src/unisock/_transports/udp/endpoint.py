@@ -54,14 +54,11 @@ from __future__ import annotations
 import errno as _errno
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..._base.buffers import thread_buffer
-from ..._runtime import current
 from ...errors import InvalidStateError, NetworkError, network_error
-from ..adopt import claim
-from ..resolve import resolve
-from ..sockopts import enable_gro, set_buffer_size, set_ipv6_only, set_reuse_port, set_ttl
+from ..sockopts import enable_gro
 from .offload import (
     ANCILLARY,
     GSO_REFUSED,
@@ -78,10 +75,9 @@ __all__ = [
     "MAX_PAYLOAD_IPV4",
     "MAX_PAYLOAD_IPV6",
     "Address",
-    "adopt_datagram_endpoint",
     "DatagramEndpoint",
     "DatagramProtocol",
-    "open_datagram_endpoint",
+    "describe_address",
 ]
 
 Address: TypeAlias = tuple[Any, ...]
@@ -109,10 +105,8 @@ class DatagramProtocol(Protocol):
     def connection_lost(self, exc: Exception | None) -> None: ...
 
 
-P = TypeVar("P", bound=DatagramProtocol)
-
-
-def _describe(addr: object) -> str:
+def describe_address(addr: object) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) for messages."""
     if isinstance(addr, tuple) and len(addr) >= 2:
         host, port = addr[0], addr[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -271,18 +265,6 @@ class DatagramEndpoint:
         """Whether reads take GRO batches (``offload=True`` on a kernel that has it)."""
         return self._gro
 
-    # -- options --------------------------------------------------------------------------
-
-    def set_ttl(self, ttl: int) -> None:
-        """IP_TTL (IPv4) or IPV6_UNICAST_HOPS (IPv6)."""
-        set_ttl(self._sock, _check_int(ttl, "ttl", 1, 255))
-
-    def set_send_buffer_size(self, size: int) -> None:
-        _set_buffer(self._sock, "send_buffer_size", size)
-
-    def set_receive_buffer_size(self, size: int) -> None:
-        _set_buffer(self._sock, "receive_buffer_size", size)
-
     # -- sending --------------------------------------------------------------------------
 
     def sendto(self, data: bytes | bytearray | memoryview, addr: Address | None = None) -> None:
@@ -310,11 +292,11 @@ class DatagramEndpoint:
                 self._sock.send(data)
             else:
                 raise ValueError(
-                    f"addr {_describe(addr)} differs from the connected peer "
-                    f"{_describe(self._peer)}"
+                    f"addr {describe_address(addr)} differs from the connected peer "
+                    f"{describe_address(self._peer)}"
                 )
         except OSError as exc:
-            dest = _describe(addr if addr is not None else self._peer)
+            dest = describe_address(addr if addr is not None else self._peer)
             raise network_error(
                 exc, f"UDP datagram of {size} bytes to {dest} was not sent"
             ) from None
@@ -380,7 +362,7 @@ class DatagramEndpoint:
         return True
 
     def _send_failed(self, exc: OSError, size: int, addr: Address) -> None:
-        dest = _describe(self._peer if self._peer is not None else addr)
+        dest = describe_address(self._peer if self._peer is not None else addr)
         self._protocol.error_received(
             network_error(exc, f"UDP datagram of {size} bytes to {dest} was not sent")
         )
@@ -530,8 +512,8 @@ class DatagramEndpoint:
         self.datagrams_truncated += 1
         self._protocol.error_received(
             NetworkError(
-                f"a datagram from {_describe(addr)} was larger than {_BUFFER_SIZE - 1} bytes "
-                "and was dropped",
+                f"a datagram from {describe_address(addr)} was larger than "
+                f"{_BUFFER_SIZE - 1} bytes and was dropped",
                 _errno.EMSGSIZE,
             )
         )
@@ -542,184 +524,5 @@ class DatagramEndpoint:
         if self._reading:  # uvloop stops its poll handle on EPOLLERR: register it again
             self.runtime.remove_reader(self._fd)
             self.runtime.add_reader(self._fd, self._reader())
-        peer = f" (peer {_describe(self._peer)})" if self._peer is not None else ""
+        peer = f" (peer {describe_address(self._peer)})" if self._peer is not None else ""
         self._protocol.error_received(network_error(exc, f"UDP error reported by the OS{peer}"))
-
-
-# -- options ------------------------------------------------------------------------------
-
-
-def _check_int(value: object, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _set_buffer(sock: socket.socket, field: str, size: int) -> None:
-    set_buffer_size(sock, field, _check_int(size, field, 1, 2**31 - 1))
-
-
-def _set_options(
-    sock: socket.socket,
-    ttl: int | None,
-    send_buffer_size: int | None,
-    receive_buffer_size: int | None,
-) -> None:
-    if ttl is not None:
-        set_ttl(sock, _check_int(ttl, "ttl", 1, 255))
-    if send_buffer_size is not None:
-        _set_buffer(sock, "send_buffer_size", send_buffer_size)
-    if receive_buffer_size is not None:
-        _set_buffer(sock, "receive_buffer_size", receive_buffer_size)
-
-
-# -- opening ------------------------------------------------------------------------------
-
-HostPort: TypeAlias = tuple[str | None, int]
-
-
-def _check_address(value: object, name: str) -> HostPort:
-    if not (isinstance(value, tuple) and len(value) == 2):
-        raise TypeError(f"{name} must be a (host, port) tuple, got {value!r}")
-    host, port = value
-    if host is not None and not isinstance(host, str):
-        raise TypeError(f"{name} host must be a str, got {type(host).__name__}")
-    _check_int(port, f"{name} port", 0, 65535)
-    return host, port
-
-
-def _open_socket(
-    family: int,
-    local: Address | None,
-    remote: Address | None,
-    ttl: int | None,
-    send_buffer_size: int | None,
-    receive_buffer_size: int | None,
-    reuse_port: bool,
-    ipv6_only: bool = False,
-    prepare: Callable[[socket.socket], None] | None = None,
-) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-    try:
-        sock.setblocking(False)
-        set_ipv6_only(sock, ipv6_only)  # on "::", IPv4 peers too unless ipv6_only
-        if reuse_port:
-            set_reuse_port(sock)
-        _set_options(sock, ttl, send_buffer_size, receive_buffer_size)
-        if prepare is not None:  # before connect: a connected socket's route is fixed then
-            prepare(sock)
-        if local is not None:
-            sock.bind(local)
-        if remote is not None:
-            sock.connect(remote)  # UDP: no handshake, returns at once
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-async def open_datagram_endpoint(
-    protocol_factory: Callable[[], P],
-    *,
-    remote: HostPort | None = None,
-    local: HostPort | None = None,
-    ttl: int | None = None,
-    send_buffer_size: int | None = None,
-    receive_buffer_size: int | None = None,
-    reuse_port: bool = False,
-    ipv6_only: bool = False,
-    prepare: Callable[[socket.socket], None] | None = None,
-) -> tuple[DatagramEndpoint, P]:
-    """Open a UDP endpoint: connected to ``remote`` if given, else bound to ``local``.
-
-    ``prepare`` sets further options on each socket before it binds and connects.
-
-    Host names resolve with the one resolver (``_transports.resolve``: IP literals without
-    a lookup); each resolved address is tried in order until a socket binds (and
-    connects).  Failures raise ``NetworkError``.
-    """
-    if remote is None and local is None:
-        raise ValueError("open_datagram_endpoint needs remote, local or both")
-    remote = _check_address(remote, "remote") if remote is not None else None
-    local = _check_address(local, "local") if local is not None else None
-    if ttl is not None:
-        _check_int(ttl, "ttl", 1, 255)
-    if send_buffer_size is not None:
-        _check_int(send_buffer_size, "send_buffer_size", 1, 2**31 - 1)
-    if receive_buffer_size is not None:
-        _check_int(receive_buffer_size, "receive_buffer_size", 1, 2**31 - 1)
-    runtime = current()
-    remotes = (
-        await resolve(runtime, remote[0], remote[1], kind=socket.SOCK_DGRAM)
-        if remote is not None
-        else None
-    )
-    locals_ = (
-        await resolve(runtime, local[0], local[1], kind=socket.SOCK_DGRAM, passive=True)
-        if local is not None
-        else None
-    )
-    candidates: list[tuple[int, Address | None, Address | None]] = []
-    if remotes is None:
-        assert locals_ is not None
-        candidates = [(family, addr, None) for family, addr in locals_]
-    elif locals_ is None:
-        candidates = [(family, None, addr) for family, addr in remotes]
-    else:
-        candidates = [(rf, la, ra) for rf, ra in remotes for lf, la in locals_ if lf == rf]
-        if not candidates:
-            raise NetworkError(f"local {local!r} and remote {remote!r} share no address family")
-
-    last: OSError | None = None
-    for family, local_addr, remote_addr in candidates:
-        try:
-            sock = _open_socket(
-                family,
-                local_addr,
-                remote_addr,
-                ttl,
-                send_buffer_size,
-                receive_buffer_size,
-                reuse_port,
-                ipv6_only,
-                prepare,
-            )
-        except OSError as exc:
-            last = exc
-            continue
-        protocol = protocol_factory()
-        endpoint = DatagramEndpoint(runtime, sock, protocol)
-        endpoint.start()
-        return endpoint, protocol
-    assert last is not None
-    target = f"to {_describe(remote)}" if remote is not None else f"on {_describe(local)}"
-    raise network_error(last, f"cannot open a UDP endpoint {target}") from None
-
-
-def adopt_datagram_endpoint(
-    protocol_factory: Callable[[], P],
-    sock: socket.socket,
-    *,
-    ttl: int | None = None,
-    send_buffer_size: int | None = None,
-    receive_buffer_size: int | None = None,
-    prepare: Callable[[socket.socket], None] | None = None,
-) -> tuple[DatagramEndpoint, P]:
-    """An endpoint on a UDP socket handed over (``sock=``), bound or connected already."""
-    if sock.fileno() < 0:
-        raise NetworkError(f"the adopted socket was closed before it was used: {sock!r}")
-    try:
-        sock.setblocking(False)
-        _set_options(sock, ttl, send_buffer_size, receive_buffer_size)
-        if prepare is not None:
-            prepare(sock)
-    except BaseException:
-        sock.close()
-        raise
-    claim(sock)
-    protocol = protocol_factory()
-    endpoint = DatagramEndpoint(current(), sock, protocol)
-    endpoint.start()
-    return endpoint, protocol
