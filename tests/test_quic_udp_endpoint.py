@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import run_on
 
 from unisock._runtime import current
-from unisock._transports.quic._endpoint import Address, Endpoint, tune_socket
+from unisock._transports.quic._endpoint import Address, Endpoint, open_quic_socket
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -65,12 +65,7 @@ class Recording(Endpoint):
 
 
 def _udp(connect: Address | None = None) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tune_socket(sock)
-    sock.bind(("127.0.0.1", 0))
-    if connect is not None:
-        sock.connect(connect)
-    return sock
+    return open_quic_socket(socket.AF_INET, local=("127.0.0.1", 0), remote=connect)
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

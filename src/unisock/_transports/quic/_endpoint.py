@@ -23,20 +23,38 @@ from typing import TYPE_CHECKING
 
 from ..sockopts import set_big_buffers
 from ..udp.endpoint import Address, DatagramEndpoint
+from ..udp.opening import open_socket
 
 if TYPE_CHECKING:
     from ..._runtime.base import Handle, Runtime
     from ._connection import QuicConnectionCore
 
-__all__ = ["Address", "ClientEndpoint", "Endpoint", "open_client_endpoint", "tune_socket"]
+__all__ = [
+    "Address",
+    "ClientEndpoint",
+    "Endpoint",
+    "open_client_endpoint",
+    "open_quic_socket",
+    "tune_socket",
+]
 
 SOCKET_BUFFER = 4 << 20
 
 
 def tune_socket(sock: socket.socket) -> None:
-    """Non-blocking, with large kernel buffers so bursts are not dropped on the floor."""
-    sock.setblocking(False)
+    """Large kernel buffers, so bursts are not dropped on the floor."""
     set_big_buffers(sock, SOCKET_BUFFER)
+
+
+def open_quic_socket(
+    family: int,
+    *,
+    local: Address | None = None,
+    remote: Address | None = None,
+    ipv6_only: bool = False,
+) -> socket.socket:
+    """A UDP socket for QUIC (``udp.opening.open_socket``, with big buffers)."""
+    return open_socket(family, local=local, remote=remote, ipv6_only=ipv6_only, prepare=tune_socket)
 
 
 class Endpoint:
@@ -151,11 +169,9 @@ class ClientEndpoint(Endpoint):
 
 
 def open_client_endpoint(loop: Runtime, family: int, peer: Address) -> ClientEndpoint:
-    """Create, bind and connect a UDP socket to ``peer``."""
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    """A UDP socket connected to ``peer``, and its endpoint."""
+    sock = open_quic_socket(family, remote=peer)
     try:
-        tune_socket(sock)
-        sock.connect(peer)
         return ClientEndpoint(loop, sock, peer)
     except BaseException:
         sock.close()

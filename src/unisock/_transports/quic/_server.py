@@ -27,10 +27,9 @@ import os
 import socket
 from collections.abc import Callable
 
-from ..sockopts import set_ipv6_only
 from . import _wire
 from ._connection import QuicConnectionCore
-from ._endpoint import Address, Endpoint, tune_socket
+from ._endpoint import Address, Endpoint, open_quic_socket
 from ._engines import core as quic_core
 from ._options import QuicTLSOptions, read_pem
 from ._resolve import resolve_udp
@@ -264,11 +263,8 @@ async def serve_quic(
     loop = asyncio.get_running_loop()
     host, port = local
     family, addr = await resolve_udp(loop, host, port, passive=True)
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock = open_quic_socket(family, local=addr, ipv6_only=ipv6_only)
     try:
-        tune_socket(sock)
-        set_ipv6_only(sock, ipv6_only)
-        sock.bind(addr)
         return QuicServer(loop, sock, options, on_connection)
     except BaseException:
         sock.close()

@@ -23,7 +23,12 @@ from ..sockopts import set_buffer_size, set_ipv6_only, set_reuse_port, set_ttl
 from .endpoint import Address, DatagramEndpoint, DatagramProtocol, describe_address
 from .multicast import configure_datagram
 
-__all__ = ["adopt_datagram_endpoint", "open_datagram_endpoint", "open_endpoint"]
+__all__ = [
+    "adopt_datagram_endpoint",
+    "open_datagram_endpoint",
+    "open_endpoint",
+    "open_socket",
+]
 
 P = TypeVar("P", bound=DatagramProtocol)
 
@@ -126,17 +131,21 @@ def _check_address(value: object, name: str) -> HostPort:
     return host, port
 
 
-def _open_socket(
+def open_socket(
     family: int,
-    local: Address | None,
-    remote: Address | None,
-    ttl: int | None,
-    send_buffer_size: int | None,
-    receive_buffer_size: int | None,
-    reuse_port: bool,
+    *,
+    local: Address | None = None,
+    remote: Address | None = None,
+    ttl: int | None = None,
+    send_buffer_size: int | None = None,
+    receive_buffer_size: int | None = None,
+    reuse_port: bool = False,
     ipv6_only: bool = False,
     prepare: Callable[[socket.socket], None] | None = None,
 ) -> socket.socket:
+    """A non-blocking UDP socket of ``family`` (numeric addresses), options set, bound to
+    ``local`` and connected to ``remote`` when given; closed again if any step fails.
+    The UDP transport's and QUIC's sockets are all made here."""
     sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setblocking(False)
@@ -211,16 +220,16 @@ async def open_datagram_endpoint(
     last: OSError | None = None
     for family, local_addr, remote_addr in candidates:
         try:
-            sock = _open_socket(
+            sock = open_socket(
                 family,
-                local_addr,
-                remote_addr,
-                ttl,
-                send_buffer_size,
-                receive_buffer_size,
-                reuse_port,
-                ipv6_only,
-                prepare,
+                local=local_addr,
+                remote=remote_addr,
+                ttl=ttl,
+                send_buffer_size=send_buffer_size,
+                receive_buffer_size=receive_buffer_size,
+                reuse_port=reuse_port,
+                ipv6_only=ipv6_only,
+                prepare=prepare,
             )
         except OSError as exc:
             last = exc
