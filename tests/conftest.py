@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any
 
 import pytest
+from tests import rt
 
 with warnings.catch_warnings():
     # Imported here, once, before any test: trio (when installed) registers its PRNG with
@@ -118,6 +119,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             return  # the test names its loops itself
     marker = metafunc.definition.get_closest_marker("trio")
     kinds = LOOPS
+    if os.environ.get("SURVEY_TRIO"):
+        kinds = TRIO
+        metafunc.parametrize("loop_kind", kinds, indirect=True)
+        return
+    if metafunc.definition.get_closest_marker("asyncio_only") is not None:
+        marker = None  # the reason is in the marker: asyncio's own API under test
     if marker is not None:
         kinds = TRIO if marker.kwargs.get("only") else [*LOOPS, *TRIO]
     metafunc.parametrize("loop_kind", kinds, indirect=True)
@@ -141,12 +148,17 @@ def run(loop_kind: str) -> Callable[..., Any]:
 class Background:
     """Tasks running beside a test's body; see ``background``."""
 
-    def __init__(self, group: asyncio.TaskGroup) -> None:
+    def __init__(self, group: asyncio.TaskGroup | None, failed: Callable[[Any], None]) -> None:
         self._group = group
-        self.tasks: list[asyncio.Task[Any]] = []
+        self._failed = failed
+        self.tasks: list[Any] = []
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = self._group.create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        if self._group is not None:
+            task: Any = self._group.create_task(coro)
+        else:  # trio: a runtime task whose failure interrupts the block
+            task = rt.spawn(coro)
+            task.add_done_callback(self._failed)
         self.tasks.append(task)
         return task
 
@@ -159,11 +171,16 @@ async def background(*coros: Coroutine[Any, Any, Any]) -> AsyncIterator[Backgrou
     A task that fails (an assertion in a server) interrupts the block at once and the
     test fails with that task's own error, not with a timeout waiting for what the task
     would have done. On leaving the block, tasks still running are cancelled and every
-    task is awaited.
+    task is awaited.  The same on asyncio (a ``TaskGroup``) and trio (runtime tasks and a
+    cancel scope around the block).
     """
+    if rt.on_trio():
+        async with _background_on_trio(coros) as tasks:
+            yield tasks
+        return
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = Background(group)
+            tasks = Background(group, lambda _: None)
             for coro in coros:
                 tasks.spawn(coro)
             try:
@@ -177,6 +194,43 @@ async def background(*coros: Coroutine[Any, Any, Any]) -> AsyncIterator[Backgrou
         raise
 
 
+@contextlib.asynccontextmanager
+async def _background_on_trio(
+    coros: tuple[Coroutine[Any, Any, Any], ...],
+) -> AsyncIterator[Background]:
+    assert trio is not None
+    failures: list[BaseException] = []
+    scope = trio.CancelScope()
+
+    def failed(task: Any) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            failures.append(task.exception())
+            scope.cancel()
+
+    tasks = Background(None, failed)
+    for coro in coros:
+        tasks.spawn(coro)
+    try:
+        with scope:
+            yield tasks
+    finally:
+        for task in tasks.tasks:
+            task.cancel()
+        for task in tasks.tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await trio.lowlevel.checkpoint()  # the failure callbacks run
+    if failures:
+        raise failures[0]
+
+
+sleep = rt.sleep
+"""``asyncio.sleep`` on the caller's runtime (``tests/rt.py`` has the other helpers)."""
+wait_for = rt.wait_for
+"""``asyncio.wait_for`` on the caller's runtime: the builtin ``TimeoutError`` past the
+bound (on trio the wait is withdrawn by a cancel scope)."""
+
+
 async def eventually(condition: Callable[[], object], timeout: float = 5, what: str = "") -> None:
     """Wait until ``condition()`` is true, checking it every 5 ms; fail after ``timeout``
     seconds.  For a state with no event to await (a counter, a kernel buffer)."""
@@ -184,7 +238,7 @@ async def eventually(condition: Callable[[], object], timeout: float = 5, what: 
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"not true after {timeout} s: {what or condition}")
-        await asyncio.sleep(0.005)  # polling: nothing to await
+        await rt.sleep(0.005)  # polling: nothing to await
 
 
 def fd_count() -> int:

@@ -5,11 +5,11 @@ encoder or decoder stream is needed)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
 import pylsqpack
+from tests.conftest import wait_for
 
 import unisock
 
@@ -107,7 +107,7 @@ class FrameReader:
         self.timeout = timeout
 
     async def _more(self) -> bool:
-        result = await asyncio.wait_for(self.reader.read(), self.timeout)
+        result = await wait_for(self.reader.read(), self.timeout)
         if result.done:
             self.eof = True
             return False
@@ -175,7 +175,7 @@ async def read_peer_settings(connection: Any, timeout: float = 30) -> dict[int, 
     incoming = connection.incoming_unidirectional_streams.get_reader()
     try:
         for _ in range(8):
-            result = await asyncio.wait_for(incoming.read(), timeout)
+            result = await wait_for(incoming.read(), timeout)
             assert not result.done, "connection ended before the peer's control stream"
             stream: unisock.Socket = result.value
             assert stream.writable is None and stream.readable is not None

@@ -7,7 +7,6 @@ mid-transfer while the others complete, and the listener keeps accepting through
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import random
@@ -15,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import background
 from tests.tls_util import Pki, make_pki
 
 import unisock
 from unisock import errors
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 CLIENTS = 20
 
@@ -110,7 +112,7 @@ def test_many_clients_echo_integrity(run: Any, kind: str, pki: Pki) -> None:
         async with unisock.SocketListener(**listener_opts(kind, pki)) as listener:
             echo_server(listener, pipes)
             copts = client_opts(kind, pki)
-            results = await asyncio.gather(
+            results = await rt.gather(
                 *(echo_client(listener.local, copts, payloads[i], seed=i) for i in range(CLIENTS))
             )
             for i, (digest, got) in enumerate(results):
@@ -158,7 +160,7 @@ def test_resets_mid_transfer_do_not_disturb_others(run: Any, kind: str, pki: Pki
                 else resetting_client(listener.local, copts, seed=i)
                 for i in range(CLIENTS)
             ]
-            results = await asyncio.gather(*jobs)
+            results = await rt.gather(*jobs)
             for i, result in enumerate(results):
                 if i in payloads:
                     assert result == (hashlib.sha256(payloads[i]).hexdigest(), size), i
@@ -193,10 +195,10 @@ def test_accept_iteration_with_many_clients(run: Any) -> None:
             tasks = []
             async for event in listener:
                 servers.append(event.socket)
-                tasks.append(asyncio.ensure_future(serve(event.socket)))
+                tasks.append(rt.spawn(serve(event.socket)))
                 if len(servers) == len(clients):
                     break
-            await asyncio.gather(*tasks)
+            await rt.gather(*tasks)
             assert sorted(seen) == sorted(f"client {i}".encode() for i in range(30))
             for c in clients:
                 await c.closed

@@ -153,13 +153,8 @@ def test_kit_catches_a_factory_that_ignores_options(run: Any) -> None:
     run(main)
 
 
-TRIO_TRANSPORTS = {"tcp", "tls", "starttls"}
-"""The transports that run on trio so far (issue 13 brings the others)."""
-TRIO_CASES = [case for case in CASES if case.values[0] in TRIO_TRANSPORTS]
-
-
 @pytest.mark.trio(only=True)
-@pytest.mark.parametrize(("transport", "check"), TRIO_CASES)
+@pytest.mark.parametrize(("transport", "check"), CASES)
 def test_conformance_kit_on_trio(run: Any, transport: str, check: str) -> None:
     """The same checks under ``trio.run``: unisock's trio runtime, same public API."""
     test_conformance_kit(run, transport, check)

@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import LOOPS
 from tests.tls_util import Pki, make_pki
 
 import unisock
 from unisock import errors
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +88,10 @@ def test_signal_aborted_later_closes_the_listener(run: Any) -> None:
         async def consume() -> list[unisock.Socket]:
             return [event.socket async for event in listener]
 
-        consuming = asyncio.ensure_future(consume())
-        await asyncio.sleep(0.01)
+        consuming = rt.spawn(consume())
+        await rt.sleep(0.01)
         controller.abort("enough")
-        assert await asyncio.wait_for(consuming, 5) == []
+        assert await rt.wait_for(consuming, 5) == []
         await listener.closed
         assert closes == ["close"]
         controller.abort("again")  # a second abort is a no-op
@@ -101,6 +104,7 @@ def test_signal_aborted_later_closes_the_listener(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only("finds the listener's opening task among asyncio.all_tasks()")
 def test_close_while_opening_binds_nothing(run: Any) -> None:
     """``close()`` before the listener is bound: ``ready`` rejects with
     ``InvalidStateError``, and the socket bound meanwhile is closed (this process is left
@@ -114,14 +118,15 @@ def test_close_while_opening_binds_nothing(run: Any) -> None:
         await listener.close()
         with pytest.raises(errors.InvalidStateError):
             await listener.ready
-        await asyncio.wait_for(opening, 10)  # it finishes binding, then sees the close
-        await asyncio.sleep(0)
+        await rt.wait_for(opening, 10)  # it finishes binding, then sees the close
+        await rt.sleep(0)
         assert listening_ports() == before
         assert "closed" in repr(listener)
 
     run(main)
 
 
+@pytest.mark.asyncio_only("finds the listener's opening task among asyncio.all_tasks()")
 def test_cancelled_opening_task_fails_the_listener(run: Any) -> None:
     """The task opening the listener cancelled (the loop shutting down, say): ``ready``
     rejects with ``CancelledError`` instead of hanging."""
@@ -133,7 +138,7 @@ def test_cancelled_opening_task_fails_the_listener(run: Any) -> None:
         assert len(opening) == 1
         opening[0].cancel()
         with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(listener.ready), 5)
+            await rt.wait_for(asyncio.shield(listener.ready), 5)
         assert "closed" in repr(listener)
 
     run(main)
@@ -198,7 +203,7 @@ def test_listening_socket_broken_by_the_os_fails_the_listener(run: Any) -> None:
         with dup:
             dup.shutdown(socket.SHUT_RDWR)
         with pytest.raises(errors.NetworkError) as info:
-            await asyncio.wait_for(listener.accept(), 5)
+            await rt.wait_for(listener.accept(), 5)
         assert info.value.errno == errno.EINVAL
         assert f"the listener on {local} cannot accept" in str(info.value)
         assert errors_seen == [info.value]
@@ -227,17 +232,15 @@ def test_tls_handshake_finishing_after_close_is_not_delivered(run: Any, pki: Pki
         listener.add_event_listener("socket", delivered.append)
         client = unisock.Socket(remote=local)  # plain TCP first: no ClientHello yet
         await client.ready
-        await asyncio.sleep(0.05)  # accepted by the listener, handshake pending
+        await rt.sleep(0.05)  # accepted by the listener, handshake pending
         await listener.close()
         with contextlib.suppress(Exception):
             # STARTTLS from the client: the server side finishes its handshake and is
             # then aborted, so the client sees the connection end abruptly (or the
             # handshake itself fail).
-            await asyncio.wait_for(
-                client.update(type="tls", ca=pki.ca_pem, servername="localhost"), 5
-            )
+            await rt.wait_for(client.update(type="tls", ca=pki.ca_pem, servername="localhost"), 5)
             reader = client.readable.get_reader()
-            result = await asyncio.wait_for(reader.read(), 5)
+            result = await rt.wait_for(reader.read(), 5)
             assert result.done
         await client.abort()
         with contextlib.suppress(Exception):
@@ -277,7 +280,7 @@ def test_host_name_listener_binds_each_address_once(run: Any) -> None:
         async with unisock.SocketListener(local="localhost:0") as listener:
             assert listener.local is not None
             client = await unisock.connect(remote=("127.0.0.1", listener.local.port))
-            accepted = await asyncio.wait_for(listener.accept(), 5)
+            accepted = await rt.wait_for(listener.accept(), 5)
             await client.abort()
             await accepted.abort()
             with contextlib.suppress(Exception):

@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 
 import unisock
 from unisock import errors
 from unisock import testing as conformance
 from unisock.streams import WritableStream
 from unisock.testing import pairs
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 tcp_pair = pairs.tcp_pair()
 
@@ -36,7 +39,7 @@ def test_pipe_fast_path_pauses_the_socket_for_a_slow_destination(run: Any) -> No
 
     async def main() -> None:
         async with tcp_pair() as (client, server):
-            gate = asyncio.Event()
+            gate = rt.Event()
             digest = hashlib.sha256()
             received = 0
 
@@ -47,18 +50,18 @@ def test_pipe_fast_path_pauses_the_socket_for_a_slow_destination(run: Any) -> No
                 received += len(chunk)
 
             sink = WritableStream({"write": write})
-            piping = asyncio.ensure_future(server.readable.pipe_to(sink))
+            piping = rt.spawn(server.readable.pipe_to(sink))
             writer = client.writable.get_writer()
-            sending = asyncio.ensure_future(writer.write(payload))
-            await asyncio.sleep(0.3)
+            sending = rt.spawn(writer.write(payload))
+            await rt.sleep(0.3)
             held = server.stats.bytes_received
             assert 0 < held < total // 2, held  # paused, not reading everything into memory
-            await asyncio.sleep(0.2)
+            await rt.sleep(0.2)
             assert server.stats.bytes_received == held  # and stays paused
             gate.set()
-            await asyncio.wait_for(sending, 30)
+            await rt.wait_for(sending, 30)
             await writer.close()
-            await asyncio.wait_for(piping, 30)
+            await rt.wait_for(piping, 30)
             assert received == total
             assert digest.digest() == hashlib.sha256(payload).digest()
 
@@ -73,8 +76,8 @@ def test_pipe_fast_path_resumes_reading_when_the_pipe_ends(run: Any) -> None:
 
     async def main() -> None:
         async with tcp_pair() as (client, server):
-            stalled = asyncio.Event()
-            gate = asyncio.Event()
+            stalled = rt.Event()
+            gate = rt.Event()
             piped: list[bytes] = []
 
             async def write(chunk: bytes, controller: Any) -> None:
@@ -89,15 +92,15 @@ def test_pipe_fast_path_resumes_reading_when_the_pipe_ends(run: Any) -> None:
             )
             writer = client.writable.get_writer()
             first = os.urandom(3_000_000)
-            sending = asyncio.ensure_future(writer.write(first))
-            await asyncio.wait_for(stalled.wait(), 5)
-            await asyncio.sleep(0.1)
+            sending = rt.spawn(writer.write(first))
+            await rt.wait_for(stalled.wait(), 5)
+            await rt.sleep(0.1)
             assert server.stats.bytes_received < len(first)  # paused for the sink
             controller.abort("stop")
             gate.set()
             with pytest.raises(unisock.errors.AbortError):
-                await asyncio.wait_for(piping, 5)
-            await asyncio.wait_for(sending, 10)
+                await rt.wait_for(piping, 5)
+            await rt.wait_for(sending, 10)
             await writer.write(b"tail")
             await writer.close()
             rest = await conformance.read_all(server)
@@ -114,13 +117,13 @@ def test_failing_data_listeners_are_reported_and_others_still_run(run: Any) -> N
     ``handle_event``) still receives every chunk."""
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
+        loop = rt.runtime()
         reported: list[dict[str, Any]] = []
         loop.set_exception_handler(lambda _loop, context: reported.append(context))
         try:
             async with tcp_pair() as (client, server):
                 got: list[bytes] = []
-                done = asyncio.Event()
+                done = rt.Event()
 
                 def broken(event: Any) -> None:
                     raise RuntimeError("sync listener failed")
@@ -139,8 +142,8 @@ def test_failing_data_listeners_are_reported_and_others_still_run(run: Any) -> N
                 writer = client.writable.get_writer()
                 await writer.write(b"one")
                 await writer.close()
-                await asyncio.wait_for(done.wait(), 5)
-                await asyncio.sleep(0)  # the failed async listener's callback
+                await rt.wait_for(done.wait(), 5)
+                await rt.sleep(0)  # the failed async listener's callback
                 assert b"".join(got) == b"one"
         finally:
             loop.set_exception_handler(None)
@@ -230,9 +233,11 @@ def test_file_bodies_arrive_whole(run: Any, kind: str, tmp_path: Path) -> None:
     run(main)
 
 
-@pytest.mark.parametrize(
-    "body", [lambda: 42, lambda: asyncio.sleep(0, result=object())], ids=["callable", "awaitable"]
-)
+async def _an_object() -> object:
+    return object()
+
+
+@pytest.mark.parametrize("body", [lambda: 42, _an_object], ids=["callable", "awaitable"])
 def test_body_resolving_to_an_unsupported_value_aborts(run: Any, body: Any) -> None:
     """A callable or awaitable body that produces something that cannot be sent: the
     socket is aborted with a ``TypeError`` naming the value (``ready`` too: it fails
@@ -258,7 +263,7 @@ def test_abort_while_connecting_resets_an_established_connection(run: Any) -> No
     async def main() -> None:
         async with unisock.SocketListener() as listener:
             states: list[str] = []
-            accepted: asyncio.Future[unisock.Socket] = asyncio.get_running_loop().create_future()
+            accepted: asyncio.Future[unisock.Socket] = rt.future()
             client: unisock.Socket | None = None
 
             async def abort_client() -> None:
@@ -267,12 +272,12 @@ def test_abort_while_connecting_resets_an_established_connection(run: Any) -> No
                 await client.abort()
 
             def on_socket(event: Any) -> None:
-                asyncio.ensure_future(abort_client())
+                rt.spawn(abort_client())
                 accepted.set_result(event.socket)
 
             listener.add_event_listener("socket", on_socket)
             client = unisock.Socket(remote=listener.local)
-            server = await asyncio.wait_for(accepted, 5)
+            server = await rt.wait_for(accepted, 5)
             with pytest.raises(errors.AbortError):
                 await client.closed
             assert "connecting" in states[0]  # aborted before it was open
@@ -300,16 +305,16 @@ def test_pipe_started_on_a_paused_socket_resumes_it(run: Any) -> None:
                 last = -1
                 while server.stats.bytes_received != last:  # until reading has paused
                     last = server.stats.bytes_received
-                    await asyncio.sleep(0.1)
+                    await rt.sleep(0.1)
                 assert 0 < last < len(payload)
                 parts: list[bytes] = []
 
                 async def write(chunk: bytes, controller: Any) -> None:
-                    await asyncio.sleep(0)
+                    await rt.sleep(0)
                     parts.append(chunk)
 
                 sink = WritableStream({"write": write})
-                await asyncio.wait_for(server.readable.pipe_to(sink), 5)
+                await rt.wait_for(server.readable.pipe_to(sink), 5)
                 assert b"".join(parts) == payload
             finally:
                 await client.abort()
@@ -369,7 +374,7 @@ def test_readable_values_prevent_cancel_keeps_the_socket_readable(run: Any) -> N
                     break
             await writer.write(b"second")
             reader = client.readable.get_reader()
-            assert (await asyncio.wait_for(reader.read(), 5)).value == b"second"
+            assert (await rt.wait_for(reader.read(), 5)).value == b"second"
             reader.release_lock()
             await writer.write(b"third")
             values = client.readable.values()
@@ -389,7 +394,7 @@ def test_byob_reader_on_a_socket(run: Any) -> None:
         async with tcp_pair() as (client, server):
             await server.writable.get_writer().write(b"abcdef")
             reader = client.readable.get_reader(mode="byob")
-            result = await asyncio.wait_for(reader.read(memoryview(bytearray(16))), 5)
+            result = await rt.wait_for(reader.read(memoryview(bytearray(16))), 5)
             assert bytes(result.value) == b"abcdef"
 
     run(main)
@@ -404,9 +409,9 @@ def test_first_data_listener_gets_queued_bytes_first_and_locks_readable(run: Any
             writer = server.writable.get_writer()
             await writer.write(b"early")
             while client.stats.bytes_received < 5:  # queued in client.readable
-                await asyncio.sleep(0.01)
+                await rt.sleep(0.01)
             events: list[list[bytes]] = []
-            got_late = asyncio.Event()
+            got_late = rt.Event()
 
             def on_data(event: Any) -> None:
                 events.append(list(event.buffers))
@@ -418,7 +423,7 @@ def test_first_data_listener_gets_queued_bytes_first_and_locks_readable(run: Any
             with pytest.raises(TypeError, match="'data' event listeners"):
                 client.readable.get_reader()
             await writer.write(b"late")
-            await asyncio.wait_for(got_late.wait(), 5)
+            await rt.wait_for(got_late.wait(), 5)
             assert events[0][0] == b"early"  # the queued bytes come first
             assert b"".join(b"".join(e) for e in events) == b"earlylate"
 
@@ -438,10 +443,10 @@ def test_data_listener_refused_while_a_reader_holds_readable_is_not_kept(run: An
                 client.add_event_listener("data", calls.append)
             writer = server.writable.get_writer()
             await writer.write(b"kept")
-            assert (await asyncio.wait_for(reader.read(), 5)).value == b"kept"
+            assert (await rt.wait_for(reader.read(), 5)).value == b"kept"
             reader.release_lock()
             later: list[bytes] = []
-            arrived = asyncio.Event()
+            arrived = rt.Event()
 
             def on_data(event: Any) -> None:
                 later.extend(event.buffers)
@@ -449,7 +454,7 @@ def test_data_listener_refused_while_a_reader_holds_readable_is_not_kept(run: An
 
             client.add_event_listener("data", on_data)  # the only "data" listener
             await writer.write(b"after")
-            await asyncio.wait_for(arrived.wait(), 5)
+            await rt.wait_for(arrived.wait(), 5)
             assert later == [b"after"]
             assert calls == []
 
@@ -463,14 +468,14 @@ def test_small_write_resolves_at_once_after_backpressure_cleared(run: Any) -> No
     async def main() -> None:
         async with tcp_pair() as (client, server):
             writer = client.writable.get_writer()
-            big = asyncio.ensure_future(writer.write(b"z" * (16 << 20)))
+            big = rt.spawn(writer.write(b"z" * (16 << 20)))
             reader = server.readable.get_reader()
             received = 0
             while received < 16 << 20:
-                received += len((await asyncio.wait_for(reader.read(), 10)).value)
-            await asyncio.wait_for(big, 10)
-            await asyncio.wait_for(writer.write(b"!"), 2)
-            assert (await asyncio.wait_for(reader.read(), 5)).value == b"!"
+                received += len((await rt.wait_for(reader.read(), 10)).value)
+            await rt.wait_for(big, 10)
+            await rt.wait_for(writer.write(b"!"), 2)
+            assert (await rt.wait_for(reader.read(), 5)).value == b"!"
 
     run(main)
 

@@ -4,18 +4,20 @@ made from an iterator closes the iterator.  On both loops."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from tests import rt
 
 from unisock.streams import ReadableStream
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 async def settle(passes: int = 10) -> None:
     for _ in range(passes):
-        await asyncio.sleep(0)
+        await rt.sleep(0)
 
 
 def test_from_pulls_nothing_until_read_and_cancel_closes_the_generator(run: Any) -> None:
@@ -178,16 +180,16 @@ def test_frame_reader_edges(run: Any) -> None:
         assert await frames.read_until(b"\n", limit=1) == b"\n"  # limit == separator
         source.push(b"abcd")
         with pytest.raises(ValueError, match="over the limit of 4 bytes"):
-            await asyncio.wait_for(frames.read_until(b"\n", limit=4), 2)
-        assert await asyncio.wait_for(frames.read(2), 2) == b"ab"
-        assert await asyncio.wait_for(frames.read(5), 2) == b"cd"
+            await rt.wait_for(frames.read_until(b"\n", limit=4), 2)
+        assert await rt.wait_for(frames.read(2), 2) == b"ab"
+        assert await rt.wait_for(frames.read(5), 2) == b"cd"
         source.push(b"x")
-        assert await asyncio.wait_for(frames.at_eof(), 2) is False
-        assert await asyncio.wait_for(frames.read(1), 2) == b"x"
+        assert await rt.wait_for(frames.at_eof(), 2) is False
+        assert await rt.wait_for(frames.read(1), 2) == b"x"
         source.push(b"y")
-        assert await asyncio.wait_for(frames.read(10), 2) == b"y"
+        assert await rt.wait_for(frames.read(10), 2) == b"y"
         source.controller.close()
-        assert await asyncio.wait_for(frames.at_eof(), 2) is True
+        assert await rt.wait_for(frames.at_eof(), 2) is True
 
     run(main)
 
@@ -209,10 +211,10 @@ def test_a_busy_pipe_gives_the_loop_a_turn_and_stays_fast(run: Any) -> None:
         async def ticker() -> None:
             while True:
                 ticks.append(len(got))
-                await asyncio.sleep(0)
+                await rt.sleep(0)
 
-        ticking = asyncio.ensure_future(ticker())
-        await asyncio.sleep(0)
+        ticking = rt.spawn(ticker())
+        await rt.sleep(0)
 
         def start(controller: Any) -> None:
             for i in range(20_000):
@@ -221,7 +223,7 @@ def test_a_busy_pipe_gives_the_loop_a_turn_and_stays_fast(run: Any) -> None:
 
         source = ReadableStream({"start": start}, {"high_water_mark": 1_000_000})
         sink = WritableStream({"write": write}, {"high_water_mark": 1_000_000})
-        await asyncio.wait_for(source.pipe_to(sink), 5)
+        await rt.wait_for(source.pipe_to(sink), 5)
         ticking.cancel()
         assert got == list(range(20_000))
         during = [n for n in ticks if 0 < n < 20_000]

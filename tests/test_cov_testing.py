@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from tests import rt
 
 import unisock
 from unisock import testing as kit
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 def relayed_pair(damage: str) -> Any:
@@ -51,8 +54,8 @@ def relayed_pair(damage: str) -> Any:
 
             async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
                 up_reader, up_writer = await asyncio.open_connection(target.address, target.port)
-                pumps.append(asyncio.ensure_future(pump(reader, up_writer, True)))
-                pumps.append(asyncio.ensure_future(pump(up_reader, writer, False)))
+                pumps.append(rt.spawn(pump(reader, up_writer, True)))
+                pumps.append(rt.spawn(pump(up_reader, writer, False)))
                 await asyncio.gather(*pumps[-2:])
                 for w in (writer, up_writer):
                     w.close()
@@ -64,7 +67,7 @@ def relayed_pair(damage: str) -> Any:
             try:
                 a = unisock.Socket(remote=("127.0.0.1", port), **options)
                 async with kit.settled(a):
-                    b = await asyncio.wait_for(listener.accept(), 10)
+                    b = await rt.wait_for(listener.accept(), 10)
                     async with kit.settled(b):
                         await a.ready
                         yield a, b
@@ -78,6 +81,7 @@ def relayed_pair(damage: str) -> Any:
     return make
 
 
+@pytest.mark.asyncio_only("the relay between the pair is made of asyncio streams")
 def test_the_kit_passes_an_intact_relay(run: Any) -> None:
     """The control: the same relay without damage passes (``"flip"`` at an offset past
     the end would change nothing; here the relay is given no stream to harm)."""
@@ -88,6 +92,7 @@ def test_the_kit_passes_an_intact_relay(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only("the relay between the pair is made of asyncio streams")
 def test_the_kit_names_the_first_corrupted_byte(run: Any) -> None:
     async def main() -> None:
         with pytest.raises(
@@ -98,6 +103,7 @@ def test_the_kit_names_the_first_corrupted_byte(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only("the relay between the pair is made of asyncio streams")
 def test_the_kit_reports_a_short_stream(run: Any) -> None:
     async def main() -> None:
         with pytest.raises(AssertionError, match=r"large write: got 1000 bytes, expected \d+"):

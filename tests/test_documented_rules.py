@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import (
     blackholed_address,
     eventually,
@@ -32,6 +33,8 @@ import unisock
 from unisock import SocketInit, errors
 from unisock._transports.tls.config import SessionCache, session_cache
 from unisock.testing import pairs
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +67,12 @@ def test_cancelled_read_is_withdrawn(run: Any) -> None:
         async with tcp_pair() as (client, server):
             reader = client.readable.get_reader()
             pending = reader.read()
-            await asyncio.sleep(0)  # a loop turn with the read pending
+            await rt.sleep(0)  # a loop turn with the read pending
             assert pending.cancel()
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(reader.read(), 0.02)
+                await rt.wait_for(reader.read(), 0.02)
             await server.writable.get_writer().write(b"kept")
-            assert (await asyncio.wait_for(reader.read(), 5)).value == b"kept"
+            assert (await rt.wait_for(reader.read(), 5)).value == b"kept"
 
     run(main)
 
@@ -114,7 +117,7 @@ def test_close_grace_aborts_when_the_peer_never_reads(
         ):
             client.writable.get_writer().write(b"\0" * (16 << 20))
             start = time.monotonic()
-            await asyncio.wait_for(client.close(), 10)
+            await rt.wait_for(client.close(), 10)
             elapsed = time.monotonic() - start
             assert 0.25 <= elapsed < 3, elapsed
             assert client.closed.is_rejected()
@@ -135,9 +138,9 @@ def test_close_flushes_a_large_write_to_a_slow_reader(
         async with tcp_pair(send_buffer_size=64 * 1024) as (client, server):
             payload = os.urandom(2 << 20)
             client.writable.get_writer().write(payload)
-            closing = asyncio.ensure_future(client.close())
+            closing = rt.spawn(client.close())
             for _ in range(3):  # close() under way (waiting to flush) before the peer reads
-                await asyncio.sleep(0)
+                await rt.sleep(0)
             assert not closing.done()
             received = bytearray()
             async for part in server.readable:
@@ -236,11 +239,11 @@ def test_happy_eyeballs_stagger_then_live_address_wins(run: Any) -> None:
             live.bind(("127.0.0.1", 0))
             live.listen(8)
             try:
-                loop = asyncio.get_running_loop()
+                loop = rt.runtime()
                 before = fd_count()
                 targets = [(socket.AF_INET, dead), (socket.AF_INET, live.getsockname())]
                 start = time.monotonic()
-                won = await asyncio.wait_for(_race(loop, targets, race_options(dead)), 5)
+                won = await rt.wait_for(_race(loop, targets, race_options(dead)), 5)
                 elapsed = time.monotonic() - start
                 try:
                     assert won.getpeername() == live.getsockname()
@@ -248,7 +251,7 @@ def test_happy_eyeballs_stagger_then_live_address_wins(run: Any) -> None:
                 finally:
                     won.close()
                 for _ in range(5):
-                    await asyncio.sleep(0)
+                    await rt.sleep(0)
                 assert fd_count() == before
 
                 # The live address first: no stagger at all.
@@ -268,12 +271,12 @@ def test_happy_eyeballs_all_failing_gives_one_network_error(run: Any) -> None:
     from unisock._transports.tcp import _race
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
+        loop = rt.runtime()
         targets = [(socket.AF_INET, ("127.0.0.1", p)) for p in ports]
         opts = race_options(("127.0.0.1", ports[0]))
         start = time.monotonic()
         with pytest.raises(errors.NetworkError) as info:
-            await asyncio.wait_for(_race(loop, targets, opts), 5)
+            await rt.wait_for(_race(loop, targets, opts), 5)
         assert time.monotonic() - start < 0.2
         assert info.value.errno == errno.ECONNREFUSED
         assert f"127.0.0.1:{ports[0]}" in str(info.value)
@@ -317,7 +320,7 @@ async def paused_with(sock: unisock.Socket, unread: int) -> None:
     port = sock.info.local.port
     await eventually(lambda: tcp_unread(port) == unread, what=f"{unread} bytes arrived")
     for _ in range(3):
-        await asyncio.sleep(0)
+        await rt.sleep(0)
     assert tcp_unread(port) == unread
 
 
@@ -328,7 +331,7 @@ def test_removing_the_last_data_listener_pauses_reads(run: Any) -> None:
     async def main() -> None:
         async with tcp_pair() as (client, server):
             got: list[bytes] = []
-            first = asyncio.get_running_loop().create_future()
+            first = rt.future()
 
             def listener(event: Any) -> None:
                 got.extend(event.buffers)
@@ -338,21 +341,21 @@ def test_removing_the_last_data_listener_pauses_reads(run: Any) -> None:
             client.add_event_listener("data", listener)
             writer = server.writable.get_writer()
             await writer.write(b"one")
-            await asyncio.wait_for(first, 5)
+            await rt.wait_for(first, 5)
             client.remove_event_listener("data", listener)
             await writer.write(b"two")
             await paused_with(client, 3)
             assert got == [b"one"]
 
             later: list[bytes] = []
-            arrived = asyncio.get_running_loop().create_future()
+            arrived = rt.future()
 
             def second(event: Any) -> None:
                 later.extend(event.buffers)
                 arrived.set_result(None)
 
             client.add_event_listener("data", second)
-            await asyncio.wait_for(arrived, 5)
+            await rt.wait_for(arrived, 5)
             assert b"".join(later) == b"two"
 
     run(main)
@@ -365,7 +368,7 @@ def test_once_data_listener_gets_one_event_then_reads_pause(run: Any) -> None:
     async def main() -> None:
         async with tcp_pair() as (client, server):
             calls: list[list[bytes]] = []
-            first = asyncio.get_running_loop().create_future()
+            first = rt.future()
 
             def once(event: Any) -> None:
                 calls.append(list(event.buffers))
@@ -375,19 +378,19 @@ def test_once_data_listener_gets_one_event_then_reads_pause(run: Any) -> None:
             client.add_event_listener("data", once, once=True)
             writer = server.writable.get_writer()
             await writer.write(b"a")
-            await asyncio.wait_for(first, 5)
+            await rt.wait_for(first, 5)
             await writer.write(b"b")
             await paused_with(client, 1)
             assert calls == [[b"a"]]
             rest: list[bytes] = []
-            arrived = asyncio.get_running_loop().create_future()
+            arrived = rt.future()
 
             def again(event: Any) -> None:
                 rest.extend(event.buffers)
                 arrived.set_result(None)
 
             client.add_event_listener("data", again)
-            await asyncio.wait_for(arrived, 5)
+            await rt.wait_for(arrived, 5)
             assert b"".join(rest) == b"b"
             assert len(calls) == 1
 
@@ -528,7 +531,7 @@ def test_packet_counts_frozen_at_close(run: Any) -> None:
             frozen = (client.stats.packets_sent, client.stats.packets_received)
             assert frozen[0] >= live.packets_sent > 0
             assert frozen[1] > 0
-            await asyncio.sleep(0.05)  # time is what is tested: the counts stay as they were
+            await rt.sleep(0.05)  # time is what is tested: the counts stay as they were
             assert (client.stats.packets_sent, client.stats.packets_received) == frozen
 
     run(main)
@@ -539,7 +542,7 @@ def test_packet_counts_frozen_at_close(run: Any) -> None:
 
 async def recv_datagram(receiver: socket.socket) -> tuple[bytes, Any]:
     """One datagram from a non-blocking socket (uvloop has no ``sock_recvfrom``)."""
-    loop = asyncio.get_running_loop()
+    loop = rt.runtime()
     arrived: asyncio.Future[tuple[bytes, Any]] = loop.create_future()
 
     def readable() -> None:
@@ -548,7 +551,7 @@ async def recv_datagram(receiver: socket.socket) -> tuple[bytes, Any]:
 
     loop.add_reader(receiver.fileno(), readable)
     try:
-        return await asyncio.wait_for(arrived, 5)
+        return await rt.wait_for(arrived, 5)
     finally:
         loop.remove_reader(receiver.fileno())
 
@@ -625,16 +628,16 @@ def test_signal_stops_the_socket_pipe_fast_path(run: Any) -> None:
             writer = a_client.writable.get_writer()
             await writer.write(b"before")
             reader = b_server.readable.get_reader()
-            assert (await asyncio.wait_for(reader.read(), 5)).value == b"before"
+            assert (await rt.wait_for(reader.read(), 5)).value == b"before"
             controller.abort(errors.AbortError("stop"))
             with pytest.raises(errors.AbortError):
-                await asyncio.wait_for(piping, 5)
+                await rt.wait_for(piping, 5)
             assert a_server._pipe is None
             await writer.write(b"after")
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(reader.read(), 0.2)
+                await rt.wait_for(reader.read(), 0.2)
             # prevent_cancel: the source is released with the bytes still readable.
             src = a_server.readable.get_reader()
-            assert (await asyncio.wait_for(src.read(), 5)).value == b"after"
+            assert (await rt.wait_for(src.read(), 5)).value == b"after"
 
     run(main)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import need, redis_argv
 
 import unisock
@@ -32,6 +33,8 @@ from unisock.streams import (
     WritableStream,
 )
 from unisock.streams.framing import IncompleteReadError, LimitOverrunError
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 Run = Callable[..., Any]
 
@@ -98,7 +101,7 @@ class Collect:
 
 async def settle() -> None:
     for _ in range(5):
-        await asyncio.sleep(0)
+        await rt.sleep(0)
 
 
 @asynccontextmanager
@@ -218,7 +221,7 @@ def test_a_huge_length_allocates_only_what_arrives(run: Run) -> None:
     async def main() -> None:
         gate = Gate()
         frames = FrameReader(gate.stream)
-        task = asyncio.ensure_future(frames.read_exactly(1 << 40))  # a hostile length
+        task = rt.spawn(frames.read_exactly(1 << 40))  # a hostile length
         gate.feed(b"tiny")
         await settle()
         assert len(frames._buf) <= 2 << 20
@@ -290,7 +293,7 @@ def test_cancelled_reads_keep_their_bytes(run: Run) -> None:
                 frames = FrameReader(source)
 
             # Cancelled with nothing read yet, the stream's read still in flight.
-            task = asyncio.ensure_future(frames.read_exactly(6))
+            task = rt.spawn(frames.read_exactly(6))
             await settle()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -299,7 +302,7 @@ def test_cancelled_reads_keep_their_bytes(run: Run) -> None:
             await settle()
 
             # Cancelled with half a frame read: those bytes stay buffered.
-            task = asyncio.ensure_future(frames.read_line())
+            task = rt.spawn(frames.read_line())
             await settle()
             gate.feed(b"def")
             await settle()
@@ -307,7 +310,7 @@ def test_cancelled_reads_keep_their_bytes(run: Run) -> None:
             with pytest.raises(asyncio.CancelledError):
                 await task
             with pytest.raises(TimeoutError):  # and through wait_for
-                await asyncio.wait_for(frames.read_until(b"!"), 0.01)
+                await rt.wait_for(frames.read_until(b"!"), 0.01)
             gate.feed(b"gh\nij")
             assert await frames.read_line() == b"abcdefgh\n"
             gate.feed(b"k")
@@ -328,7 +331,7 @@ def test_one_call_at_a_time_and_after_rest(run: Run) -> None:
     async def main() -> None:
         gate = Gate()
         frames = FrameReader(gate.stream)
-        task = asyncio.ensure_future(frames.read_line())
+        task = rt.spawn(frames.read_line())
         await settle()
         with pytest.raises(errors.InvalidStateError, match="one call at a time"):
             await frames.read_exactly(1)
@@ -367,7 +370,7 @@ def test_rest_gives_the_buffer_then_the_source(run: Run) -> None:
                 await settle()
                 gate.close()
 
-            feeding = asyncio.ensure_future(feed())
+            feeding = rt.spawn(feed())
             if mode == "iterate":
                 got = b"".join([bytes(c) async for c in rest])
             elif mode == "pipe":
@@ -408,7 +411,7 @@ def test_rest_after_a_cancelled_read_waits_for_its_bytes(run: Run) -> None:
     async def main() -> None:
         gate = Gate()
         frames = FrameReader(gate.stream)
-        task = asyncio.ensure_future(frames.read_line())
+        task = rt.spawn(frames.read_line())
         await settle()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -425,7 +428,7 @@ def test_rest_after_a_cancelled_read_waits_for_its_bytes(run: Run) -> None:
         assert got == b"firstsecond"
         # A cancelled read of the rest loses nothing either.
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(reader.read(), 0.01)
+            await rt.wait_for(reader.read(), 0.01)
         gate.feed(b"third")
         gate.close()
         assert (await reader.read()).value == b"third"
@@ -479,7 +482,7 @@ def test_socket_frames_and_cancellation(run: Run) -> None:
             assert await frames.read_until(b"250 ") == b"250-one\r\n250 "
             assert await frames.read_line() == b"two\r\n"
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(frames.read_line(), 0.05)
+                await rt.wait_for(frames.read_line(), 0.05)
             await writer.write(b"ne\r\n")
             assert await frames.read_line() == b"half a line\r\n"
             payload = os.urandom(2 << 20)

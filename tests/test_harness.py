@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 import time
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import (
     PeerDidNotStart,
     Peers,
@@ -20,17 +20,19 @@ from tests.conftest import (
     udp_unread,
 )
 
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
+
 
 def test_a_failing_background_task_fails_at_once_with_its_own_error(run: Any) -> None:
     async def server() -> None:
-        await asyncio.sleep(0)
+        await rt.sleep(0)
         raise AssertionError("the server saw something wrong")
 
     async def main() -> None:
         started = time.monotonic()
         with pytest.raises(AssertionError, match="the server saw something wrong"):
             async with background(server()):
-                await asyncio.sleep(30)  # what would have waited for the server
+                await rt.sleep(30)  # what would have waited for the server
         assert time.monotonic() - started < 5
 
     run(main)
@@ -38,8 +40,8 @@ def test_a_failing_background_task_fails_at_once_with_its_own_error(run: Any) ->
 
 def test_background_tasks_still_running_are_cancelled_on_leaving(run: Any) -> None:
     async def main() -> None:
-        async with background(asyncio.sleep(30)) as tasks:
-            tasks.spawn(asyncio.sleep(30))
+        async with background(rt.sleep(30)) as tasks:
+            tasks.spawn(rt.sleep(30))
         assert all(task.cancelled() for task in tasks.tasks)
 
     run(main)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import Peers, eventually, need, refusing_port, start_on_free_ports
 
 from nginx_util import nginx_argv, nginx_program, nginx_version, write_nginx_conf
@@ -30,6 +31,8 @@ trustme = pytest.importorskip("trustme")
 
 import unisock  # noqa: E402
 import unisock.httpx  # noqa: E402
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 Run = Callable[..., Any]
 
@@ -150,9 +153,7 @@ def test_concurrent_requests_bounded_by_pool_limits(run: Run, nginx: Nginx) -> N
     async def main() -> None:
         limits = httpx.Limits(max_connections=3, max_keepalive_connections=3)
         async with client(limits=limits) as c:
-            rs = await asyncio.gather(
-                *(c.get(f"http://127.0.0.1:{nginx.http}/") for _ in range(30))
-            )
+            rs = await rt.gather(*(c.get(f"http://127.0.0.1:{nginx.http}/") for _ in range(30)))
             assert all(r.status_code == 200 for r in rs)
             assert 1 <= len({r.headers["x-conn"] for r in rs}) <= 3
 
@@ -222,9 +223,7 @@ def test_https_http1_verified_with_httpx_context(run: Run, nginx: Nginx) -> None
 def test_http2_over_alpn(run: Run, nginx: Nginx) -> None:
     async def main() -> None:
         async with client(verify=nginx.ctx(), http2=True) as c:
-            rs = await asyncio.gather(
-                *(c.get(f"https://127.0.0.1:{nginx.https}/") for _ in range(10))
-            )
+            rs = await rt.gather(*(c.get(f"https://127.0.0.1:{nginx.https}/") for _ in range(10)))
             assert {r.http_version for r in rs} == {"HTTP/2"}
             assert all(r.text == "hello GET \n" for r in rs)
             assert len({r.headers["x-conn"] for r in rs}) == 1  # multiplexed on one

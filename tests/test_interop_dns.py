@@ -5,7 +5,6 @@ wire format built by hand here.  unbound answers from a ``local-zone``, never th
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import shutil
 import struct
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import PeerDidNotStart, Peers
+from tests.conftest import PeerDidNotStart, Peers, wait_for
 
 import unisock
 from unisock import Datagram
@@ -187,7 +186,7 @@ async def udp_exchange(port: int, query: bytes) -> bytes:
     writer = sock.writable.get_writer()
     reader = sock.readable.get_reader()
     await writer.write(query)
-    result = await asyncio.wait_for(reader.read(), 5)
+    result = await wait_for(reader.read(), 5)
     reader.release_lock()
     writer.release_lock()
     await sock.close()
@@ -195,6 +194,7 @@ async def udp_exchange(port: int, query: bytes) -> bytes:
     return result.value
 
 
+@pytest.mark.trio
 def test_udp_query_connected_socket(run: Run, unbound: int) -> None:
     async def main() -> None:
         reply = await udp_exchange(unbound, build_query(0x1234, "test.example"))
@@ -206,6 +206,7 @@ def test_udp_query_connected_socket(run: Run, unbound: int) -> None:
     run(main, timeout=30)
 
 
+@pytest.mark.trio
 def test_udp_query_bound_socket(run: Run, unbound: int) -> None:
     """A bound UDP socket: the reply is a ``Datagram`` from unbound's own address."""
 
@@ -220,7 +221,7 @@ def test_udp_query_bound_socket(run: Run, unbound: int) -> None:
             await writer.write(Datagram(build_query(ident, "test.example"), server))
         seen = []
         for _ in idents:
-            got = (await asyncio.wait_for(reader.read(), 5)).value
+            got = (await wait_for(reader.read(), 5)).value
             assert isinstance(got, Datagram)
             assert got.remote == server
             resp = parse_response(got.data)
@@ -244,7 +245,7 @@ class Framed:
 
     async def exactly(self, n: int) -> bytes:
         while len(self.buffer) < n:
-            result = await asyncio.wait_for(self.reader.read(), 5)
+            result = await wait_for(self.reader.read(), 5)
             if result.done:
                 raise EOFError(f"EOF after {len(self.buffer)} of {n} bytes")
             self.buffer += result.value
@@ -260,6 +261,7 @@ def framed(msg: bytes) -> bytes:
     return struct.pack(">H", len(msg)) + msg
 
 
+@pytest.mark.trio
 def test_tcp_queries_on_one_connection(run: Run, unbound: int) -> None:
     """Three length-prefixed queries, sent before any answer, on one TCP connection."""
 
@@ -291,6 +293,7 @@ def test_tcp_queries_on_one_connection(run: Run, unbound: int) -> None:
     run(main, timeout=30)
 
 
+@pytest.mark.trio
 def test_truncated_over_udp_then_whole_over_tcp(run: Run, unbound: int) -> None:
     """The resolver's classic fallback: the UDP reply says TC, the TCP one has it all."""
 

@@ -5,7 +5,6 @@ of unisock TCP and TLS listeners.  The client connects from 127.0.0.2 (or ``::1`
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -17,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import Peer, free_port
 from tests.tls_util import Pki, make_pki
 
 import unisock
 from unisock import testing as conformance
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 def haproxy() -> str:
@@ -77,7 +79,7 @@ async def behind_haproxy(
     while not listening(port):  # not by connecting: haproxy would forward the probe
         if time.monotonic() > deadline or proc.proc.poll() is not None:
             pytest.fail(f"haproxy did not start (exit code {proc.proc.poll()})")
-        await asyncio.sleep(0.02)
+        await rt.sleep(0.02)
     yield port
 
 
@@ -99,10 +101,10 @@ async def one_exchange(server: unisock.Socket, client: unisock.Socket) -> None:
     reader = server.readable.get_reader()
     got = b""
     while len(got) < len(b"through haproxy"):
-        got += (await asyncio.wait_for(reader.read(), 5)).value
+        got += (await rt.wait_for(reader.read(), 5)).value
     assert got == b"through haproxy"
     await server.writable.get_writer().write(b"and back")
-    back = await asyncio.wait_for(client.readable.get_reader().read(), 5)
+    back = await rt.wait_for(client.readable.get_reader().read(), 5)
     assert back.value == b"and back"
 
 
@@ -117,7 +119,7 @@ def test_tcp_listener_behind_haproxy(run: Any, peer: Any, tmp_path: Path, send: 
                 for _ in range(3):  # each connection gets its own header
                     client = unisock.Socket(remote=f"127.0.0.1:{port}", local="127.0.0.2:0")
                     info = await client.ready
-                    server = await asyncio.wait_for(listener.accept(), 10)
+                    server = await rt.wait_for(listener.accept(), 10)
                     async with conformance.settled(client, server):
                         assert server.info.remote == info.local  # the client, not haproxy
                         assert server.info.remote.address == "127.0.0.2"
@@ -134,7 +136,7 @@ def test_ipv6_client_behind_haproxy(run: Any, peer: Any, tmp_path: Path, send: s
             async with behind_haproxy(peer, tmp_path, listener.local.port, send, "::1") as port:
                 client = unisock.Socket(remote=f"[::1]:{port}")
                 info = await client.ready
-                server = await asyncio.wait_for(listener.accept(), 10)
+                server = await rt.wait_for(listener.accept(), 10)
                 async with conformance.settled(client, server):
                     assert server.info.remote == info.local
                     assert server.info.remote.address == "::1"
@@ -168,7 +170,7 @@ def test_tls_listener_behind_haproxy(
                     servername="localhost",
                 )
                 info = await client.ready
-                server = await asyncio.wait_for(listener.accept(), 10)
+                server = await rt.wait_for(listener.accept(), 10)
                 async with conformance.settled(client, server):
                     assert server.info.remote == info.local
                     assert server.info.servername == "localhost"
@@ -188,10 +190,10 @@ def test_a_direct_connection_without_header_is_dropped(run: Any, peer: Any, tmp_
             ) as port:
                 direct = unisock.Socket(remote=listener.local, body=b"GET / HTTP/1.0\r\n\r\n")
                 with pytest.raises(unisock.errors.NetworkError):
-                    await asyncio.wait_for(direct.closed, 10)
+                    await rt.wait_for(direct.closed, 10)
                 client = unisock.Socket(remote=f"127.0.0.1:{port}", local="127.0.0.2:0")
                 await client.ready
-                server = await asyncio.wait_for(listener.accept(), 10)
+                server = await rt.wait_for(listener.accept(), 10)
                 async with conformance.settled(client, server):
                     assert server.info.remote == client.info.local
 

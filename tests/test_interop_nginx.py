@@ -9,7 +9,6 @@ pattern must still get the whole response (``require_close_notify=False``, the d
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
 import subprocess
@@ -18,12 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import start_on_free_ports
 from tests.tls_util import Pki, make_pki
 
 import unisock
 from nginx_util import nginx_argv, nginx_program, nginx_version, write_nginx_conf
 from unisock import errors
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 Run = Callable[..., Any]
 
@@ -113,7 +115,7 @@ def check_complete(response: bytes) -> None:
 async def read_response(reader: Any, buf: bytearray) -> bytes:
     """One HTTP/1.1 response (headers and Content-Length body) from ``reader``."""
     while b"\r\n\r\n" not in buf:
-        chunk = await asyncio.wait_for(reader.read(), 10)
+        chunk = await rt.wait_for(reader.read(), 10)
         assert not chunk.done, f"EOF inside the headers: {bytes(buf)!r}"
         buf += chunk.value
     head, _, _ = bytes(buf).partition(b"\r\n\r\n")
@@ -121,7 +123,7 @@ async def read_response(reader: Any, buf: bytearray) -> bytes:
     assert m is not None, head
     total = len(head) + 4 + int(m.group(1))
     while len(buf) < total:
-        chunk = await asyncio.wait_for(reader.read(), 10)
+        chunk = await rt.wait_for(reader.read(), 10)
         assert not chunk.done, f"EOF inside the body: {bytes(buf)!r}"
         buf += chunk.value
     response = bytes(buf[:total])
@@ -226,7 +228,7 @@ def test_alpn_h2_and_http11(run: Run, nginx: Nginx) -> None:
         reader = s.readable.get_reader()
         head = b""
         while len(head) < 9:
-            chunk = await asyncio.wait_for(reader.read(), 10)
+            chunk = await rt.wait_for(reader.read(), 10)
             assert not chunk.done
             head += chunk.value
         assert head[3] == 4 and head[5:9] == b"\x00\x00\x00\x00"  # SETTINGS on stream 0

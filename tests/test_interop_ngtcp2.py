@@ -25,10 +25,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from tests import h3_util as h3
-from tests.conftest import Background, PeerDidNotStart, Peers, background
+from tests.conftest import Background, PeerDidNotStart, Peers, background, wait_for
 from tests.tls_util import Pki, make_pki
 
 import unisock
+from unisock._runtime import current
 
 Run = Callable[..., Any]
 
@@ -137,7 +138,7 @@ async def h3_get(served: Served, material: Material) -> tuple[h3.Headers, bytes,
     assert info.ephemeral_key is not None and info.cipher is not None
     conn = sock.connection
     control = await h3.open_control_stream(conn)
-    peer_settings = asyncio.ensure_future(h3.read_peer_settings(conn))
+    peer_settings = current().create_task(h3.read_peer_settings(conn))  # asyncio or trio
     try:
         codec = h3.QpackCodec()
         block = codec.encode(0, h3.request_headers(f"localhost:{served.port}", served.path))
@@ -145,14 +146,14 @@ async def h3_get(served: Served, material: Material) -> tuple[h3.Headers, bytes,
         await writer.write(h3.frame(h3.FRAME_HEADERS, block))
         await writer.close()
         headers, body = await h3.response(sock, codec)
-        settings = await asyncio.wait_for(peer_settings, 30)
+        settings = await wait_for(peer_settings, 30)
     finally:
         if not peer_settings.done():
             peer_settings.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await peer_settings
         conn.close(h3.H3_NO_ERROR)
-        await asyncio.wait_for(conn.closed, 10)
+        await wait_for(conn.closed, 10)
         await control.close()
         await sock.close()
     return headers, body, settings
@@ -167,6 +168,7 @@ def check_download(result: tuple[h3.Headers, bytes, dict[int, int]], served: Ser
     assert hashlib.sha256(body).hexdigest() == served.sha256
 
 
+@pytest.mark.trio
 @pytest.mark.timeout(120)
 def test_h3_get_1mib_from_gtlsserver(run: Run, gtlsserver: Served, material: Material) -> None:
     async def main() -> None:
@@ -178,6 +180,7 @@ def test_h3_get_1mib_from_gtlsserver(run: Run, gtlsserver: Served, material: Mat
     run(main, timeout=60)
 
 
+@pytest.mark.trio
 @pytest.mark.timeout(240)
 def test_h3_get_1mib_with_loss(run: Run, lossy_gtlsserver: Served, material: Material) -> None:
     """5 % of gtlsserver's packets lost each way: QUIC's recovery on both stacks."""
@@ -247,6 +250,8 @@ class H3Server:
 
 @pytest.mark.timeout(120)
 def test_gtlsclient_against_unisock_listener(run: Run, material: Material, tmp_path: Path) -> None:
+    # asyncio only: the server's streams are asyncio tasks it gathers, and gtlsclient runs
+    # through asyncio's subprocess pipes (on trio, test_h3_get_* drive the client side).
     client = program("gtlsclient")
     downloads = tmp_path / "downloads"
     downloads.mkdir()

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import Background, background, need
 from tests.tls_util import Pki, make_pki
 
 import unisock
 from unisock import errors
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 Run = Callable[..., Any]
 
@@ -132,12 +135,12 @@ class SmtpServer:
     async def stop(self) -> None:
         """Stop accepting; wait for the sessions under way to end."""
         self.serving.cancel()
-        await asyncio.wait_for(asyncio.gather(*self.tasks), 10)
+        await rt.wait_for(rt.gather(*self.tasks), 10)
 
 
 async def openssl_smtp_client(port: int, pki: Pki, timeout: float = 15) -> tuple[int, bytes, bytes]:
     """``openssl s_client -starttls smtp``; after the upgrade it sends EHLO then QUIT."""
-    proc = await asyncio.create_subprocess_exec(
+    proc = await rt.exec_process(
         need("openssl"),
         "s_client",
         "-starttls",
@@ -155,9 +158,7 @@ async def openssl_smtp_client(port: int, pki: Pki, timeout: float = 15) -> tuple
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(b"EHLO client.example\r\nQUIT\r\n"), timeout
-        )
+        out, err = await rt.wait_for(proc.communicate(b"EHLO client.example\r\nQUIT\r\n"), timeout)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
@@ -229,7 +230,7 @@ def test_starttls_clients_at_once(run: Run, pki: Pki) -> None:
             port = listener.local.port
             async with background() as tasks:
                 server = SmtpServer(listener, pki, tasks)
-                results = await asyncio.gather(*(openssl_smtp_client(port, pki) for _ in range(4)))
+                results = await rt.gather(*(openssl_smtp_client(port, pki) for _ in range(4)))
                 await server.stop()
 
         assert len(server.sessions) == 4
@@ -251,16 +252,16 @@ def test_idle_timeout_update_is_per_socket(run: Run) -> None:
             await s1.update(idle_timeout=0.3)
             second = unisock.Socket(remote=listener.local)
             s2 = (await anext(listener)).socket
-            await asyncio.gather(first.ready, second.ready)
+            await rt.gather(first.ready, second.ready)
 
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(s1.closed, 5)
-            await asyncio.sleep(0.7)  # time is what is tested: s2 now idle > 2 x 0.3 s
+                await rt.wait_for(s1.closed, 5)
+            await rt.sleep(0.7)  # time is what is tested: s2 now idle > 2 x 0.3 s
             assert not s2.signal.aborted
             writer = second.writable.get_writer()
             await writer.write(b"still here")
             reader = s2.readable.get_reader()
-            got = await asyncio.wait_for(reader.read(), 5)
+            got = await rt.wait_for(reader.read(), 5)
             assert got.value == b"still here"
             reader.release_lock()
             writer.release_lock()
@@ -269,10 +270,10 @@ def test_idle_timeout_update_is_per_socket(run: Run) -> None:
             third = unisock.Socket(remote=listener.local)
             s3 = (await anext(listener)).socket
             await third.ready
-            await asyncio.sleep(0.5)  # time is what is tested: s3 idle past 0.3 s
+            await rt.sleep(0.5)  # time is what is tested: s3 idle past 0.3 s
             assert not s3.signal.aborted
             await s3.writable.get_writer().write(b"and me")
-            got = await asyncio.wait_for(third.readable.get_reader().read(), 5)
+            got = await rt.wait_for(third.readable.get_reader().read(), 5)
             assert got.value == b"and me"
 
             for sock in (first, second, third, s2, s3):

@@ -4,7 +4,6 @@ its own, and gets the server's first binary packet, ``SSH_MSG_KEXINIT``."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -18,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import PeerDidNotStart, Peers
 
 import unisock
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 Run = Callable[..., Any]
 
@@ -158,7 +160,7 @@ class Exchange:
         self.buffer = b""
 
     async def more(self) -> bool:
-        result = await asyncio.wait_for(self.reader.read(), 10)
+        result = await rt.wait_for(self.reader.read(), 10)
         if result.done:
             return False
         self.buffer += result.value
@@ -229,7 +231,7 @@ def test_several_clients_at_once(run: Run, sshd: int) -> None:
     """Five connections at the same time: each its own banner, each a fresh KEXINIT cookie."""
 
     async def main() -> None:
-        results = await asyncio.gather(*(version_exchange(sshd) for _ in range(5)))
+        results = await rt.gather(*(version_exchange(sshd) for _ in range(5)))
         banners = {banner for banner, _, _, _ in results}
         assert len(banners) == 1 and next(iter(banners)).startswith(b"SSH-2.0-OpenSSH_")
         cookies = {kexinit.cookie for _, kexinit, _, _ in results}

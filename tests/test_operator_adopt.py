@@ -3,7 +3,6 @@ listening ones for ``SocketListener`` (systemd socket activation, a parent's han
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import socket
@@ -14,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import Peer, free_port, need
 from tests.tls_util import Pki, make_pki
 
 import unisock
 from unisock import testing as conformance
 from unisock._base.options import SocketInit, SocketListenerInit
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 SRC = str(Path(unisock.__file__).resolve().parent.parent)
 
@@ -39,7 +41,7 @@ def server_material(pki: Pki) -> dict[str, Any]:
 async def echo_once(sock: unisock.Socket, prefix: bytes = b"") -> None:
     """Read one chunk and send it back (with ``prefix``), then close."""
     reader = sock.readable.get_reader()
-    chunk = (await asyncio.wait_for(reader.read(), 5)).value
+    chunk = (await rt.wait_for(reader.read(), 5)).value
     reader.release_lock()
     await sock.writable.get_writer().write(prefix + chunk)
     await sock.close()
@@ -55,15 +57,14 @@ async def round_trip(sock: unisock.Socket, data: bytes) -> bytes:
 
 async def connected_pair() -> tuple[socket.socket, socket.socket]:
     """A real TCP connection on loopback: (connecting end, accepted end), non-blocking."""
-    loop = asyncio.get_running_loop()
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         listening.setblocking(False)
         client = socket.socket()
         client.setblocking(False)
-        connecting = asyncio.ensure_future(loop.sock_connect(client, listening.getsockname()))
-        accepted, _ = await loop.sock_accept(listening)
+        connecting = rt.spawn(rt.sock_connect(client, listening.getsockname()))
+        accepted, _ = await rt.sock_accept(listening)
         await connecting
     return client, accepted
 
@@ -82,7 +83,7 @@ def test_tcp_client_end(run: Any) -> None:
             assert info.remote == listener.local
             assert info.local == unisock.SocketAddress(*local)
             server = await listener.accept()
-            serving = asyncio.ensure_future(echo_once(server, b"echo:"))
+            serving = rt.spawn(echo_once(server, b"echo:"))
             assert await round_trip(sock, b"adopted") == b"echo:adopted"
             await serving
             await sock.closed
@@ -100,7 +101,7 @@ def test_tcp_accepted_end(run: Any) -> None:
         assert info.remote == (await client.ready).local
         raw = server._transport.get_extra_info("socket")  # type: ignore[union-attr]
         assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
-        serving = asyncio.ensure_future(echo_once(server))
+        serving = rt.spawn(echo_once(server))
         assert await round_trip(client, b"both ends adopted") == b"both ends adopted"
         await serving
 
@@ -116,7 +117,7 @@ def test_tls_client_on_an_adopted_connection(run: Any, pki: Pki) -> None:
             info = await sock.ready
             assert info.servername == "localhost" and info.verification_status == "ok"
             server = await listener.accept()
-            serving = asyncio.ensure_future(echo_once(server, b"tls:"))
+            serving = rt.spawn(echo_once(server, b"tls:"))
             assert await round_trip(sock, b"hello") == b"tls:hello"
             await serving
 
@@ -128,10 +129,10 @@ def test_tls_server_side_on_an_adopted_connection(run: Any, pki: Pki) -> None:
         client_raw, accepted = await connected_pair()
         server = unisock.Socket(type="tls", sock=accepted, server_side=True, **server_material(pki))
         client = unisock.Socket(type="tls", sock=client_raw, ca=pki.ca_pem, servername="localhost")
-        info, client_info = await asyncio.gather(server.ready, client.ready)
+        info, client_info = await rt.gather(server.ready, client.ready)
         assert info.certificate == client_info.peer_certificate
         assert info.servername == "localhost"  # the SNI the client sent
-        serving = asyncio.ensure_future(echo_once(server, b"s:"))
+        serving = rt.spawn(echo_once(server, b"s:"))
         assert await round_trip(client, b"x") == b"s:x"
         await serving
 
@@ -142,13 +143,12 @@ def test_tls_server_side_with_openssl_client(run: Any, pki: Pki) -> None:
     need("openssl")
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         with socket.socket() as listening:
             listening.bind(("127.0.0.1", 0))
             listening.listen()
             listening.setblocking(False)
             port = listening.getsockname()[1]
-            proc = await asyncio.create_subprocess_exec(
+            proc = await rt.exec_process(
                 "openssl",
                 "s_client",
                 "-connect",
@@ -163,15 +163,15 @@ def test_tls_server_side_with_openssl_client(run: Any, pki: Pki) -> None:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
-            accepted, _ = await loop.sock_accept(listening)
+            accepted, _ = await rt.sock_accept(listening)
         server = unisock.Socket(type="tls", sock=accepted, server_side=True, **server_material(pki))
         try:
             await server.ready
             assert proc.stdin is not None
             proc.stdin.write(b"from openssl\n")
             await proc.stdin.drain()
-            serving = asyncio.ensure_future(echo_once(server, b"back:"))
-            out, _ = await asyncio.wait_for(proc.communicate(), 10)
+            serving = rt.spawn(echo_once(server, b"back:"))
+            out, _ = await rt.wait_for(proc.communicate(), 10)
             await serving
             assert out == b"back:from openssl\n"
         finally:
@@ -188,13 +188,13 @@ def test_starttls_on_an_adopted_accepted_connection(run: Any, pki: Pki) -> None:
         client_raw, accepted = await connected_pair()
         server = unisock.Socket(sock=accepted, server_side=True)
         client = unisock.Socket(sock=client_raw)
-        await asyncio.gather(server.ready, client.ready)
-        await asyncio.gather(
+        await rt.gather(server.ready, client.ready)
+        await rt.gather(
             server.update(type="tls", **server_material(pki)),
             client.update(type="tls", ca=pki.ca_pem, servername="localhost"),
         )
         assert server.info.cipher is not None
-        serving = asyncio.ensure_future(echo_once(server))
+        serving = rt.spawn(echo_once(server))
         assert await round_trip(client, b"upgraded") == b"upgraded"
         await serving
 
@@ -216,10 +216,10 @@ def test_udp_bound_and_connected(run: Any) -> None:
         async with conformance.settled(bound, connected):
             await connected.writable.get_writer().write(b"ping")
             reader = bound.readable.get_reader()
-            datagram = (await asyncio.wait_for(reader.read(), 5)).value
+            datagram = (await rt.wait_for(reader.read(), 5)).value
             assert datagram.data == b"ping" and datagram.remote == info.local
             await bound.writable.get_writer().write(unisock.Datagram(b"pong", datagram.remote))
-            got = (await asyncio.wait_for(connected.readable.get_reader().read(), 5)).value
+            got = (await rt.wait_for(connected.readable.get_reader().read(), 5)).value
             assert got == b"pong"
 
     run(main)
@@ -256,7 +256,7 @@ def test_tls_listener(run: Any, pki: Pki) -> None:
                 type="tls", remote=listener.local, ca=pki.ca_pem, servername="localhost"
             )
             server = await listener.accept()
-            serving = asyncio.ensure_future(echo_once(server))
+            serving = rt.spawn(echo_once(server))
             assert await round_trip(client, b"tls adopted") == b"tls adopted"
             await serving
 
@@ -270,7 +270,7 @@ def test_udp_listener(run: Any) -> None:
         async with unisock.SocketListener(type="udp", sock=raw) as listener:
             client = unisock.Socket(type="udp", remote=listener.local)
             await client.writable.get_writer().write(b"peer")
-            peer = await asyncio.wait_for(listener.accept(), 5)
+            peer = await rt.wait_for(listener.accept(), 5)
             async with conformance.settled(client, peer):
                 assert (await peer.readable.get_reader().read()).value == b"peer"
 
@@ -325,7 +325,7 @@ def test_the_callers_socket_object_never_closes_a_reused_number(run: Any) -> Non
         await sock.abort()
         accepted.close()
         for _ in range(5):
-            await asyncio.sleep(0)
+            await rt.sleep(0)
         reader, writer = os.pipe()
         try:
             del client_raw

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.tls_util import Pki, make_pki
 
 import unisock
 from unisock import testing as conformance
 from unisock._base.options import SocketInit, SocketListenerInit
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 def keep_alive_of(sock: unisock.Socket) -> tuple[int, int, int]:
@@ -125,7 +127,7 @@ def test_starttls_keeps_it(run: Any, pki: Pki) -> None:
                         key=pki.server.private_key_pem.bytes(),
                     ),
                 ]
-                await asyncio.gather(*upgrades)
+                await rt.gather(*upgrades)
                 assert keep_alive_of(client) == (1, 4, 4)
                 assert keep_alive_of(server) == (1, 9, 9)
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 import trustme
+from tests import rt
 from tests.tls_util import Pki, make_pki, run_peer
 
 import unisock
 from unisock import errors
 from unisock import testing as conformance
 from unisock._base.options import SocketListenerInit
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 @pytest.fixture
@@ -119,7 +122,7 @@ def test_openssl_s_client_sees_the_certificate_of_each_name(run: Any, pki: Pki) 
     async def main() -> None:
         async with unisock.SocketListener(type="tls", **material(pki.server), sni=sni) as listener:
             assert listener.local is not None
-            accepting = asyncio.ensure_future(_serve_forever(listener))
+            accepting = rt.spawn(_serve_forever(listener))
             try:
                 for name, leaf in (("a.example", a), ("b.example", b)):
                     rc, out, err = await run_peer(
@@ -145,7 +148,8 @@ def test_openssl_s_client_sees_the_certificate_of_each_name(run: Any, pki: Pki) 
                     assert other.cert_chain_pems[0].bytes().strip() not in out
             finally:
                 accepting.cancel()
-                await asyncio.gather(accepting, return_exceptions=True)
+                with contextlib.suppress(BaseException):
+                    await accepting
 
     run(main)
 
@@ -168,7 +172,7 @@ def test_update_swaps_the_certificate_for_new_connections_only(run: Any, pki: Pk
             before_server = await listener.accept()
             # In flight: accepted by the listener, handshake not started yet.
             raw = socket.create_connection((listener.local.address, listener.local.port))
-            await asyncio.sleep(0.2)  # the listener accepts it (and sets up its TLS)
+            await rt.sleep(0.2)  # the listener accepts it (and sets up its TLS)
             await listener.update(**material(renewed))
             in_flight = unisock.Socket(type="tls", sock=raw, ca=pki.ca_pem, servername="localhost")
             after = unisock.Socket(

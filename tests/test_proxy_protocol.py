@@ -3,7 +3,6 @@ round trips and fuzzing) and a listener with ``proxy_protocol=True`` fed by raw 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import socket
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests import rt
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -28,6 +28,8 @@ from unisock._transports.proxy_protocol import (
     crc32c,
     parse_header,
 )
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 # -- an encoder, written from the specification (the peer's side) --------------------------
 
@@ -320,15 +322,14 @@ def _connect(listener: unisock.SocketListener) -> socket.socket:
 
 
 async def _send(raw: socket.socket, data: bytes) -> None:
-    await asyncio.get_running_loop().sock_sendall(raw, data)
+    await rt.sock_sendall(raw, data)
 
 
 async def _closed_by_peer(raw: socket.socket, within: float = 5) -> bool:
     """Whether the listener's side closed (EOF or reset) within ``within`` seconds."""
-    loop = asyncio.get_running_loop()
     try:
         while True:
-            chunk = await asyncio.wait_for(loop.sock_recv(raw, 100), within)
+            chunk = await rt.wait_for(rt.sock_recv(raw, 100), within)
             if not chunk:
                 return True
     except ConnectionResetError:
@@ -345,10 +346,10 @@ def test_listener_reports_the_client_the_proxy_names(run: Any, version: int) -> 
             with _connect(listener) as raw:
                 for i in range(len(header)):  # the header trickles in, a byte at a time
                     await _send(raw, header[i : i + 1])
-                    await asyncio.sleep(0)
+                    await rt.sleep(0)
                 await _send(raw, b"request")
                 raw.shutdown(socket.SHUT_WR)
-                server = await asyncio.wait_for(listener.accept(), 5)
+                server = await rt.wait_for(listener.accept(), 5)
                 assert server.info.remote == unisock.SocketAddress("203.0.113.9", 40000)
                 assert (await server.ready).remote == server.info.remote
                 assert server.info.local == listener.local  # the real local end
@@ -364,7 +365,7 @@ def test_header_and_data_in_one_segment(run: Any) -> None:
         async with unisock.SocketListener(proxy_protocol=True) as listener:
             with _connect(listener) as raw:
                 await _send(raw, v2(("::ffff:1.2.3.4", 9), ("::1", 80)) + b"all at once")
-                server = await asyncio.wait_for(listener.accept(), 5)
+                server = await rt.wait_for(listener.accept(), 5)
                 async with conformance.settled(server):
                     assert server.info.remote == unisock.SocketAddress("::ffff:1.2.3.4", 9)
                     got = await server.readable.get_reader().read()
@@ -383,7 +384,7 @@ def test_local_and_unknown_keep_the_real_peer(run: Any, header: bytes) -> None:
         async with unisock.SocketListener(proxy_protocol=True) as listener:
             with _connect(listener) as raw:
                 await _send(raw, header + b"x")
-                server = await asyncio.wait_for(listener.accept(), 5)
+                server = await rt.wait_for(listener.accept(), 5)
                 async with conformance.settled(server):
                     assert server.info.remote == unisock.SocketAddress(*raw.getsockname())
 
@@ -402,7 +403,7 @@ def test_a_malformed_header_closes_that_connection_only(run: Any) -> None:
                 for raw in bad:
                     assert await _closed_by_peer(raw)
                 await _send(good, v1(("192.0.2.5", 5), ("192.0.2.6", 6)) + b"fine")
-                server = await asyncio.wait_for(listener.accept(), 5)
+                server = await rt.wait_for(listener.accept(), 5)
                 async with conformance.settled(server):
                     assert server.info.remote == unisock.SocketAddress("192.0.2.5", 5)
                 assert not listener._queue  # the bad ones never reached the program
@@ -440,7 +441,7 @@ def test_a_connection_that_ends_before_its_header_is_dropped(run: Any) -> None:
                 assert await _closed_by_peer(raw)
             with _connect(listener) as raw:
                 await _send(raw, v1(("10.1.1.1", 1), ("10.1.1.2", 2)))
-                server = await asyncio.wait_for(listener.accept(), 5)
+                server = await rt.wait_for(listener.accept(), 5)
                 async with conformance.settled(server):
                     assert server.info.remote == unisock.SocketAddress("10.1.1.1", 1)
 
@@ -459,7 +460,7 @@ def test_tls_listener_reads_the_header_before_the_handshake(run: Any, pki: Pki) 
             await _send(raw, v2(("2001:db8::7", 7000), ("2001:db8::1", 443)))
             client = unisock.Socket(type="tls", sock=raw, ca=pki.ca_pem, servername="localhost")
             await client.ready
-            server = await asyncio.wait_for(listener.accept(), 5)
+            server = await rt.wait_for(listener.accept(), 5)
             async with conformance.settled(client, server):
                 assert server.info.remote == unisock.SocketAddress("2001:db8::7", 7000)
                 assert (await server.ready).remote == server.info.remote

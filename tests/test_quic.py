@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import trustme
 from cryptography import x509
-from tests.conftest import background, eventually
+from tests.conftest import background, eventually, fd_count, wait_for
 
 import unisock
 from unisock import errors
@@ -57,6 +58,7 @@ async def quic_pair(**opts: Any) -> AsyncIterator[tuple[unisock.Socket, unisock.
         client.connection.close()
 
 
+@pytest.mark.trio
 def test_pooled_sockets_share_a_connection_and_server_pushes(run: Any) -> None:
     async def main() -> None:
         async with quic_listener() as listener:
@@ -104,6 +106,7 @@ def test_pooled_sockets_share_a_connection_and_server_pushes(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_datagrams_both_ways(run: Any) -> None:
     async def main() -> None:
         async with quic_listener() as listener:
@@ -129,7 +132,7 @@ def test_datagrams_both_ways(run: Any) -> None:
                 for _ in range(50):  # datagrams may be lost: retry until one echo arrives
                     await writer.write(b"ping")
                     try:
-                        result = await asyncio.wait_for(reader.read(), 0.2)
+                        result = await wait_for(reader.read(), 0.2)
                     except TimeoutError:
                         continue
                     assert result.value == b"echo:ping"
@@ -142,6 +145,7 @@ def test_datagrams_both_ways(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_wrong_ca_is_tls_error(run: Any) -> None:
     async def main() -> None:
         other = trustme.CA()
@@ -166,6 +170,7 @@ def test_quic_needs_alpn() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.trio
 def test_body_goes_out_as_0rtt_on_a_resumed_connection(run: Any) -> None:
     async def main() -> None:
         async with quic_listener() as listener:
@@ -193,6 +198,27 @@ def test_body_goes_out_as_0rtt_on_a_resumed_connection(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
+@pytest.mark.parametrize("pooling", [True, False], ids=["pooled", "unpooled"])
+def test_a_connect_given_up_closes_its_connection(run: Any, pooling: bool) -> None:
+    """A QUIC ``connect()`` given up (a timeout cancels it) while the peer never answers:
+    the connection that nothing else uses closes with it, its UDP socket (and on trio its
+    reader task) gone at once, not after the idle timeout."""
+    from unisock._transports.quic import pool_size
+
+    async def main() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+            silent.bind(("127.0.0.1", 0))
+            before = fd_count()
+            opts = client_opts(allow_pooling=pooling)
+            with pytest.raises(TimeoutError):
+                await wait_for(unisock.connect(remote=silent.getsockname(), **opts), 0.2)
+            await eventually(lambda: fd_count() <= before, what="its UDP socket closed")
+            assert pool_size() == 0
+
+    run(main)
+
+
 # -- info, stats, trust, key log, material checked at construction ------------------------
 
 CLIENT = CA.issue_cert("client.example")
@@ -211,6 +237,7 @@ def dns_names(certificate: bytes | None) -> list[str]:
     return names.get_values_for_type(x509.DNSName)
 
 
+@pytest.mark.trio
 def test_info_is_filled_on_both_sides(run: Any) -> None:
     """What the QUIC core knows is reported on both sides, with the TLS-over-TCP naming
     (a listener requiring client certificates runs on aioquic, the client on qh3)."""
@@ -282,29 +309,38 @@ class Relay:
         self.client_addr: Any = None
         self.front: Any = None
         self.back: Any = None
+        self.runtime: Any = None
 
     async def start(self, server: Any) -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
-        relay = self
+        # Raw sockets read by the runtime's reader callbacks: runs on asyncio and trio.
+        from unisock._runtime import current
 
-        class Front(asyncio.DatagramProtocol):
-            def datagram_received(self, data: bytes, addr: Any) -> None:
-                relay.client_addr = addr
-                relay.from_client += 1
-                relay.back.sendto(data)
+        self.runtime = current()
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for sock in (self.front, self.back):
+            sock.setblocking(False)
+        self.front.bind(("127.0.0.1", 0))
+        self.back.connect((server.address, server.port))
+        self.runtime.add_reader(self.front, self._from_client)
+        self.runtime.add_reader(self.back, self._from_server)
+        return self.front.getsockname()  # type: ignore[no-any-return]
 
-        class Back(asyncio.DatagramProtocol):
-            def datagram_received(self, data: bytes, addr: Any) -> None:
-                if relay.hold:
-                    relay.held.append(data)
+    def _from_client(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                data, self.client_addr = self.front.recvfrom(65536)
+                self.from_client += 1
+                self.back.send(data)
+
+    def _from_server(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                data = self.back.recv(65536)
+                if self.hold:
+                    self.held.append(data)
                 else:
-                    relay.front.sendto(data, relay.client_addr)
-
-        self.front, _ = await loop.create_datagram_endpoint(Front, local_addr=("127.0.0.1", 0))
-        self.back, _ = await loop.create_datagram_endpoint(
-            Back, remote_addr=(server.address, server.port)
-        )
-        return self.front.get_extra_info("sockname")[:2]  # type: ignore[no-any-return]
+                    self.front.sendto(data, self.client_addr)
 
     def release(self) -> None:
         self.hold = False
@@ -313,10 +349,13 @@ class Relay:
         self.held.clear()
 
     def close(self) -> None:
-        self.front.close()
-        self.back.close()
+        for sock in (self.front, self.back):
+            if sock is not None:
+                self.runtime.remove_reader(sock)
+                sock.close()
 
 
+@pytest.mark.trio
 def test_bytes_sent_counts_what_left_not_what_was_acknowledged(run: Any) -> None:
     """``bytes_sent`` counts bytes that left in packets, as TCP counts what the kernel
     took, not only those the peer acknowledged: with every answer (ACKs included) held
@@ -346,7 +385,7 @@ def test_bytes_sent_counts_what_left_not_what_was_acknowledged(run: Any) -> None
                     reader = client.readable.get_reader()
                     got = b""
                     while got != b"ping":
-                        got += (await asyncio.wait_for(reader.read(), 5)).value
+                        got += (await wait_for(reader.read(), 5)).value
                     assert client.stats.bytes_sent == 4 and client.stats.bytes_received == 4
                     reader.release_lock()
                     writer.release_lock()
@@ -358,6 +397,7 @@ def test_bytes_sent_counts_what_left_not_what_was_acknowledged(run: Any) -> None
     run(main)
 
 
+@pytest.mark.trio
 def test_system_trust_honours_ssl_cert_file(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """No ``ca=``: QUIC verifies against the same store as TLS, ``SSL_CERT_FILE`` included
     (aioquic alone would use certifi's bundle only, qh3 its own reading of the store)."""
@@ -382,6 +422,7 @@ def test_system_trust_honours_ssl_cert_file(run: Any, monkeypatch: pytest.Monkey
     run(main)
 
 
+@pytest.mark.trio
 def test_sslkeylogfile_gets_the_secrets(
     run: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -424,6 +465,7 @@ OTHER = CA.issue_cert("other.example")
     ],
     ids=["ca-int", "ca-garbage", "ca-missing", "key-mismatch", "session"],
 )
+@pytest.mark.trio
 def test_bad_client_material_fails_at_construction(
     run: Any, fields: dict[str, Any], error: type[Exception], words: str
 ) -> None:

@@ -3,7 +3,6 @@ its fix.  Real sockets on loopback, both loops."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import os
@@ -14,11 +13,14 @@ from typing import Any
 
 import pytest
 import trustme
+from tests import rt
 from tests.conftest import eventually, refusing_port
 
 import unisock
 import unisock.streams
 from unisock import SocketInit, errors
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 class _Pki:
@@ -37,7 +39,7 @@ def make_pki() -> _Pki:
 
 
 async def _accept_one(listener: unisock.SocketListener) -> unisock.Socket:
-    return await asyncio.wait_for(listener.accept(), 5)
+    return await rt.wait_for(listener.accept(), 5)
 
 
 async def _echo_once(sock: unisock.Socket, data: bytes) -> bytes:
@@ -47,7 +49,7 @@ async def _echo_once(sock: unisock.Socket, data: bytes) -> bytes:
     reader = sock.readable.get_reader()
     got = b""
     while len(got) < len(data):
-        result = await asyncio.wait_for(reader.read(), 5)
+        result = await rt.wait_for(reader.read(), 5)
         assert not result.done, got
         got += result.value
     reader.release_lock()
@@ -67,9 +69,9 @@ def test_update_on_one_accepted_socket_leaves_the_next_alone(run: Any) -> None:
             s2 = await _accept_one(listener)
             accepted = time.monotonic()
             with pytest.raises(errors.TimeoutError, match=r"idle_timeout=0\.3"):
-                await asyncio.wait_for(s1.closed, 5)
+                await rt.wait_for(s1.closed, 5)
             # time is what is tested: s2 stays idle past the 0.3 s it must not have taken
-            await asyncio.sleep(max(0.0, accepted + 0.5 - time.monotonic()))
+            await rt.sleep(max(0.0, accepted + 0.5 - time.monotonic()))
             assert not s2.signal.aborted
             s2.readable.pipe_to(s2.writable)
             assert await _echo_once(c2, b"still here") == b"still here"
@@ -89,9 +91,7 @@ def test_starttls_on_one_accepted_socket_leaves_the_next_plaintext(run: Any) -> 
                 client = await unisock.connect(remote=listener.local)
                 server = await _accept_one(listener)
                 assert server.info.type == "tcp"
-                upgraded = asyncio.ensure_future(
-                    server.update(type="tls", cert=pki.cert, key=pki.key)
-                )
+                upgraded = rt.spawn(server.update(type="tls", cert=pki.cert, key=pki.key))
                 await client.update(type="tls", ca=pki.ca, servername="localhost")
                 await upgraded
                 assert server.info.type == client.info.type == "tls"
@@ -111,7 +111,7 @@ def test_echo_pipe_after_the_peer_reset_rejects_with_network_error(run: Any) -> 
             server = await _accept_one(listener)
             await client.abort()  # RST
             with pytest.raises(errors.NetworkError):
-                await asyncio.wait_for(server.closed, 5)
+                await rt.wait_for(server.closed, 5)
             with pytest.raises(errors.NetworkError):
                 await server.readable.pipe_to(server.writable)
 
@@ -139,10 +139,10 @@ def test_udp_update_ttl_applies(run: Any) -> None:
             sock = await unisock.connect(type="udp", remote=("127.0.0.1", port), ttl=30)
             writer = sock.writable.get_writer()
             await writer.write(b"one")
-            assert await asyncio.to_thread(_ttl_of_next_datagram, receiver) == 30
+            assert await rt.to_thread(_ttl_of_next_datagram, receiver) == 30
             await sock.update(ttl=9)
             await writer.write(b"two")
-            assert await asyncio.to_thread(_ttl_of_next_datagram, receiver) == 9
+            assert await rt.to_thread(_ttl_of_next_datagram, receiver) == 9
             await sock.close()
 
     run(main)
@@ -161,9 +161,10 @@ async def _silent_tcp_server() -> tuple[socket.socket, int]:
 
 async def _closed_error(sock: unisock.Socket) -> BaseException:
     """The error ``closed`` rejects with (within 10 s)."""
-    done, _ = await asyncio.wait([asyncio.ensure_future(_settle(sock))], timeout=10)
-    assert done, "closed did not settle in 10 s"
-    outcome = done.pop().result()
+    try:
+        outcome = await rt.wait_for(_settle(sock), 10)
+    except TimeoutError:
+        raise AssertionError("closed did not settle in 10 s") from None
     assert outcome is not None, "closed resolved"
     return outcome
 
@@ -322,7 +323,7 @@ def test_abort_before_ready_leaves_later_connections_alone(run: Any) -> None:
                 healthy.append(await unisock.connect(remote=listener.local))
                 # time is part of the test: the doomed connects' late callbacks (uvloop
                 # closing their fds) get to run before the healthy socket is used
-                await asyncio.sleep(0.01)
+                await rt.sleep(0.01)
                 gc.collect()
                 data = f"healthy {i}".encode()
                 assert await _echo_once(healthy[-1], data) == data
@@ -363,7 +364,7 @@ def test_a_failed_write_aborts_the_socket(run: Any) -> None:
             exc = await _closed_error(client)
             assert isinstance(exc, TypeError)
             assert client.signal.aborted
-            await asyncio.wait_for(client.close(), 1)  # no 5 s grace wait
+            await rt.wait_for(client.close(), 1)  # no 5 s grace wait
             await server.close()
 
     run(main)
@@ -394,7 +395,7 @@ def test_update_with_a_socket_init_counts_the_fields_set_on_it(run: Any) -> None
             server = await _accept_one(listener)
             await client.update(SocketInit(idle_timeout=0))
             assert client._opts.idle_timeout == 0
-            await asyncio.sleep(0.5)  # time is what is tested: idle past the old 0.2 s
+            await rt.sleep(0.5)  # time is what is tested: idle past the old 0.2 s
             assert not client.signal.aborted
             with pytest.raises(TypeError, match="remote"):
                 await client.update(SocketInit(remote=("127.0.0.1", 1)))
@@ -428,7 +429,7 @@ def test_starttls_handshake_is_bounded_by_ready_timeout(run: Any) -> None:
         with server:
             sock = await unisock.connect(remote=("127.0.0.1", port), ready_timeout=0.3)
             with pytest.raises(errors.TimeoutError):
-                await asyncio.wait_for(sock.update(type="tls", verify=False), 5)
+                await rt.wait_for(sock.update(type="tls", verify=False), 5)
             assert sock.signal.aborted
 
     run(main)
@@ -530,7 +531,7 @@ def test_echo_listener_reports_nothing_when_clients_reset(run: Any) -> None:
             assert b"".join([c async for c in client.readable]) == b"bye"
             # every server side has ended (the reset ones with an error) before run() looks
             assert len(accepted) == 21
-            ends = await asyncio.wait_for(asyncio.gather(*(settled(s.closed) for s in accepted)), 5)
+            ends = await rt.wait_for(rt.gather(*(settled(s.closed) for s in accepted)), 5)
             assert sum(isinstance(e, errors.NetworkError) for e in ends) >= 1
 
     run(main)
@@ -541,7 +542,7 @@ def test_async_listener_errors_that_are_bugs_still_reach_the_loop() -> None:
 
     async def main() -> None:
         async with unisock.SocketListener() as listener:
-            handled = asyncio.Event()
+            handled = rt.Event()
 
             async def buggy(event: Any) -> None:
                 await event.socket.abort()
@@ -550,7 +551,7 @@ def test_async_listener_errors_that_are_bugs_still_reach_the_loop() -> None:
 
             listener.add_event_listener("socket", buggy)
             client = await unisock.connect(remote=listener.local)
-            await asyncio.wait_for(handled.wait(), 5)
+            await rt.wait_for(handled.wait(), 5)
             await client.abort()
 
     with pytest.raises(AssertionError, match="KeyError"):
@@ -593,9 +594,7 @@ def test_cancelled_connect_leaves_nothing(run: Any) -> None:
             fds = _open_fds()
             for _ in range(50):
                 with pytest.raises(TimeoutError):
-                    await asyncio.wait_for(
-                        unisock.connect(type="tls", remote=("127.0.0.1", port)), 0.02
-                    )
+                    await rt.wait_for(unisock.connect(type="tls", remote=("127.0.0.1", port)), 0.02)
             # the aborted transports finish closing
             with contextlib.suppress(AssertionError):  # the assertion below tells which fds
                 await eventually(lambda: len(os.listdir("/proc/self/fd")) <= before)
@@ -619,12 +618,12 @@ def test_cancelling_the_task_awaiting_pipe_to_stops_the_pipe(run: Any) -> None:
                 {"write": sink_write}
             )
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(server.readable.pipe_to(sink), 0.1)
+                await rt.wait_for(server.readable.pipe_to(sink), 0.1)
             writer = client.writable.get_writer()
             await writer.write(b"after the pipe stopped")
             await eventually(lambda: server.stats.bytes_received == 22, what="the bytes arrived")
             for _ in range(3):  # loop turns in which a live pipe would hand them on
-                await asyncio.sleep(0)
+                await rt.sleep(0)
             assert bytes(received) == b""
             assert not sink.locked and not server.readable.locked  # released, still open
             await client.close()

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import (
     background,
     blackholed_address,
@@ -30,6 +31,8 @@ import unisock
 from unisock import errors
 from unisock import testing as conformance  # read_all, settled
 from unisock.streams import ReadableStream
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 LINGER_RST = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER on, 0 s: close sends RST
 
@@ -230,7 +233,7 @@ def test_signal_aborts(run: Any) -> None:
         async with tcp_pair() as (client, server):
             controller = unisock.AbortController()
             s = unisock.Socket(remote=server.info.local, signal=controller.signal)
-            await asyncio.sleep(0)
+            await rt.sleep(0)
             controller.abort("stop")
             with pytest.raises(errors.AbortError):
                 await s.closed
@@ -248,16 +251,16 @@ def test_data_event_mode(run: Any) -> None:
             await writer.write(b"queued")
             await eventually(lambda: server.stats.bytes_received == 6, what="b'queued' arrived")
             got: list[bytes] = []
-            ended = asyncio.get_running_loop().create_future()
+            ended = rt.future()
             server.add_event_listener("data", lambda ev: got.extend(ev.buffers))
             server.add_event_listener("end", lambda ev: ended.set_result(True))
             with pytest.raises(TypeError, match="'data' event"):
                 server.readable.get_reader()
             await writer.write(b" then more")
             await writer.close()
-            await asyncio.wait_for(ended, 5)
+            await rt.wait_for(ended, 5)
             assert b"".join(got) == b"queued then more"
-            await asyncio.wait_for(server.closed, 5)
+            await rt.wait_for(server.closed, 5)
 
     run(main)
 
@@ -343,7 +346,7 @@ def test_ncat_half_close(run: Any) -> None:
     async def main() -> None:
         async with unisock.SocketListener(allow_half_open=True) as listener:
             assert listener.local is not None
-            proc = await asyncio.create_subprocess_exec(
+            proc = await rt.exec_process(
                 "ncat",
                 "127.0.0.1",
                 str(listener.local.port),
@@ -361,10 +364,10 @@ def test_ncat_half_close(run: Any) -> None:
                 writer = ev.socket.writable.get_writer()
                 await writer.write(b"answer")
                 await writer.close()
-                out, err = await asyncio.wait_for(proc.communicate(), 10)
+                out, err = await rt.wait_for(proc.communicate(), 10)
                 assert out == b"answer", err  # what ncat got, printed on its stdout
                 assert proc.returncode == 0, err
-                await asyncio.wait_for(ev.socket.closed, 5)
+                await rt.wait_for(ev.socket.closed, 5)
                 assert ev.socket.stats.bytes_sent == 6 and ev.socket.stats.bytes_received == 8
             finally:
                 if proc.returncode is None:
@@ -403,7 +406,7 @@ def test_peer_never_sends_idle_timeout(run: Any, peer: Any) -> None:
     async def main() -> None:
         s = await unisock.connect(remote=("127.0.0.1", port), idle_timeout=0.3)
         with pytest.raises(errors.TimeoutError):
-            await asyncio.wait_for(s.closed, 5)
+            await rt.wait_for(s.closed, 5)
 
     run(main)
 
@@ -430,17 +433,16 @@ def test_listener_survives_reset_burst(run: Any) -> None:
         async with unisock.SocketListener() as listener:
             assert listener.local is not None
             port = listener.local.port
-            loop = asyncio.get_running_loop()
             for _ in range(200):
                 raw = socket.socket()
                 raw.setblocking(False)
                 raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
-                await loop.sock_connect(raw, ("127.0.0.1", port))
+                await rt.sock_connect(raw, ("127.0.0.1", port))
                 raw.close()
             s = unisock.Socket(remote=listener.local, body=b"still here")
             reset = 0
             while True:  # the reset connections the kernel queued come first, in any order
-                ev = await asyncio.wait_for(listener.__anext__(), 5)
+                ev = await rt.wait_for(listener.__anext__(), 5)
                 try:
                     got = await conformance.read_all(ev.socket)
                 except errors.NetworkError as exc:
@@ -462,7 +464,7 @@ def test_listener_events_and_close(run: Any) -> None:
         listener = unisock.SocketListener()
         local = await listener.ready
         seen: list[unisock.Socket] = []
-        accepted = asyncio.Event()
+        accepted = rt.Event()
 
         def on_socket(ev: unisock.SocketEvent) -> None:
             seen.append(ev.socket)
@@ -470,7 +472,7 @@ def test_listener_events_and_close(run: Any) -> None:
 
         listener.add_event_listener("socket", on_socket)
         s = await unisock.connect(remote=local)
-        await asyncio.wait_for(accepted.wait(), 5)
+        await rt.wait_for(accepted.wait(), 5)
         assert len(seen) == 1
         await listener.close()
         await listener.closed
@@ -529,7 +531,7 @@ def test_pipe_through_transform_echo_finishes_before_auto_close(run: Any) -> Non
 
             async with background(serve()):
                 s = unisock.Socket(remote=listener.local, body=b"shout")
-                assert await asyncio.wait_for(conformance.read_all(s), 5) == b"SHOUT"
+                assert await rt.wait_for(conformance.read_all(s), 5) == b"SHOUT"
                 await s.closed
 
     run(main)
@@ -573,7 +575,7 @@ def test_socat_peer_that_never_reads_applies_backpressure(run: Any, peer: Any) -
         while written < (256 << 20):
             if writer.desired_size is not None and writer.desired_size <= 0:
                 try:
-                    await asyncio.wait_for(writer.ready, 0.5)
+                    await rt.wait_for(writer.ready, 0.5)
                 except TimeoutError:
                     break
             writer.write(chunk)

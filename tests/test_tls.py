@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from tests import rt
 from tests.conftest import background, eventually
 from tests.tls_util import Pki, expired, make_pki, openssl_server, run_peer
 
 import unisock
 from unisock import errors
 from unisock import testing as conformance  # read_all, settled
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 
 @pytest.fixture
@@ -38,7 +41,7 @@ async def expect_reversed(s: unisock.Socket, line: bytes) -> None:
     reader = s.readable.get_reader()
     data = b""
     while line[::-1] not in data:
-        data += (await asyncio.wait_for(reader.read(), 5)).value
+        data += (await rt.wait_for(reader.read(), 5)).value
     reader.release_lock()
     await s.abort()
 
@@ -303,7 +306,7 @@ def test_starttls_with_openssl_s_client_smtp(run: Any, pki: Pki) -> None:
     async def main() -> None:
         async with unisock.SocketListener() as lst:
             assert lst.local is not None
-            done = asyncio.get_running_loop().create_future()
+            done = rt.future()
 
             async def session(sock: unisock.Socket) -> None:
                 reader = sock.readable.get_reader()
@@ -343,7 +346,7 @@ def test_starttls_with_openssl_s_client_smtp(run: Any, pki: Pki) -> None:
 
             async with background() as tasks:
                 tasks.spawn(serve())
-                proc = await asyncio.create_subprocess_exec(
+                proc = await rt.exec_process(
                     "openssl",
                     "s_client",
                     "-connect",
@@ -363,8 +366,8 @@ def test_starttls_with_openssl_s_client_smtp(run: Any, pki: Pki) -> None:
                 assert proc.stdin is not None and proc.stdout is not None
                 proc.stdin.write(b"NOOP\r\n")
                 await proc.stdin.drain()
-                assert await asyncio.wait_for(done, 10) == b"NOOP"
-                reply = await asyncio.wait_for(proc.stdout.readline(), 5)
+                assert await rt.wait_for(done, 10) == b"NOOP"
+                reply = await rt.wait_for(proc.stdout.readline(), 5)
                 assert reply == b"250 secure NOOP\r\n"
                 proc.stdin.close()
                 proc.kill()
@@ -439,6 +442,7 @@ def test_session_resumption_with_pooling(run: Any, pki: Pki) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only("the raw peers are asyncio streams (asyncio.open_connection)")
 def test_listener_survives_garbage_and_stalled_handshakes(run: Any, pki: Pki) -> None:
     """Peers that send no TLS, a record too long, a record cut short, or nothing never
     become sockets: the listener drops each one (the two that stall once ready_timeout is
@@ -468,8 +472,8 @@ def test_listener_survives_garbage_and_stalled_handshakes(run: Any, pki: Pki) ->
                             pass
                     return loop.time() - since
 
-                kept = await asyncio.wait_for(
-                    asyncio.gather(*(dropped(r, since) for r, _, since in peers)), 5
+                kept = await rt.wait_for(
+                    rt.gather(*(dropped(r, since) for r, _, since in peers)), 5
                 )
                 assert len(kept) == 4  # every one dropped by the listener
                 assert kept[2] >= 0.25 and kept[3] >= 0.25, kept  # stalled: at ready_timeout
@@ -480,7 +484,7 @@ def test_listener_survives_garbage_and_stalled_handshakes(run: Any, pki: Pki) ->
                     servername="localhost",
                     body=b"ok",
                 )
-                ev = await asyncio.wait_for(lst.__anext__(), 5)  # none of them became an event
+                ev = await rt.wait_for(lst.__anext__(), 5)  # none of them became an event
                 assert ev.socket.info.remote == (await s.ready).local
                 assert await conformance.read_all(ev.socket) == b"ok"
                 await s.closed

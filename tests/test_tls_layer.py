@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from tests import rt
 from tests.conftest import eventually, tcp_unread
 from tests.tls_util import (
     Pki,
@@ -54,7 +55,7 @@ class Collect(asyncio.Protocol):
         self.eof = False
         self.keep_open = keep_open
         self.lost: asyncio.Future[BaseException | None] = loop.create_future()
-        self.grew = asyncio.Event()
+        self.grew = rt.Event()
         self.paused_writing = 0
         self.transport: Any = None
 
@@ -127,7 +128,7 @@ class TLSServer:
             t.abort()
         self.server.close()
         await self.server.wait_closed()
-        await asyncio.sleep(0)
+        await rt.sleep(0)
 
 
 class Echo(Collect):
@@ -290,7 +291,7 @@ def _verification_failure(
             with pytest.raises(TLSError) as info:
                 await t.handshake
             assert isinstance(await p.lost, TLSError)
-            await asyncio.wait_for(srv.protocols[0].lost, 5)  # the server's side is over too
+            await rt.wait_for(srv.protocols[0].lost, 5)  # the server's side is over too
             return info.value, bytes(srv.protocols[0].data)
 
     return run(main)
@@ -701,7 +702,7 @@ def test_close_is_bounded_when_peer_stops_reading(run: Run, pki: Pki) -> None:
             blob = b"z" * (1 << 20)
             while not p.paused_writing:
                 t.write(blob)
-                await asyncio.sleep(0)
+                await rt.sleep(0)
             loop = asyncio.get_running_loop()
             start = loop.time()
             t.close()
@@ -732,7 +733,7 @@ def test_read_backpressure(run: Run, pki: Pki) -> None:
             # would deliver it pass
             await eventually(lambda: tcp_unread(port) > 0, what="bytes waiting in the kernel")
             for _ in range(3):
-                await asyncio.sleep(0)
+                await rt.sleep(0)
             held = len(p.data) - seen
             t.resume_reading()
             assert await p.lost is None
@@ -753,7 +754,7 @@ def test_no_fd_leaks(run: Run, pki: Pki) -> None:
                     t.abort()
                 assert (await p.lost) is None
             # every server side has ended too
-            await asyncio.wait_for(asyncio.gather(*(q.lost for q in srv.protocols)), 5)
+            await rt.wait_for(rt.gather(*(q.lost for q in srv.protocols)), 5)
 
     run(main)  # warm up: contexts, imports
     before = open_fds()

@@ -16,7 +16,9 @@ from tests.conftest import (
     fd_count,
     need,
     refusing_port,
+    sleep,
     udp_unread,
+    wait_for,
 )
 
 import unisock
@@ -41,6 +43,7 @@ async def udp_echo_listener(**opts: Any) -> AsyncIterator[unisock.SocketListener
         yield listener
 
 
+@pytest.mark.trio
 def test_connected_mode_keeps_boundaries_and_counts(run: Any) -> None:
     async def main() -> None:
         async with udp_echo_listener() as listener:
@@ -60,6 +63,7 @@ def test_connected_mode_keeps_boundaries_and_counts(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_bound_mode_both_families(run: Any) -> None:
     async def main() -> None:
         for host in ("127.0.0.1", "::1"):
@@ -80,6 +84,7 @@ def test_bound_mode_both_families(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_oversize_is_value_error_and_socket_survives(run: Any) -> None:
     async def main() -> None:
         async with udp_echo_listener() as listener:
@@ -95,6 +100,7 @@ def test_oversize_is_value_error_and_socket_survives(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_port_unreachable_is_network_error(run: Any) -> None:
     async def main() -> None:
         s = unisock.Socket(type="udp", remote=("127.0.0.1", port))
@@ -102,7 +108,7 @@ def test_port_unreachable_is_network_error(run: Any) -> None:
         reader = s.readable.get_reader()
         await writer.write(b"anyone?")
         with pytest.raises(errors.NetworkError) as info:
-            await asyncio.wait_for(reader.read(), 5)
+            await wait_for(reader.read(), 5)
         assert info.value.errno == 111
         reader.release_lock()
         await s.close()
@@ -111,6 +117,7 @@ def test_port_unreachable_is_network_error(run: Any) -> None:
         run(main)
 
 
+@pytest.mark.trio
 def test_socat_echo(run: Any, peer: Any) -> None:
     need("socat")
     port = peer(["socat", "UDP4-RECVFROM:0,bind=127.0.0.1,fork", "EXEC:cat"]).port("udp")
@@ -120,7 +127,7 @@ def test_socat_echo(run: Any, peer: Any) -> None:
         writer = s.writable.get_writer()
         reader = s.readable.get_reader()
         await writer.write(b"ping")  # socat is bound: no retry (loopback loses nothing)
-        result = await asyncio.wait_for(reader.read(), 5)
+        result = await wait_for(reader.read(), 5)
         assert result.value == b"ping"
         reader.release_lock()
         await s.close()
@@ -153,6 +160,7 @@ def _dns_answer_a(reply: bytes, qid: int = 0x1234) -> str:
     return ".".join(str(b) for b in reply[pos + 10 : pos + 14])
 
 
+@pytest.mark.trio
 def test_dnsmasq_answers_hand_built_query(run: Any, peer: Any, tmp_path: Any) -> None:
     need("dnsmasq")
     _, (port,) = peer.on_free_ports(
@@ -177,7 +185,7 @@ def test_dnsmasq_answers_hand_built_query(run: Any, peer: Any, tmp_path: Any) ->
         writer = s.writable.get_writer()
         reader = s.readable.get_reader()
         await writer.write(_dns_query("example.test"))  # dnsmasq is bound: no retry
-        result = await asyncio.wait_for(reader.read(), 5)
+        result = await wait_for(reader.read(), 5)
         assert _dns_answer_a(result.value) == "10.1.2.3"
         reader.release_lock()
         await s.close()
@@ -186,6 +194,8 @@ def test_dnsmasq_answers_hand_built_query(run: Any, peer: Any, tmp_path: Any) ->
 
 
 def test_listener_keeps_two_socat_clients_apart(run: Any) -> None:
+    # asyncio only: it drives socat through asyncio's subprocess pipes (trio's own UDP
+    # listener against socat is test_trio.py's test_udp_listener_with_socat_clients).
     need("socat")
 
     async def main() -> None:
@@ -210,7 +220,7 @@ def test_listener_keeps_two_socat_clients_apart(run: Any) -> None:
                 await proc.stdin.drain()
             for proc, word in procs:
                 assert proc.stdout is not None
-                got = await asyncio.wait_for(proc.stdout.read(len(b"echo:") + len(word)), 5)
+                got = await wait_for(proc.stdout.read(len(b"echo:") + len(word)), 5)
                 assert got == b"echo:" + word
                 assert proc.stdin is not None
                 proc.stdin.close()
@@ -220,6 +230,7 @@ def test_listener_keeps_two_socat_clients_apart(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_listener_idle_peers_and_limits(run: Any) -> None:
     async def main() -> None:
         listener = unisock.SocketListener(type="udp", idle_timeout=0.2, max_peers=2)
@@ -230,11 +241,11 @@ def test_listener_idle_peers_and_limits(run: Any) -> None:
             s = unisock.Socket(type="udp", remote=local)
             await s.writable.get_writer().write(b"%d" % i)
             socks.append(s)
-            peers.append(await asyncio.wait_for(listener.accept(), 5))
+            peers.append(await wait_for(listener.accept(), 5))
         with pytest.raises(errors.NetworkError, match="capacity"):
-            await asyncio.wait_for(peers[0].closed, 5)
+            await wait_for(peers[0].closed, 5)
         with pytest.raises(errors.TimeoutError):
-            await asyncio.wait_for(peers[2].closed, 5)
+            await wait_for(peers[2].closed, 5)
         for s in socks:
             await s.close()
         await listener.close()
@@ -242,6 +253,7 @@ def test_listener_idle_peers_and_limits(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_evicted_peers_never_accepted_leave_the_queue(run: Any) -> None:
     """A peer evicted before anyone accepted it is dropped from the queue (at most
     max_peers queued: spoofed sources cannot grow it)."""
@@ -255,9 +267,9 @@ def test_evicted_peers_never_accepted_leave_the_queue(run: Any) -> None:
                 socks.append(s)
             assert listener.local is not None
             await eventually(lambda: udp_unread(listener.local.port) == 0, what="all read")
-            got = [await asyncio.wait_for(listener.accept(), 5) for _ in range(2)]
+            got = [await wait_for(listener.accept(), 5) for _ in range(2)]
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(listener.accept(), 0.2)
+                await wait_for(listener.accept(), 0.2)
             assert len(got) == 2
             for s in socks + got:
                 await s.close()
@@ -265,6 +277,7 @@ def test_evicted_peers_never_accepted_leave_the_queue(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_no_fd_leak(run: Any) -> None:
     async def main() -> None:
         before = fd_count()
@@ -277,6 +290,7 @@ def test_no_fd_leak(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_full_readable_drops_and_counts(run: Any) -> None:
     """Nobody reads: the readable keeps at most its high-water mark, the rest is counted."""
 
@@ -288,7 +302,7 @@ def test_full_readable_drops_and_counts(run: Any) -> None:
         for i in range(3000):
             await writer.write(b"%d" % i)
             if i % 200 == 0:
-                await asyncio.sleep(0)  # let the receiver drain the kernel buffer
+                await sleep(0)  # let the receiver drain the kernel buffer
         assert local is not None
         await eventually(lambda: udp_unread(local.port) == 0, what="the receiver read all")
         queued = len(receiver.readable._controller._queue)

@@ -3,11 +3,11 @@ growing batches under a flood, and nothing lost or reordered either way."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from typing import Any
 
 import pytest
+from tests.conftest import LOOPS, TRIO, run_on, sleep
 
 from unisock._transports.udp.endpoint import _BATCH_MAX
 from unisock._transports.udp.opening import open_datagram_endpoint
@@ -31,9 +31,8 @@ class Recorder:
         pass
 
 
-@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("loop_name", [*LOOPS, *TRIO])
 def test_a_flood_is_drained_in_growing_batches_in_order(loop_name: str) -> None:
-    from conftest import run_on
 
     async def main() -> None:
         endpoint, rec = await open_datagram_endpoint(Recorder, local=("127.0.0.1", 0))
@@ -48,7 +47,7 @@ def test_a_flood_is_drained_in_growing_batches_in_order(loop_name: str) -> None:
             for _ in range(200):
                 if len(rec.got) == total:
                     break
-                await asyncio.sleep(0.005)
+                await sleep(0.005)
             assert rec.got == [b"%d" % i for i in range(total)]
             assert endpoint._batch == _BATCH_MAX or endpoint._batch >= 8  # it grew
         finally:
@@ -58,9 +57,8 @@ def test_a_flood_is_drained_in_growing_batches_in_order(loop_name: str) -> None:
     run_on(loop_name, main)
 
 
-@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("loop_name", [*LOOPS, *TRIO])
 def test_request_response_reads_one_per_wake_up_and_probes_rarely(loop_name: str) -> None:
-    from conftest import run_on
 
     async def main() -> None:
         endpoint, rec = await open_datagram_endpoint(Recorder, local=("127.0.0.1", 0))
@@ -72,7 +70,7 @@ def test_request_response_reads_one_per_wake_up_and_probes_rarely(loop_name: str
                 for _ in range(200):
                     if len(rec.got) == i + 1:
                         break
-                    await asyncio.sleep(0)
+                    await sleep(0)
                 probes += endpoint._batch == 2
                 assert endpoint._batch <= 2
             assert rec.got == [b"%d" % i for i in range(300)]

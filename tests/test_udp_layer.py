@@ -1,7 +1,8 @@
 """The UDP layer below ``Socket(type="udp")``: ``DatagramEndpoint`` and ``PeerTable``.
 
 Real sockets on 127.0.0.1 / ::1 only, against peers we did not write (socat as a UDP echo
-and as clients, dnsmasq as a DNS server), on the stock loop and on uvloop.
+and as clients, dnsmasq as a DNS server), on the stock loop, on uvloop and under trio.run
+(the endpoint reads through the runtime's ``add_reader``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ import struct
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import Peers, eventually, udp_unread
+from tests.conftest import TRIO, Peers, eventually, run_on_trio, sleep, udp_unread
 
 from unisock._transports.udp.endpoint import (
     MAX_PAYLOAD_IPV4,
@@ -60,9 +60,14 @@ if uvloop is not None:  # uvloop opens a process-wide pipe with its first loop: 
         _warm.run(asyncio.sleep(0))
 
 
-@pytest.fixture(params=["asyncio", "uvloop"])
+@pytest.fixture(params=["asyncio", "uvloop", *TRIO])
 def run(request: pytest.FixtureRequest) -> Run:
-    """Run a coroutine function on the stock loop or on uvloop, bounded in time."""
+    """Run a coroutine function on the stock loop, on uvloop or under trio, bounded in
+    time (under trio with conftest's checks: no task left, nothing reported)."""
+    if request.param == "trio":
+        trio_runner: Any = lambda main: run_on_trio(main, 15)  # noqa: E731
+        trio_runner.kind = "trio"
+        return trio_runner  # type: ignore[no-any-return]
     if request.param == "uvloop":
         if uvloop is None:
             pytest.skip("uvloop is not installed")
@@ -77,6 +82,7 @@ def run(request: pytest.FixtureRequest) -> Run:
         with asyncio.Runner(loop_factory=factory) as r:
             return r.run(bounded())
 
+    runner.kind = request.param  # type: ignore[attr-defined]
     return runner
 
 
@@ -102,39 +108,28 @@ def need(program: str) -> str:
 
 
 class Recorder:
-    """A protocol that keeps what it gets and wakes a waiter."""
+    """A protocol that keeps what it gets; ``wait_for`` polls it (on any runtime)."""
 
     def __init__(self) -> None:
         self.datagrams: list[tuple[bytes, Address]] = []
         self.errors: list[Exception] = []
         self.lost: list[Exception | None] = []
         self.endpoint: DatagramEndpoint | None = None
-        self._event = asyncio.Event()
 
     def connection_made(self, endpoint: DatagramEndpoint) -> None:
         self.endpoint = endpoint
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.datagrams.append((data, addr))
-        self._event.set()
 
     def error_received(self, exc: Exception) -> None:
         self.errors.append(exc)
-        self._event.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost.append(exc)
-        self._event.set()
 
     async def wait_for(self, check: Callable[[Recorder], bool]) -> None:
-        deadline = time.monotonic() + 5.0
-        while not check(self):
-            self._event.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError("condition not met in time")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), remaining)
+        await eventually(lambda: check(self), timeout=5.0, what="the recorder's condition")
 
 
 async def wait_until(check: Callable[[], bool]) -> None:
@@ -142,7 +137,7 @@ async def wait_until(check: Callable[[], bool]) -> None:
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+        await sleep(0.01)
 
 
 def socat_echo(host: str, port: int) -> list[str]:
@@ -302,6 +297,8 @@ class Numbered:
 
 
 def test_peer_table_keeps_two_socat_clients_apart(run: Run) -> None:
+    if getattr(run, "kind", "") == "trio":
+        pytest.skip("drives socat through asyncio's subprocess pipes (test_trio.py has a trio one)")
     socat = need("socat")
 
     async def main() -> None:
@@ -503,7 +500,7 @@ def test_options_bound_ipv6_and_pause_resume(run: Run) -> None:
                         client.sendto(b"%d" % i, addr)
                     assert udp_unread(addr[1]) > 0  # queued on loopback as sendto returns
                     for _ in range(3):  # each loop turn polls the sockets it reads from
-                        await asyncio.sleep(0)
+                        await sleep(0)
                     assert rec.datagrams == []  # paused: they wait in the kernel
                     server.resume_reading()
                     await rec.wait_for(lambda r: len(r.datagrams) == 200)
@@ -640,7 +637,7 @@ def test_peer_table_idle_timeout_frees_a_peer(run: Run) -> None:
             start = time.monotonic()
             while time.monotonic() - start < 0.9:
                 busy.sendto(b"tick", server)
-                await asyncio.sleep(0.05)  # time is what is tested: busy every 50 ms, not idle
+                await sleep(0.05)  # time is what is tested: busy every 50 ms, not idle
             assert q in removed, "the quiet peer was not freed"
             reason, when = removed[q]
             assert reason == "idle"

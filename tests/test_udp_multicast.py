@@ -5,13 +5,13 @@ kernel."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import socket
 import struct
 from typing import Any
 
 import pytest
+from tests.conftest import wait_for
 
 import unisock
 from unisock import errors
@@ -62,7 +62,7 @@ def ipv6_multicast_interface() -> str:
 async def receive(sock: unisock.Socket, within: float = 2) -> Any:
     reader = sock.readable.get_reader()
     try:
-        return (await asyncio.wait_for(reader.read(), within)).value
+        return (await wait_for(reader.read(), within)).value
     finally:
         reader.release_lock()
 
@@ -83,6 +83,7 @@ async def send(sock: unisock.Socket, chunk: Any) -> None:
         writer.release_lock()
 
 
+@pytest.mark.trio
 def test_ipv4_group_on_loopback(run: Any) -> None:
     async def main() -> None:
         group = group4()
@@ -115,6 +116,7 @@ def test_ipv4_group_on_loopback(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_join_and_leave_by_update(run: Any) -> None:
     async def main() -> None:
         group = group4()
@@ -158,6 +160,7 @@ def memberships(device: str) -> set[str]:
     return groups
 
 
+@pytest.mark.trio
 def test_interface_by_name_and_per_group(run: Any) -> None:
     async def main() -> None:
         group, other = group4(), group4()
@@ -176,6 +179,7 @@ def test_interface_by_name_and_per_group(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_udp_listener_hears_a_group(run: Any) -> None:
     async def main() -> None:
         group = group4()
@@ -187,7 +191,7 @@ def test_udp_listener_hears_a_group(run: Any) -> None:
                 type="udp", remote=f"{group}:{listener.local.port}", multicast_interface="127.0.0.1"
             )
             await send(sender, b"hello group")
-            peer = await asyncio.wait_for(listener.accept(), 5)
+            peer = await wait_for(listener.accept(), 5)
             async with conformance.settled(sender, peer):
                 assert await receive(peer) == b"hello group"
                 assert peer.info.remote == sender.info.local
@@ -202,6 +206,7 @@ def test_udp_listener_hears_a_group(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_ipv6_interface_local_group(run: Any) -> None:
     interface = ipv6_multicast_interface()
 
@@ -234,13 +239,15 @@ def test_ipv6_interface_local_group(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_broadcast(run: Any) -> None:
     async def main() -> None:
         receiver = unisock.Socket(type="udp", local="0.0.0.0:0")
         port = (await receiver.ready).local.port  # type: ignore[union-attr]
         refused = unisock.Socket(type="udp", local="127.0.0.1:0")
         allowed = unisock.Socket(type="udp", local="127.0.0.1:0", broadcast=True)
-        await asyncio.gather(refused.ready, allowed.ready)
+        await refused.ready
+        await allowed.ready
         async with conformance.settled(receiver, refused, allowed):
             to_all = unisock.Datagram(b"everyone", ("127.255.255.255", port))
             with pytest.raises(errors.NetworkError, match="EACCES"):
@@ -259,6 +266,7 @@ def test_broadcast(run: Any) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_family_mismatches_fail_ready_naming_the_field(run: Any) -> None:
     async def main() -> None:
         v4 = unisock.Socket(type="udp", local="127.0.0.1:0", multicast_groups=["ff01::1"])
@@ -357,6 +365,7 @@ def test_refused_on_other_types(kind: str, field: dict[str, Any]) -> None:
         SocketInit.parse(None, {"type": kind, "remote": "127.0.0.1:9", **extra, **field})
 
 
+@pytest.mark.trio
 def test_refused_on_tcp_update(run: Any) -> None:
     async def main() -> None:
         async with unisock.SocketListener() as listener:

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import rt
 
 import unisock
 from conftest import Peers, eventually, need, redis_argv
 from unisock.errors import NetworkError
+
+pytestmark = pytest.mark.trio  # every test that takes `run` runs on trio too
 
 Run = Callable[..., Any]
 
@@ -45,7 +48,7 @@ def test_echo_through_socat_unix_listen(run: Run, peer: Peers, tmp_path: Path) -
                 await writer.write(data[i : i + 65536])
             await writer.close()  # FIN: cat ends, socat closes
 
-        sending = asyncio.ensure_future(send())
+        sending = rt.spawn(send())
         got = b"".join([chunk async for chunk in sock.readable])
         await sending
         assert got == data
@@ -62,7 +65,7 @@ def test_socat_connects_to_our_listener(run: Run, tmp_path: Path) -> None:
     async def main() -> None:
         async with unisock.SocketListener(local=f"unix:{path}") as listener:
             assert listener.local == unisock.SocketAddress(path=str(path))
-            proc = await asyncio.create_subprocess_exec(
+            proc = await rt.exec_process(
                 socat,
                 "-",
                 f"UNIX-CONNECT:{path}",
@@ -115,6 +118,7 @@ def test_redis_on_a_unix_socket(run: Run, peer: Peers, tmp_path: Path) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_tls_over_a_unix_socket_both_ends(run: Run, tmp_path: Path) -> None:
     import trustme
 
@@ -147,6 +151,7 @@ def test_tls_over_a_unix_socket_both_ends(run: Run, tmp_path: Path) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_datagrams_both_ways_and_a_bound_socket(run: Run, tmp_path: Path) -> None:
     """UDP over Unix: a listener's peer per client path, replies back; a bound socket
     reads Datagram objects naming the sender's (autobound) path."""
@@ -178,6 +183,7 @@ def test_datagrams_both_ways_and_a_bound_socket(run: Run, tmp_path: Path) -> Non
     run(main)
 
 
+@pytest.mark.trio
 def test_socat_datagrams(run: Run, peer: Peers, tmp_path: Path) -> None:
     """socat echoing datagrams on a Unix path (UNIX-RECVFROM, fork per datagram)."""
     path = tmp_path / "dgram.sock"
@@ -187,13 +193,14 @@ def test_socat_datagrams(run: Run, peer: Peers, tmp_path: Path) -> None:
         await wait_for_file(path)
         sock = await unisock.connect(type="udp", remote=f"unix:{path}")
         await sock.writable.get_writer().write(b"datagram")
-        result = await asyncio.wait_for(sock.readable.get_reader().read(), 10)
+        result = await rt.wait_for(sock.readable.get_reader().read(), 10)
         assert result.value == b"datagram"
         await sock.close()
 
     run(main)
 
 
+@pytest.mark.trio
 def test_listener_owns_its_file(run: Run, tmp_path: Path) -> None:
     """mode= sets the permissions; a stale file is replaced; a live one and a regular
     file are refused; closing removes the file unless someone replaced it."""
@@ -230,6 +237,7 @@ def test_listener_owns_its_file(run: Run, tmp_path: Path) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_abstract_names(run: Run) -> None:
     name = f"unisock-test-{os.getpid()}"
 
@@ -244,6 +252,7 @@ def test_abstract_names(run: Run) -> None:
     run(main)
 
 
+@pytest.mark.trio
 def test_connect_to_a_missing_path_names_it(run: Run, tmp_path: Path) -> None:
     async def main() -> None:
         with pytest.raises(NetworkError, match=r"unix:.*none\.sock"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import os
 import re
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 import trustme
+from tests import rt
 
 
 def need(program: str) -> str:
@@ -118,15 +118,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 async def run_peer(
     argv: list[str], stdin: bytes = b"", timeout: float = 10, close_stdin: bool = True
 ) -> tuple[int, bytes, bytes]:
-    """Run a peer program to completion without blocking the loop; return (rc, out, err)."""
-    proc = await asyncio.create_subprocess_exec(
+    """Run a peer program to completion without blocking the runtime; return (rc, out, err)."""
+    proc = await rt.exec_process(
         *argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+        out, err = await rt.wait_for(proc.communicate(stdin), timeout)
     except BaseException:
         proc.kill()
         await proc.wait()

@@ -1,7 +1,16 @@
-"""Peer: trio ``SocketStream`` (``receive_some`` / ``send_all``), one task per connection."""
+"""Peer: trio ``SocketStream`` (``receive_some`` / ``send_all``), one task per connection.
+
+UDP (``server udp-sink|udp-echo``, benchmarks/udp_bench.py's receiver protocol): trio has
+no datagram abstraction, so a ``trio.socket`` UDP socket read with ``recvfrom`` (and
+answered with ``sendto``) in a loop: what a trio program would write by hand.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import time
 from functools import partial
 
 import _common as c
@@ -48,7 +57,37 @@ async def handle(args: c.Args, stream: trio.SocketStream) -> None:
         await stream.aclose()
 
 
+async def serve_udp(args: c.Args) -> None:
+    """Count (and for udp-echo, echo) datagrams until SIGTERM, then report them."""
+    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    await sock.bind(("127.0.0.1", 0))
+    counts = [0, 0]
+    echo = args.mode == "udp-echo"
+
+    async def receive() -> None:
+        while True:
+            data, addr = await sock.recvfrom(65536)
+            counts[0] += 1
+            counts[1] += len(data)
+            if echo:
+                await sock.sendto(data, addr)
+
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            cpu = time.process_time()
+            print(f"READY {sock.getsockname()[1]}", flush=True)
+            async for _ in signals:
+                break
+            cpu = time.process_time() - cpu
+            sys.stdout.write(f"received {counts[0]} {counts[1]} {cpu:.6f}\n")
+            sys.stdout.flush()
+            os._exit(0)
+
+
 async def serve(args: c.Args) -> None:
+    if args.mode.startswith("udp-"):
+        return await serve_udp(args)
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     c.announce_port(listeners[0].socket.getsockname()[1])
     await trio.serve_listeners(partial(handle, args), listeners)

@@ -74,6 +74,7 @@ for _peer in [
     KindPeer("quic-aioquic-uvloop", "quic_aioquic.py", "uvloop", UVLOOP, kind=KIND),
     KindPeer("unisock-quic", "unisock_peer.py", "asyncio", kind=KIND, subject=True),
     KindPeer("unisock-quic-uvloop", "unisock_peer.py", "uvloop", UVLOOP, kind=KIND, subject=True),
+    KindPeer("unisock-quic-trio", "unisock_trio_peer.py", "trio", kind=KIND, subject=True),
     KindPeer("unisock-quic-baseline", "unisock_quic_baseline.py", "asyncio", kind=KIND,
              subject=True),
     KindPeer("unisock-quic-baseline-uvloop", "unisock_quic_baseline.py", "uvloop", UVLOOP,

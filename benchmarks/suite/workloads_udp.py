@@ -4,8 +4,9 @@ The programs and their protocol are those of benchmarks/udp_bench.py (imported, 
 copied): C senders ``c/udp_blast.c`` and ``c/udp_ping.c``; receivers that print
 ``READY <port>`` once bound and ``received N BYTES CPU_SECONDS`` on SIGTERM: C
 (``c/udp_server.c``, the limit), Node's ``dgram`` (peers/node_dgram.js), asyncio's
-``DatagramProtocol`` on the stock loop and on uvloop (``udp_bench.py --serve``), and
-unisock's public API (``unisock_peer.py server udp-sink|udp-echo``) on both loops.
+``DatagramProtocol`` on the stock loop and on uvloop (``udp_bench.py --serve``), a raw
+``trio.socket`` loop (``trio_peer.py``), and unisock's public API (``unisock_peer.py`` /
+``unisock_trio_peer.py server udp-sink|udp-echo``) on both loops and under trio.
 
 * ``udp_blast``: the C sender sends 64-byte datagrams for the window, as fast as the
   kernel takes them, receiver and sender on different CPUs; datagrams received per second.
@@ -175,5 +176,8 @@ for _peer in [
     UdpPeer("udp-uvloop-endpoint", "", "uvloop", kind=KIND, receiver="uvloop DatagramProtocol"),
     UdpPeer("unisock-udp", "unisock_peer.py", "asyncio", kind=KIND, subject=True),
     UdpPeer("unisock-udp-uvloop", "unisock_peer.py", "uvloop", UVLOOP, kind=KIND, subject=True),
+    # trio has no datagram abstraction: its row is a raw trio.socket recvfrom/sendto loop.
+    UdpPeer("udp-trio", "trio_peer.py", "trio", kind=KIND),
+    UdpPeer("unisock-udp-trio", "unisock_trio_peer.py", "trio", kind=KIND, subject=True),
 ]:
     PEERS[_peer.name] = _peer

@@ -29,7 +29,6 @@ Importing this module needs httpx and httpcore 1.x; ``import unisock`` never doe
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Iterable
 from typing import Any, TypeAlias
@@ -44,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - the extra is not installed
 
 from . import errors
 from ._api.socket import Socket, connect
+from ._runtime import bounded, sleep
 from .streams import ReadableStreamDefaultReader
 
 __all__ = ["AsyncHTTPTransport", "UnisockBackend", "UnisockStream", "httpcore2_backend"]
@@ -66,8 +66,7 @@ _WRITE_FAILURES = (*_READ_FAILURES, TypeError)
 async def _bounded(awaitable: Any, seconds: float | None) -> Any:
     if seconds is None:
         return await awaitable
-    async with asyncio.timeout(seconds):
-        return await awaitable
+    return await bounded(awaitable, seconds)
 
 
 class UnisockStream(httpcore.AsyncNetworkStream):
@@ -96,7 +95,7 @@ class UnisockStream(httpcore.AsyncNetworkStream):
         pending = self._reader.read()
         try:
             result = pending.result() if pending.done() else await _bounded(pending, timeout)
-        except TimeoutError as exc:  # asyncio.timeout's, or the socket's idle_timeout
+        except TimeoutError as exc:  # the bound's, or the socket's idle_timeout
             raise self._hc.ReadTimeout(str(exc) or f"no data in {timeout:g} s") from exc
         except _READ_FAILURES as exc:
             raise self._hc.ReadError(str(exc)) from exc
@@ -244,7 +243,7 @@ class UnisockBackend(httpcore.AsyncNetworkBackend):
         return await self._connect(fields, socket_options)
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        await sleep(seconds)
 
 
 class AsyncHTTPTransport(httpx.AsyncHTTPTransport):

@@ -51,8 +51,7 @@ class Driver:
         ``AttributeError`` from deep inside the transport)."""
         if not self.any_runtime and not is_asyncio(runtime):
             raise NotImplementedError(
-                f"{self.name.upper()} sockets run on asyncio and uvloop; on trio only TCP and "
-                "TLS so far"
+                f"{self.name.upper()} sockets run on asyncio and uvloop; not on trio yet"
             )
 
     def check_client(self, opts: Options) -> None:

@@ -309,8 +309,15 @@ async def open_quic_stream(sock: Socket) -> None:
     )
     conn = QuicConnection.of(core, opts)
     sock.connection = conn
-    await core.open_stream(True, protocol=sock._protocol)
-    info = await core.handshake
+    try:
+        await core.open_stream(True, protocol=sock._protocol)
+        info = await core.handshake
+    except BaseException:
+        # Failed or cancelled (an abort, a cancelled connect()) before the handshake
+        # completed: a connection nothing else uses must not go on handshaking (on trio,
+        # its reader task would outlive the socket that started it).
+        core.abandon(sock._protocol)
+        raise
     sock._open(_info(info, opts))
 
 
@@ -344,6 +351,7 @@ class QuicDriver(Driver):
 
     name: ClassVar[str] = "quic"
     handshake_bounded: ClassVar[bool] = True
+    any_runtime: ClassVar[bool] = True
     update_type: ClassVar[str] = "quic"
 
     def check_client(self, opts: Options) -> None:

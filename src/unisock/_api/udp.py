@@ -470,6 +470,7 @@ class UdpDriver(Driver):
 
     name: ClassVar[str] = "udp"
     datagrams: ClassVar[bool] = True
+    any_runtime: ClassVar[bool] = True
     update_type: ClassVar[str] = "udp"
 
     def setup(self, sock: Socket) -> None:

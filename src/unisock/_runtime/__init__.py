@@ -19,11 +19,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CancelledError",
+    "bounded",
     "checkpoint",
     "current",
     "is_asyncio",
     "running_loop",
     "running_trio",
+    "sleep",
 ]
 
 running_loop = _get_running_loop
@@ -73,3 +75,30 @@ def checkpoint(runtime: Any) -> Any:
 
         return sleep(0)
     return runtime.checkpoint()
+
+
+async def sleep(seconds: float) -> None:
+    """``asyncio.sleep`` / ``trio.sleep``, for the runtime of the caller."""
+    if _get_running_loop() is not None:
+        from asyncio import sleep as asyncio_sleep
+
+        await asyncio_sleep(seconds)
+        return
+    import trio
+
+    await trio.sleep(seconds)
+
+
+async def bounded(awaitable: Any, seconds: float) -> Any:
+    """``await awaitable``, or ``TimeoutError`` after ``seconds`` (the wait is withdrawn),
+    for the runtime of the caller."""
+    if _get_running_loop() is not None:
+        from asyncio import timeout
+
+        async with timeout(seconds):
+            return await awaitable
+    import trio
+
+    with trio.move_on_after(seconds):
+        return await awaitable
+    raise TimeoutError(f"no result in {seconds:g} s")

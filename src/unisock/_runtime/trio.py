@@ -470,6 +470,7 @@ class TrioRuntime:
         """Run ready callbacks and due timers; park until there is more (asyncio's loop)."""
         ready = self._ready
         heappop = heapq.heappop
+        handle: TrioHandle | None
         while True:
             timers = self._timers
             if timers:
@@ -485,6 +486,7 @@ class TrioRuntime:
                 handle = ready.popleft()
                 if not handle._cancelled:
                     handle._run()
+            handle = None  # the last callback's arguments must not live while parked
             if ready:
                 await trio.lowlevel.checkpoint()
                 continue

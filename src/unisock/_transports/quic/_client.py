@@ -8,12 +8,13 @@ session ticket allows it.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Hashable
 from functools import partial
 from typing import Any
 
+from ..._runtime import current
+from ..._runtime.base import Runtime
 from ...errors import NetworkError, network_error
 from ._connection import QuicConnectionCore
 from ._endpoint import Address, open_client_endpoint
@@ -37,7 +38,7 @@ async def connect_quic(
     remote: tuple[str, int], options: QuicTLSOptions, *, pooling: bool = True
 ) -> QuicConnectionCore:
     """A client connection to ``remote``: a pooled live one, or a new one (handshaking)."""
-    loop = asyncio.get_running_loop()
+    loop = current()
     host, port = remote
     try:
         family, addr = await resolve_udp(loop, host, port)
@@ -64,7 +65,7 @@ def _leave_pool(pool_key: tuple[int, Hashable], core: QuicConnectionCore) -> Non
 
 
 def _open(
-    loop: asyncio.AbstractEventLoop,
+    loop: Runtime,
     family: int,
     addr: Address,
     options: QuicTLSOptions,

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..._base.deferred import Deferred
+from ..._runtime.base import Future, Handle, Runtime
 from ...errors import InvalidStateError, NetworkError, TimeoutError, TLSError, network_error
 from ...events import report_exception
 from ._endpoint import Address, Endpoint
@@ -40,7 +41,7 @@ class QuicConnectionCore:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: Runtime,
         link: Link,
         endpoint: Endpoint,
         *,
@@ -77,14 +78,14 @@ class QuicConnectionCore:
         self._retired_peer: set[int] = set()
         self._pending: list[bytes] = []
         self._pending_addr: Address = peer
-        self._open_waiters: list[asyncio.Future[None]] = []
+        self._open_waiters: list[Future[None]] = []
         self.uni_offered = 0
         self.uni_take: Callable[[], int] | None = None
         """Set by a layer that queues peer uni streams: how many the application took.
         Unset, a uni stream counts as taken once offered to ``on_stream``."""
         link.uni_taken = self._uni_taken
         self._ev = link.EV
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Handle | None = None
         self._timer_at: float | None = None
         self._heard_from_peer = False
         self._handshake_done = False
@@ -164,6 +165,15 @@ class QuicConnectionCore:
         self.closed_by_us = True
         self.link.close(code, reason)
         self.schedule_flush()
+
+    def abandon(self, protocol: asyncio.BaseProtocol) -> None:
+        """The stream opened for ``protocol`` gave up before the handshake completed:
+        close the connection unless another stream uses it or waits to open."""
+        if self.handshake.done() or self.is_closing or self._open_waiters:
+            return
+        if any(t.get_protocol() is not protocol for t in self.streams.values()):
+            return
+        self.close()
 
     def handshake_timed_out(self, seconds: float) -> None:
         """Close a connection whose handshake is not done after ``seconds`` (server side)."""

@@ -22,11 +22,12 @@ to forge from any source address:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from collections.abc import Callable
 
+from ..._runtime import current
+from ..._runtime.base import Handle, Runtime
 from . import _wire
 from ._connection import QuicConnectionCore
 from ._endpoint import Address, Endpoint, open_quic_socket
@@ -67,7 +68,7 @@ class _ServerCore(QuicConnectionCore):
 
 
 class _ServerEndpoint(Endpoint):
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, server: QuicServer):
+    def __init__(self, loop: Runtime, sock: socket.socket, server: QuicServer):
         super().__init__(loop, sock)
         self.server = server
         self.routes: dict[bytes, QuicConnectionCore] = {}
@@ -94,7 +95,7 @@ class QuicServer:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: Runtime,
         sock: socket.socket,
         options: QuicTLSOptions,
         on_connection: OnConnection,
@@ -109,7 +110,7 @@ class QuicServer:
         self._endpoint = _ServerEndpoint(loop, sock, self)
         self.local: Address = self._endpoint.local
         self.connections: set[QuicConnectionCore] = set()
-        self.half_open: dict[QuicConnectionCore, asyncio.TimerHandle] = {}
+        self.half_open: dict[QuicConnectionCore, Handle] = {}
         self.retries_sent = 0
         self.initials_dropped = 0
         self._retry = _wire.RetryTokens()
@@ -260,7 +261,7 @@ async def serve_quic(
     """Listen for QUIC on ``local`` (port 0 picks one); ``on_connection(core)`` per peer.
 
     On ``::`` it takes IPv4 peers too unless ``ipv6_only``."""
-    loop = asyncio.get_running_loop()
+    loop = current()
     host, port = local
     family, addr = await resolve_udp(loop, host, port, passive=True)
     sock = open_quic_socket(family, local=addr, ipv6_only=ipv6_only)

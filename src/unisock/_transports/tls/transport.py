@@ -15,6 +15,11 @@ point but before this object existed are given as ``initial_data``.
 
 Nothing the upper protocol writes leaves before the handshake (and so the certificate
 verification) succeeded: such writes are queued and flushed right after it.
+
+The engine's state (handshaking, open, half-closed either way, closing, failing, aborted,
+closed) is one field, ``_state``, moved only by ``_move()`` through the table in
+``states.py``; the per-chunk paths compare it with ``OPEN`` by identity and never look
+the table up.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from ..._base.buffers import thread_buffer
 from ..._base.deferred import Deferred
@@ -40,6 +45,22 @@ from .config import (
     tls_info,
 )
 from .names import HandshakeObserver
+from .states import (
+    CLOSED,
+    CLOSING,
+    ENDING,
+    HANDSHAKE_CLOSING,
+    HANDSHAKES,
+    HANDSHAKING,
+    OPEN,
+    READ_CLOSED,
+    READING,
+    WRITE_CLOSED,
+    WRITE_ENDED,
+    Input,
+    State,
+    step,
+)
 
 __all__ = ["TLSTransport"]
 
@@ -78,6 +99,11 @@ def _verify_error(exc: ssl.SSLCertVerificationError) -> TLSError:
 
 class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
     """A TLS client or server endpoint layered on a connected transport (see module doc)."""
+
+    moves: ClassVar[list[tuple[int, State, Input, State | None]] | None] = None
+    """For tests: set to a list and every transport appends ``(id, state, input, after)``
+    for each input it is given (``after`` is ``None`` when the input changed nothing).
+    Inputs come a few times per connection, never per chunk."""
 
     def __init__(
         self,
@@ -144,16 +170,11 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         # one pair per thread serves every transport (no 512 KiB per connection).
         self._rxview, self._plainview = _thread_buffers()
 
-        self._handshaking = True
+        self._state = HANDSHAKING
         self.handshake: Deferred[dict[str, Any]] = Deferred()
         self.info: dict[str, Any] | None = None
         self._pending: list[bytes] = []
         self._pending_size = 0
-        self._closing = False  # close() or abort() was called, or a fatal error
-        self._eof_requested = False  # write_eof() before the handshake finished
-        self._eof_written = False  # our close_notify is out
-        self._tls_eof = False  # the peer's close_notify (or an allowed truncation) arrived
-        self._lost = False
         self._fail_exc: BaseException | None = None
         self._reading_paused = False
         self._lower_paused = False
@@ -195,14 +216,12 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         return True  # we decide when to close, after close_notify or the error
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if self._lost:
+        before = self._state
+        if self._move(Input.LOST) is None:
             return
-        self._lost = True
-        self._closing = True
         self._cancel_timers()
-        if self._handshaking:
+        if before in HANDSHAKES:
             err = self._fail_exc or _network_error(exc, "TLS handshake")
-            self._handshaking = False
             self._fail_exc = err
             self.handshake.reject(err)
         if self._fail_exc is not None:
@@ -227,16 +246,31 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
 
     # -- the engine ----------------------------------------------------------------------
 
+    def _move(self, event: Input) -> State | None:
+        """Give ``event`` to the state table (``states.py``): the new state, or ``None``
+        when ``event`` changes nothing in the current one."""
+        before = self._state
+        after = step(before, event)
+        if after is not None:
+            self._state = after
+        if self.moves is not None:
+            self.moves.append((id(self), before, event, after))
+        return after
+
     def _process(self) -> None:
         """One pass: advance the handshake, decrypt what arrived, flush what OpenSSL made."""
         self._process_handle = None
-        if self._lost:
-            return
-        if self._handshaking:
-            self._do_handshake()
-            if self._handshaking or self._lost:
+        state = self._state
+        if state is not OPEN:
+            if state in HANDSHAKES:
+                self._do_handshake()
+                state = self._state
+                if state in HANDSHAKES:
+                    return
+            if state is CLOSED:
                 return
-        if not (self._reading_paused or self._tls_eof or self._closing):
+        # Decrypt while the peer's end has not come and we have not begun to close.
+        if (state is OPEN or state is WRITE_CLOSED) and not self._reading_paused:
             self._read_pass()
         if self._outgoing.pending:
             self._flush()
@@ -267,15 +301,18 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             if end is not None:
                 self._read_ended(end)
                 return
-            if pos < _READ_SIZE or self._reading_paused or self._closing:
+            if pos < _READ_SIZE or self._reading_paused:
+                return
+            state = self._state  # the upper protocol may have closed in data_received
+            if state is not OPEN and state is not WRITE_CLOSED:
                 return
 
     def _read_ended(self, exc: BaseException) -> None:
         if isinstance(exc, ssl.SSLZeroReturnError):
-            self._peer_eof()
+            self._peer_eof(Input.PEER_CLOSE_NOTIFY)
         elif isinstance(exc, ssl.SSLEOFError):
             if self._allow_truncation:
-                self._peer_eof()
+                self._peer_eof(Input.TRUNCATED)
             else:
                 self._fatal(
                     TLSError(
@@ -287,12 +324,18 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             reason = _reason(exc) if isinstance(exc, ssl.SSLError) else str(exc)
             self._fatal(TLSError(f"TLS connection failed: {reason}"))
 
-    def _peer_eof(self) -> None:
-        self._tls_eof = True
+    def _peer_eof(self, event: Input) -> None:
+        before = self._state
+        if self._move(event) is None:
+            return  # the upper protocol closed or aborted in this pass's data_received
         if self._outgoing.pending:
             self._flush()
         keep_open = self._protocol.eof_received()
-        if not keep_open or self._eof_written:
+        if before is WRITE_CLOSED:
+            # Both directions are done (CLOSING): our close_notify is out already.
+            if self._state is CLOSING:
+                self._close_lower()
+        elif not keep_open:
             self.close()
 
     def _do_handshake(self) -> None:
@@ -319,15 +362,14 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._handshake_done()
 
     def _handshake_failed(self, exc: BaseException) -> None:
-        self._handshaking = False
         # The alert OpenSSL wrote (protocol_version, bad_certificate, ...) goes out first:
         # whoever awaits the handshake may abort the transport at once, and an abort
         # drops what is still queued (the peer saw a bare EOF instead of the alert).
-        self._fatal(exc)
+        self._fatal(exc, Input.HANDSHAKE_FAILED)
         self.handshake.reject(exc)
 
     def _handshake_done(self) -> None:
-        self._handshaking = False
+        after = self._move(Input.HANDSHAKE_DONE)  # OPEN, WRITE_CLOSED or CLOSING
         if self._reading_paused:
             self._lower.pause_reading()
         info = tls_info(
@@ -348,11 +390,13 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
             self._encrypt(data)
         self._flush()
         self._check_pressure()
+        # What came during the handshake happens before it resolves, so that whoever
+        # awaits it finds the state the table says.
+        if after is WRITE_CLOSED:  # write_eof() came during the handshake
+            self._send_close_notify()
+        elif after is CLOSING:  # close() came during the handshake
+            self._finish_close(notify=True)
         self.handshake.resolve(info)
-        if self._eof_requested and not self._lost:
-            self.write_eof()
-        if self._closing and not self._lost and self._fail_exc is None:
-            self._finish_close()
 
     def _watch_session(self) -> None:
         """Cache the session once it can resume (TLS 1.3 tickets follow the handshake)."""
@@ -385,32 +429,30 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
 
     def _flush(self) -> None:
         data = self._outgoing.read()
-        if data and not self._lost:
+        if data and self._state is not CLOSED:
             if self._observer is not None:
                 self._observer.feed(data, outgoing=True)
             self._lower.write(data)
 
-    def _fatal(self, exc: BaseException) -> None:
+    def _fatal(self, exc: BaseException, event: Input = Input.ERROR) -> None:
         """Fail the connection with ``exc``: flush any alert, close, abort after the grace."""
-        if self._fail_exc is None:
-            self._fail_exc = exc
-        self._closing = True
+        if self._move(event) is None:
+            return  # failing already (the first error is the one reported), aborted, lost
+        self._fail_exc = exc
         self._pending.clear()
         self._pending_size = 0
-        if self._lost:
-            return
         if self._outgoing.pending:
             self._flush()
         self._close_lower()
 
     def _close_lower(self) -> None:
         self._lower.close()
-        if self._grace_handle is None and not self._lost:
+        if self._grace_handle is None and self._state is not CLOSED:
             self._grace_handle = self._loop.call_later(self._close_timeout, self._grace_over)
 
     def _grace_over(self) -> None:
         self._grace_handle = None
-        if not self._lost:
+        if self._state is not CLOSED:
             self._lower.abort()
 
     def _cancel_timers(self) -> None:
@@ -435,22 +477,24 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        if self._eof_written or self._eof_requested:
+        state = self._state
+        if state is OPEN or state is READ_CLOSED:
+            if not data:
+                return
+            try:
+                self._encrypt(data)
+            except ssl.SSLError as exc:
+                self._fatal(TLSError(f"TLS connection failed while writing: {_reason(exc)}"))
+                return
+            self._flush()
+        elif state in WRITE_ENDED:
             raise RuntimeError("cannot write() after write_eof()")
-        if not data or self._closing:
-            return
-        if self._handshaking:
+        elif state is HANDSHAKING and data:
             self._pending.append(bytes(data))
             self._pending_size += len(data)
             if self._pending_size > self._high:
                 self._check_pressure()
-            return
-        try:
-            self._encrypt(data)
-        except ssl.SSLError as exc:
-            self._fatal(TLSError(f"TLS connection failed while writing: {_reason(exc)}"))
-            return
-        self._flush()
+        # else: the connection is ending, the data is dropped
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
@@ -461,20 +505,16 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
 
     def write_eof(self) -> None:
         """Send close_notify (TLS half-close) and keep reading until the peer's."""
-        if self._eof_written or self._closing:
-            return
-        if self._handshaking:
-            self._eof_requested = True
-            return
-        self._eof_requested = False
-        self._send_close_notify()
-        if self._tls_eof:
-            self.close()
+        after = self._move(Input.WRITE_EOF)
+        if after is WRITE_CLOSED:
+            self._send_close_notify()
+        elif after is CLOSING:  # the peer's close_notify came already: both are done
+            self._finish_close(notify=True)
+        # HANDSHAKING_EOF: close_notify follows the handshake
 
     def _send_close_notify(self) -> None:
-        if self._eof_written or self._lost:
-            return
-        self._eof_written = True
+        """Called once, on the move that leaves OPEN or READ_CLOSED for a state past ours
+        (a second ``unwrap()`` would read, and drop, the peer's records)."""
         # close_notify lands in the outgoing BIO; the peer's comes later or never.
         with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
             self._sslobj.unwrap()
@@ -482,51 +522,51 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
 
     def close(self) -> None:
         """Flush queued data, send close_notify, close the lower transport (bounded)."""
-        if self._closing:
-            return
-        self._closing = True
-        if self._handshaking:
+        before = self._state
+        after = self._move(Input.CLOSE)
+        if after is HANDSHAKE_CLOSING:
             # Finish the handshake so queued writes go out, but never past the grace period.
             self._grace_handle = self._loop.call_later(self._close_timeout, self._grace_over)
-            return
-        self._finish_close()
+        elif after is CLOSING:
+            self._finish_close(notify=before is not WRITE_CLOSED)
 
-    def _finish_close(self) -> None:
-        if self._lost:
-            return
-        self._send_close_notify()
+    def _finish_close(self, notify: bool) -> None:
+        if notify:
+            self._send_close_notify()
         self._close_lower()
 
     def abort(self) -> None:
-        if not self._lost:
-            self._closing = True
-            if self._handshaking:
-                self._handshaking = False
-                self.handshake.reject(AbortError("the TLS connection was aborted"))
-            self._pending.clear()
-            self._pending_size = 0
-            self._lower.abort()
+        before = self._state
+        if self._move(Input.ABORT) is None:
+            return  # aborted already, or lost
+        if before in HANDSHAKES:
+            self.handshake.reject(AbortError("the TLS connection was aborted"))
+        self._pending.clear()
+        self._pending_size = 0
+        self._lower.abort()
 
     def is_closing(self) -> bool:
-        return self._closing or self._lost or self._lower.is_closing()
+        return self._state in ENDING or self._lower.is_closing()
 
     def pause_reading(self) -> None:
         if not self._reading_paused:
             self._reading_paused = True
-            if not (self._lost or self._handshaking):  # the handshake must go on reading
+            state = self._state
+            # the handshake must go on reading
+            if state is not CLOSED and state not in HANDSHAKES:
                 self._lower.pause_reading()
 
     def resume_reading(self) -> None:
         if self._reading_paused:
             self._reading_paused = False
-            if not self._lost:
+            if self._state is not CLOSED:
                 if not self._lower.is_reading():
                     self._lower.resume_reading()
                 if self._process_handle is None:
                     self._process_handle = self._loop.call_soon(self._process)
 
     def is_reading(self) -> bool:
-        return not (self._reading_paused or self._closing or self._lost)
+        return not self._reading_paused and self._state in READING
 
     def get_write_buffer_size(self) -> int:
         return self._lower.get_write_buffer_size() + self._pending_size + self._outgoing.pending
@@ -552,7 +592,7 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         if name == "sslcontext":
             return sslobj.context
         if name in ("peercert", "cipher", "compression", "tls_info"):
-            if self._handshaking or self.info is None:
+            if self.info is None:  # handshaking, or it failed
                 return default
             if name == "peercert":
                 return sslobj.getpeercert()
