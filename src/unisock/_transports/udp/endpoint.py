@@ -96,6 +96,9 @@ class DatagramProtocol(Protocol):
 
     An optional ``connection_made(endpoint)`` method is called once, before reading starts;
     an optional ``end_of_batch()`` after each wake-up's reads (``offload=True`` only).
+    ``connection_lost`` comes soon after ``close()`` (in a later callback, as asyncio has
+    it), or at once with ``offload=True``, whose protocol is the one that closes (QUIC:
+    no extra callback in the loop pass that ends a connection).
     """
 
     def datagram_received(self, data: bytes, addr: Address) -> None: ...
@@ -215,6 +218,9 @@ class DatagramEndpoint:
         self._sock.close()
         if self.file_owner is not None:
             self.file_owner.close()  # a Unix socket's file goes with it
+        if self._offload:  # its protocol closed it (QUIC): nothing to schedule for that
+            self._protocol.connection_lost(exc)
+            return
         try:
             self.runtime.call_soon(self._protocol.connection_lost, exc)
         except RuntimeError:  # the loop is already closed: nobody else will call it
