@@ -86,7 +86,7 @@ async def _serve(impl: str, mode: str) -> None:
     close: Callable[[], None]
     if impl == "unisock":
         sys.path.insert(0, str(HERE.parent / "src"))
-        from unisock._transports.udp.endpoint import open_datagram_endpoint
+        from unisock._transports.udp.opening import open_datagram_endpoint
 
         endpoint, proto = await open_datagram_endpoint(factory, local=(HOST, 0))
         port = endpoint.get_extra_info("sockname")[1]

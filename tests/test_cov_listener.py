@@ -307,6 +307,8 @@ async def main():
         accepted = await listener.accept()
         await accepted.readable.pipe_to(accepted.writable)
         await client.closed
+        # The executor too (it reads stdin below): listening on an IP literal needs none.
+        await asyncio.get_running_loop().run_in_executor(None, int)
         print(listener.local.port, flush=True)
         fillers = []
         try:

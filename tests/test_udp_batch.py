@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from tests.conftest import LOOPS, TRIO, run_on, sleep
 
-from unisock._transports.udp.endpoint import _BATCH_MAX, open_datagram_endpoint
+from unisock._transports.udp.endpoint import _BATCH_MAX
+from unisock._transports.udp.opening import open_datagram_endpoint
 
 
 class Recorder:

@@ -29,8 +29,8 @@ from unisock._transports.udp.endpoint import (
     MAX_PAYLOAD_IPV6,
     Address,
     DatagramEndpoint,
-    open_datagram_endpoint,
 )
+from unisock._transports.udp.opening import open_datagram_endpoint
 from unisock._transports.udp.peers import Peer, PeerTable, RemoveReason
 from unisock.errors import NetworkError
 

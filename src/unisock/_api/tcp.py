@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .._base.address import SocketAddress, from_sockaddr, is_ip
 from .._base.options import ListenerOptions
 from .._base.records import tcp_segments
-from .._transports.tcp import apply_socket_options, open_tcp, reset, set_no_delay
+from .._transports.sockopts import set_ipv6_only, set_no_delay, set_reuse_address, set_reuse_port
+from .._transports.tcp import apply_socket_options, open_tcp, reset
 from ..errors import NetworkError
 from .driver import Driver
 from .info import transport_info
@@ -143,10 +144,10 @@ def _ipv6_listening_socket(opts: ListenerOptions) -> socket.socket | None:
     )
     sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        set_reuse_address(sock)
         if opts.reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(opts.ipv6_only))
+            set_reuse_port(sock)
+        set_ipv6_only(sock, opts.ipv6_only)
         sock.bind(info[0][4])
         sock.setblocking(False)
     except BaseException:

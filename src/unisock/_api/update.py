@@ -118,8 +118,8 @@ def _checked(opts: Options, raw: dict[str, Any], sock_type: str) -> Options:
 
 
 def _apply(sock: Socket, opts: Options, changed: set[str]) -> None:
-    from .._transports.sockopts import set_keep_alive
-    from .._transports.tcp import apply_socket_options, set_no_delay
+    from .._transports.sockopts import set_keep_alive, set_no_delay
+    from .._transports.tcp import apply_socket_options
     from .._transports.udp.multicast import DATAGRAM_FIELDS, reconfigure_datagram
 
     old, sock._opts = sock._opts, opts

@@ -22,7 +22,6 @@ the pending connections without a word.  Here, on both loops:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import socket
@@ -31,6 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .._runtime.base import Handle, Runtime
+from .resolve import resolve
+from .sockopts import set_fast_open, set_ipv6_only, set_reuse_address, set_reuse_port
 
 logger = logging.getLogger("unisock")
 
@@ -80,21 +81,14 @@ async def open_listening_sockets(
         if prebound is not None:
             sockets.append(prebound)
         else:
-            infos = await loop.getaddrinfo(
-                host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )
-            seen: set[Any] = set()
-            for family, kind, proto, _, address in infos:
-                if (family, address) in seen:
-                    continue
-                seen.add((family, address))
-                sock = socket.socket(family, kind, proto)
+            found = await resolve(loop, host, port, kind=socket.SOCK_STREAM, passive=True)
+            for family, address in found:
+                sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
                 sockets.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                set_reuse_address(sock)
                 if reuse_port:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    set_reuse_port(sock)
+                set_ipv6_only(sock, True)
                 try:
                     sock.bind(address)
                 except OSError as exc:
@@ -106,8 +100,7 @@ async def open_listening_sockets(
         for sock in sockets:
             sock.listen(backlog)
             sock.setblocking(False)
-            with contextlib.suppress(OSError, AttributeError):  # data on SYNs
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 256)
+            set_fast_open(sock)
     except BaseException:
         for sock in sockets:
             sock.close()

@@ -11,17 +11,24 @@ import contextlib
 import errno
 import os
 import socket
-import struct
 from collections.abc import Callable
 from typing import Any
 
-from .._base.address import SocketAddress, is_ip
+from .._base.address import SocketAddress
 from .._base.options import Options
 from .._runtime.base import Runtime, Task
 from ..errors import NetworkError, network_error
 from .adopt import claim
 from .base import StreamTransport
-from .sockopts import set_keep_alive
+from .resolve import interleave
+from .resolve import resolve as resolve_name
+from .sockopts import (
+    set_buffer_size,
+    set_keep_alive,
+    set_no_delay,
+    set_reset_on_close,
+    set_ttl,
+)
 
 __all__ = ["apply_socket_options", "open_tcp", "resolve"]
 
@@ -30,41 +37,19 @@ HAPPY_EYEBALLS_DELAY = 0.25
 
 async def resolve(loop: Runtime, address: SocketAddress, sock_type: int) -> list[tuple[int, Any]]:
     """(family, sockaddr) pairs for ``address``, IPv6 and IPv4 interleaved."""
-    host, port = address.address, address.port
-    if is_ip(host):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        return [(family, (host, port))]
-    try:
-        infos = await loop.getaddrinfo(host, port, type=sock_type)
-    except socket.gaierror as exc:
-        raise network_error(exc, f"cannot resolve {host!r}") from None
-    if not infos:
-        raise NetworkError(f"cannot resolve {host!r}: no addresses")
-    v6 = [(i[0], i[4]) for i in infos if i[0] == socket.AF_INET6]
-    v4 = [(i[0], i[4]) for i in infos if i[0] == socket.AF_INET]
-    first, second = (v6, v4) if infos[0][0] == socket.AF_INET6 else (v4, v6)
-    ordered: list[tuple[int, Any]] = []
-    for i in range(max(len(first), len(second))):
-        ordered.extend(group[i] for group in (first, second) if i < len(group))
-    return ordered
+    return interleave(await resolve_name(loop, address.address, address.port, kind=sock_type))
 
 
 def apply_socket_options(sock: socket.socket, opts: Options) -> None:
     """Buffer sizes, TTL and keep-alive; errors name the option."""
     if opts.keep_alive:
         set_keep_alive(sock, opts.keep_alive)
-    try:
-        if opts.send_buffer_size is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, opts.send_buffer_size)
-        if opts.receive_buffer_size is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, opts.receive_buffer_size)
-        if opts.ttl is not None:
-            if sock.family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, opts.ttl)
-            else:
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, opts.ttl)
-    except OSError as exc:
-        raise network_error(exc, "cannot set socket options") from None
+    if opts.send_buffer_size is not None:
+        set_buffer_size(sock, "send_buffer_size", opts.send_buffer_size)
+    if opts.receive_buffer_size is not None:
+        set_buffer_size(sock, "receive_buffer_size", opts.receive_buffer_size)
+    if opts.ttl is not None:
+        set_ttl(sock, opts.ttl)
 
 
 def reset(transport: Any) -> None:
@@ -72,15 +57,8 @@ def reset(transport: Any) -> None:
     normal end of the conversation to the peer."""
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        set_reset_on_close(sock)
     transport.abort()
-
-
-def set_no_delay(sock: socket.socket | None, value: bool) -> None:
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0)
 
 
 async def _attempt(loop: Runtime, family: int, sockaddr: Any, opts: Options) -> socket.socket:
@@ -104,8 +82,7 @@ async def _attempt(loop: Runtime, family: int, sockaddr: Any, opts: Options) -> 
 
 
 def _close_with_reset(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    set_reset_on_close(sock)
     sock.close()
 
 

@@ -10,14 +10,15 @@ it like any other byte stream.  Modules, one job each:
 - ``_engines``: which library runs a connection;
 - ``_wire``: the packets a listener judges and answers before any connection exists;
 - ``_facts``: the handshake facts for ``info``;
-- ``_endpoint``: the UDP socket, batched reads, one flush per loop pass;
+- ``_endpoint``: datagrams routed to connections, one delivery per read batch and one
+  flush per loop pass, on the UDP transport's socket owner (``udp.endpoint``);
 - ``_connection``: ``QuicConnectionCore``, events, timer, streams, handshake, close;
 - ``_stream``: ``QuicStreamTransport``, backpressure and flow control per stream;
 - ``_stream_states``: a stream's sending and receiving parts, their legal moves as tables;
 - ``_errors``: how a connection's end maps to unisock errors;
 - ``_client`` / ``_server``: ``connect_quic`` with pooling, ``serve_quic``;
 - ``_tickets``: session tickets for resumption and 0-RTT;
-- ``_resolve``: address resolution.
+- ``_resolve``: QUIC's defaults over the one resolver (``_transports.resolve``).
 """
 
 from __future__ import annotations

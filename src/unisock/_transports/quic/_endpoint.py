@@ -1,133 +1,96 @@
-"""A UDP socket driven on the running loop: batched reads, one flush per loop pass, GRO/GSO.
+"""QUIC's side of a UDP socket: datagrams routed to connections, one flush per loop pass.
 
-Reads drain up to :data:`READ_BATCH` datagrams per wake-up into one reusable buffer (no
-per-datagram allocation by the loop); each datagram is queued on its connection, and each
-connection then takes its whole batch at once (one call into the QUIC core, one pass over
-its events).  Connections that have something to send mark themselves dirty; the endpoint
-flushes every dirty connection once, at the end of a read batch or in a single
-``call_soon`` callback, so many ``write()`` calls in one loop pass leave as one burst.
+The socket itself belongs to the UDP transport's ``DatagramEndpoint`` (opened with
+``offload=True``: a fixed batch of reads, GRO and GSO where the kernel has them,
+truncation detection, uvloop's reader recovery), whose protocol this is.  Each datagram is
+queued on its connection (``datagram_received``); at the end of the read batch
+(``end_of_batch``) each connection takes its whole batch at once (one call into the QUIC
+core, one pass over its events).  Connections that have something to send mark themselves
+dirty; the endpoint flushes every dirty connection once, at the end of a read batch or in
+a single ``call_soon`` callback, so many ``write()`` calls in one loop pass leave as one
+burst (``DatagramEndpoint.send_many``: one GSO send per run).
 
-On Linux the socket also asks for UDP generic receive offload (``UDP_GRO``: the kernel
-hands over up to 64 datagrams of one peer in one read) and sends runs of equal-size
-datagrams to one peer in one ``sendmsg`` with ``UDP_SEGMENT`` (GSO).  Either is switched
-off for the socket at its first refusal, and everything works without them.
+Errors from the socket: a truncated or too-big datagram (``EMSGSIZE``) is a lost packet,
+which QUIC recovers; any other (ICMP unreachable on a client's connected socket) goes to
+``socket_error``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import socket
-import struct
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..sockopts import set_big_buffers
+from ..udp.endpoint import Address, DatagramEndpoint
+from ..udp.opening import open_socket
 
 if TYPE_CHECKING:
     from ..._runtime.base import Handle, Runtime
     from ._connection import QuicConnectionCore
 
-__all__ = ["READ_BATCH", "Endpoint"]
+__all__ = [
+    "Address",
+    "ClientEndpoint",
+    "Endpoint",
+    "open_client_endpoint",
+    "open_quic_socket",
+    "tune_socket",
+]
 
-READ_BATCH = 64
 SOCKET_BUFFER = 4 << 20
-_MAX_UDP = 65536
-
-_SOL_UDP = getattr(socket, "SOL_UDP", 17)
-_UDP_SEGMENT = 103  # linux/udp.h
-_UDP_GRO = 104
-_GSO_SEGMENTS = 64
-_GSO_BYTES = 65000
-_GSO_REFUSED = frozenset(
-    {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EMSGSIZE}
-)
-_LINUX = sys.platform == "linux"
-_ANCILLARY = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
-_U16 = struct.Struct("=H")
-
-Address = tuple[Any, ...]
 
 
 def tune_socket(sock: socket.socket) -> None:
-    """Non-blocking, with large kernel buffers so bursts are not dropped on the floor."""
-    sock.setblocking(False)
-    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-        with contextlib.suppress(OSError):  # capped by the kernel, never fatal
-            sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+    """Large kernel buffers, so bursts are not dropped on the floor."""
+    set_big_buffers(sock, SOCKET_BUFFER)
 
 
-def _enable_gro(sock: socket.socket) -> bool:
-    if not _LINUX or not _ANCILLARY:
-        return False
-    try:
-        sock.setsockopt(_SOL_UDP, _UDP_GRO, 1)
-        return bool(sock.getsockopt(_SOL_UDP, _UDP_GRO))
-    except OSError:
-        return False
-
-
-def _segment_size(ancillary: list[tuple[int, int, bytes]]) -> int:
-    for level, kind, data in ancillary:
-        if level == _SOL_UDP and kind == _UDP_GRO:
-            if len(data) >= 4:
-                return int.from_bytes(data[:4], sys.byteorder)
-            if len(data) >= 2:
-                return int(_U16.unpack_from(data)[0])
-    return 0
+def open_quic_socket(
+    family: int,
+    *,
+    local: Address | None = None,
+    remote: Address | None = None,
+    ipv6_only: bool = False,
+) -> socket.socket:
+    """A UDP socket for QUIC (``udp.opening.open_socket``, with big buffers)."""
+    return open_socket(family, local=local, remote=remote, ipv6_only=ipv6_only, prepare=tune_socket)
 
 
 class Endpoint:
-    """Owns one UDP socket; subclasses decide which connection a datagram belongs to."""
+    """The protocol of one UDP socket; subclasses decide which connection a datagram is for.
+
+    A subclass implements ``datagram_received(data, addr)``: queue ``data`` on its
+    connection (``core.queue``), which registers the connection with :meth:`fed`.
+    """
 
     def __init__(self, loop: Runtime, sock: socket.socket) -> None:
         self.loop = loop
-        self.sock = sock
         self.local: Address = sock.getsockname()
         self.is_closed = False
-        self._buf = bytearray(_MAX_UDP)
-        self._view = memoryview(self._buf)
         self._dirty: list[QuicConnectionCore] = []
         self._fed: list[QuicConnectionCore] = []
         self._flush_handle: Handle | None = None
-        self._gro = _enable_gro(sock)
-        self._gso = _LINUX and hasattr(sock, "sendmsg")
-        self._fd = sock.fileno()
-        loop.add_reader(self._fd, self._on_readable)
+        self.io = DatagramEndpoint(loop, sock, self, offload=True)
+        self.io.start()
 
-    # -- receiving ---------------------------------------------------------------------
-    def _on_readable(self) -> None:
-        buf = self._buf
-        view = self._view
-        now = self.loop.time()
-        route = self.route
-        gro = self._gro
-        recv = self.sock.recvmsg_into if gro else None
-        recv_from = self.sock.recvfrom_into
-        for _ in range(READ_BATCH):
-            try:
-                if recv is not None:
-                    n, ancillary, _flags, addr = recv([buf], _ANCILLARY)
-                    size = _segment_size(ancillary) if ancillary else 0
-                    if 0 < size < n:
-                        for start in range(0, n, size):
-                            route(bytes(view[start : min(start + size, n)]), addr, now)
-                            if self.is_closed:
-                                return
-                        continue
-                else:
-                    n, addr = recv_from(buf)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                self.socket_error(exc)
-                break
-            route(bytes(view[:n]), addr, now)
-            if self.is_closed:
-                return
-        self.deliver(now)
+    # -- receiving (the UDP endpoint's protocol) ----------------------------------------
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        raise NotImplementedError
+
+    def end_of_batch(self) -> None:
+        """The read batch is over: its connections take their datagrams, then send."""
+        self.deliver(self.loop.time())
         self.flush()
 
-    def route(self, data: bytes, addr: Address, now: float) -> None:
-        raise NotImplementedError
+    def error_received(self, exc: Exception) -> None:
+        if isinstance(exc, OSError) and exc.errno == errno.EMSGSIZE:
+            return  # a datagram lost (truncated, or above the path MTU): QUIC recovers
+        if isinstance(exc, OSError):
+            self.socket_error(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Nothing to do: the endpoint closes the socket only when told to (:meth:`close`)."""
 
     def fed(self, core: QuicConnectionCore) -> None:
         """``core`` queued its first datagram of this read batch."""
@@ -166,58 +129,11 @@ class Endpoint:
 
     def send_many(self, datagrams: list[tuple[bytes, Address]]) -> None:
         """Send datagrams in order, runs of equal size to one peer as one GSO send."""
-        if not self._gso or len(datagrams) < 2:
-            for data, addr in datagrams:
-                self.send(data, addr)
-            return
-        i, count = 0, len(datagrams)
-        while i < count:
-            data, addr = datagrams[i]
-            size = len(data)
-            j = i + 1
-            total = size
-            while (
-                j < count
-                and j - i < _GSO_SEGMENTS
-                and datagrams[j][1] == addr
-                and len(datagrams[j][0]) <= size
-                and total + len(datagrams[j][0]) <= _GSO_BYTES
-            ):
-                total += len(datagrams[j][0])
-                j += 1
-                if len(datagrams[j - 1][0]) < size:
-                    break  # a shorter datagram may only end a run
-            if j - i == 1:
-                self.send(data, addr)
-            elif not self._send_segments([d for d, _ in datagrams[i:j]], size, addr):
-                for d, a in datagrams[i:j]:
-                    self.send(d, a)
-            i = j
-
-    def _send_segments(self, run: list[bytes], size: int, addr: Address) -> bool:
-        """One ``sendmsg`` with ``UDP_SEGMENT``; False (and GSO off) if the kernel refuses."""
-        try:
-            self.sendmsg(b"".join(run), [(_SOL_UDP, _UDP_SEGMENT, _U16.pack(size))], addr)
-        except (BlockingIOError, InterruptedError):
-            return True  # dropped, as a full buffer drops any datagram: QUIC recovers
-        except OSError as exc:
-            if exc.errno in _GSO_REFUSED:
-                self._gso = False
-                return False
-            self.socket_error(exc)
-        return True
-
-    def sendmsg(self, data: bytes, ancillary: list[tuple[int, int, bytes]], addr: Address) -> None:
-        self.sock.sendmsg([data], ancillary, 0, addr)
+        self.io.send_many(datagrams)
 
     def send(self, data: bytes, addr: Address) -> None:
         """Send one datagram; a full socket buffer drops it (QUIC recovers the loss)."""
-        try:
-            self.sock.sendto(data, addr)
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            self.socket_error(exc)
+        self.io.send_or_drop(data, addr)
 
     # -- teardown ----------------------------------------------------------------------
     def close(self) -> None:
@@ -229,40 +145,22 @@ class Endpoint:
             self._flush_handle = None
         self._dirty.clear()
         self._fed.clear()
-        self.loop.remove_reader(self._fd)
-        self.sock.close()
+        self.io.close()
 
 
 class ClientEndpoint(Endpoint):
     """A connected UDP socket serving exactly one client connection."""
 
     def __init__(self, loop: Runtime, sock: socket.socket, peer: Address) -> None:
-        super().__init__(loop, sock)
         self.peer = peer
         self.core: QuicConnectionCore | None = None
+        super().__init__(loop, sock)
 
-    def route(self, data: bytes, addr: Address, now: float) -> None:
+    def datagram_received(self, data: bytes, addr: Address) -> None:
         core = self.core
         if core is not None:
             # The socket is connected: every datagram comes from the peer.
             core.queue(data, self.peer)
-
-    def sendmsg(self, data: bytes, ancillary: list[tuple[int, int, bytes]], addr: Address) -> None:
-        if addr == self.peer:
-            self.sock.sendmsg([data], ancillary)
-        else:
-            self.sock.sendmsg([data], ancillary, 0, addr)
-
-    def send(self, data: bytes, addr: Address) -> None:
-        try:
-            if addr == self.peer:
-                self.sock.send(data)
-            else:
-                self.sock.sendto(data, addr)
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            self.socket_error(exc)
 
     def socket_error(self, exc: OSError) -> None:
         core = self.core
@@ -271,11 +169,9 @@ class ClientEndpoint(Endpoint):
 
 
 def open_client_endpoint(loop: Runtime, family: int, peer: Address) -> ClientEndpoint:
-    """Create, bind and connect a UDP socket to ``peer``."""
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    """A UDP socket connected to ``peer``, and its endpoint."""
+    sock = open_quic_socket(family, remote=peer)
     try:
-        tune_socket(sock)
-        sock.connect(peer)
         return ClientEndpoint(loop, sock, peer)
     except BaseException:
         sock.close()

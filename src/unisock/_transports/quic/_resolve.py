@@ -1,12 +1,16 @@
-"""Address resolution for QUIC: IP literals without a thread hop, names via getaddrinfo."""
+"""QUIC's defaults over the one resolver (``_transports.resolve``): a bracketed IPv6
+literal is accepted, no host is the loopback (the IPv4 wildcard when binding), and the
+first address wins."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..._runtime.base import Runtime
+from ..resolve import resolve
+
+if TYPE_CHECKING:
+    from ..._runtime.base import Runtime
 
 __all__ = ["resolve_udp"]
 
@@ -18,17 +22,5 @@ async def resolve_udp(
     host = host.strip("[]") if host else host
     if not host:
         host = "0.0.0.0" if passive else "127.0.0.1"
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        if ip.version == 4:
-            return socket.AF_INET, (str(ip), port)
-        return socket.AF_INET6, (str(ip), port, 0, 0)
-    flags = socket.AI_PASSIVE if passive else 0
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=flags)
-    if not infos:
-        raise OSError(f"cannot resolve {host!r}")
-    family, _, _, _, sockaddr = infos[0]
-    return family, tuple(sockaddr)
+    found = await resolve(loop, host, port, kind=socket.SOCK_DGRAM, passive=passive)
+    return found[0]

@@ -30,7 +30,7 @@ from ..._runtime import current
 from ..._runtime.base import Handle, Runtime
 from . import _wire
 from ._connection import QuicConnectionCore
-from ._endpoint import Address, Endpoint, tune_socket
+from ._endpoint import Address, Endpoint, open_quic_socket
 from ._engines import core as quic_core
 from ._options import QuicTLSOptions, read_pem
 from ._resolve import resolve_udp
@@ -73,7 +73,7 @@ class _ServerEndpoint(Endpoint):
         self.server = server
         self.routes: dict[bytes, QuicConnectionCore] = {}
 
-    def route(self, data: bytes, addr: Address, now: float) -> None:
+    def datagram_received(self, data: bytes, addr: Address) -> None:
         if data and not data[0] & 0x80:  # short header: the hot path
             core = self.routes.get(data[1 : 1 + _wire.CID_LENGTH])
             if core is not None:
@@ -87,7 +87,7 @@ class _ServerEndpoint(Endpoint):
         if core is not None:
             core.queue(data, addr)
         else:
-            self.server._new_peer(header, data, addr, now)
+            self.server._new_peer(header, data, addr, self.loop.time())
 
 
 class QuicServer:
@@ -264,12 +264,8 @@ async def serve_quic(
     loop = current()
     host, port = local
     family, addr = await resolve_udp(loop, host, port, passive=True)
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock = open_quic_socket(family, local=addr, ipv6_only=ipv6_only)
     try:
-        tune_socket(sock)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6_only))
-        sock.bind(addr)
         return QuicServer(loop, sock, options, on_connection)
     except BaseException:
         sock.close()

@@ -1,34 +1,44 @@
-"""A fast UDP endpoint for any asyncio loop (stock and uvloop), below ``Socket(type="udp")``.
+"""The one owner of a UDP socket, below ``Socket(type="udp")`` and below QUIC.
 
 Why not ``loop.create_datagram_endpoint``: the stock loop reads each datagram with
 ``sock.recvfrom(256 KiB)``, which glibc serves with ``mmap``/``mremap``/``munmap``; it
-loses ~90% of a 64-byte flood.  Here a reader callback (``loop.add_reader``) drains up to
-``_BATCH_MAX`` datagrams per wake-up with ``recvfrom_into`` (``recv_into`` when connected)
-into one preallocated buffer of 65,537 bytes (one per thread, shared by its endpoints),
-one byte more than any UDP payload, so a truncated datagram is detected rather than
-delivered short.  Each datagram reaches the protocol as ``bytes``; counters are summed
-per wake-up, not per datagram.
+loses ~90% of a 64-byte flood.  Here a reader callback (the runtime's ``add_reader``:
+asyncio, uvloop or trio) drains up to ``_BATCH_MAX`` datagrams per wake-up with
+``recvfrom_into`` (``recv_into`` when connected) into one preallocated buffer of 65,537
+bytes (one per thread, shared by its endpoints), one byte more than any UDP payload, so a
+truncated datagram is detected rather than delivered short.  Each datagram reaches the
+protocol as ``bytes``; counters are summed per wake-up, not per datagram.
 
-The batch adapts (``_Batch``): a wake-up that empties the socket ends with a
-``BlockingIOError``, which costs more than the read itself when datagrams come one at a
-time (request/response).  So a wake-up reads one datagram and stops, and the batch grows
-(doubling up to ``_BATCH_MAX``) only while wake-ups find the socket still full; a probe
-that finds it empty makes the next probe wait twice as many wake-ups.  A flood is drained
-in batches after two wake-ups; a ping-pong pays the exception on a vanishing share of its
-wake-ups (1, 4, 9, 18, ...).
+Two reading policies, chosen when the endpoint is made:
+
+* Request/response (the default, ``Socket(type="udp")``): the batch adapts (``_adapt``).
+  A wake-up that empties the socket ends with a ``BlockingIOError``, which costs more than
+  the read itself when datagrams come one at a time.  So a wake-up reads one datagram and
+  stops, and the batch grows (doubling up to ``_BATCH_MAX``) only while wake-ups find the
+  socket still full; a probe that finds it empty makes the next probe wait twice as many
+  wake-ups.  A flood is drained in batches after two wake-ups; a ping-pong pays the
+  exception on a vanishing share of its wake-ups (1, 4, 9, 18, ...).
+* Bursts (``offload=True``, QUIC): every wake-up reads up to ``_BATCH_MAX`` reads, with
+  UDP GRO where the kernel has it (one read, up to 64 datagrams of one peer, split here),
+  and then calls the protocol's ``end_of_batch()``, so the protocol can hand a whole batch
+  to its consumer at once.  Sends may use GSO (``send_many``); see ``offload``.
 
 Errors, as the OS reports them:
 
 * Receiving: an error the kernel queues on the socket (ICMP port unreachable after
   sending to a closed port on a connected socket, host unreachable...) is given to
-  ``protocol.error_received(NetworkError(message, errno))``; reading goes on.
-* Sending: ``sendto`` is synchronous and nothing is queued, so a datagram the kernel
-  refuses (ENOBUFS, EMSGSIZE, EAGAIN when the send buffer is full, or a pending
-  ECONNREFUSED) *raises* ``NetworkError(message, errno)`` from that very ``sendto`` call:
-  the caller knows which write failed and the datagram was not sent.  A payload above
-  65,507 bytes (IPv4) / 65,527 (IPv6) raises ``ValueError`` naming the size and the
-  limit before any system call; nothing is ever truncated silently.  On a closed
-  endpoint ``sendto`` raises ``InvalidStateError``.
+  ``protocol.error_received(NetworkError(message, errno))``; reading goes on.  A
+  truncated datagram is dropped and reported the same way (``EMSGSIZE``).
+* Sending with ``sendto`` (the UDP transport): it is synchronous and nothing is queued, so
+  a datagram the kernel refuses (ENOBUFS, EMSGSIZE, EAGAIN when the send buffer is full,
+  or a pending ECONNREFUSED) *raises* ``NetworkError(message, errno)`` from that very
+  call: the caller knows which write failed and the datagram was not sent.  A payload
+  above 65,507 bytes (IPv4) / 65,527 (IPv6) raises ``ValueError`` naming the size and the
+  limit before any system call; nothing is ever truncated silently.  On a closed endpoint
+  ``sendto`` raises ``InvalidStateError``.
+* Sending with ``send_or_drop``/``send_many`` (QUIC, which recovers losses itself): a full
+  send buffer drops the datagram, as the network would; any other refusal goes to
+  ``error_received``.
 
 Addresses are what the ``socket`` module gives: ``(host, port)`` for IPv4 and
 ``(host, port, flowinfo, scope_id)`` for IPv6 (the scope matters for link-local peers).
@@ -44,22 +54,30 @@ from __future__ import annotations
 import errno as _errno
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..._base.buffers import thread_buffer
-from ..._runtime import current
-from ..._runtime.base import Runtime
 from ...errors import InvalidStateError, NetworkError, network_error
-from ..adopt import claim
+from ..sockopts import enable_gro
+from .offload import (
+    ANCILLARY,
+    GSO_REFUSED,
+    gso_possible,
+    gso_runs,
+    segment_option,
+    segment_size,
+)
+
+if TYPE_CHECKING:
+    from ..._runtime.base import Runtime
 
 __all__ = [
     "MAX_PAYLOAD_IPV4",
     "MAX_PAYLOAD_IPV6",
     "Address",
-    "adopt_datagram_endpoint",
     "DatagramEndpoint",
     "DatagramProtocol",
-    "open_datagram_endpoint",
+    "describe_address",
 ]
 
 Address: TypeAlias = tuple[Any, ...]
@@ -70,12 +88,17 @@ MAX_PAYLOAD_IPV6 = 65_527  # 65,535 - 8 (UDP header); the IPv6 header is not cou
 _BUFFER_SIZE = 65_536 + 1  # one byte more than any payload: a full buffer means truncation
 _BATCH_MAX = 64  # datagrams read per wake-up at most, so one busy socket cannot starve others
 _PROBE_BACKOFF_MAX = 4096
+_MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0)
 
 
 class DatagramProtocol(Protocol):
     """What a ``DatagramEndpoint`` delivers to.
 
-    An optional ``connection_made(endpoint)`` method is called once, before reading starts.
+    An optional ``connection_made(endpoint)`` method is called once, before reading starts;
+    an optional ``end_of_batch()`` after each wake-up's reads (``offload=True`` only).
+    ``connection_lost`` comes soon after ``close()`` (in a later callback, as asyncio has
+    it), or at once with ``offload=True``, whose protocol is the one that closes (QUIC:
+    no extra callback in the loop pass that ends a connection).
     """
 
     def datagram_received(self, data: bytes, addr: Address) -> None: ...
@@ -85,10 +108,8 @@ class DatagramProtocol(Protocol):
     def connection_lost(self, exc: Exception | None) -> None: ...
 
 
-P = TypeVar("P", bound=DatagramProtocol)
-
-
-def _describe(addr: object) -> str:
+def describe_address(addr: object) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) for messages."""
     if isinstance(addr, tuple) and len(addr) >= 2:
         host, port = addr[0], addr[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -96,14 +117,17 @@ def _describe(addr: object) -> str:
 
 
 class DatagramEndpoint:
-    """One non-blocking UDP socket read by a loop reader callback; see the module docstring."""
+    """One non-blocking UDP socket read by a runtime reader callback; see the module doc."""
 
     __slots__ = (
         "_batch",
         "_closed",
+        "_end",
         "_fd",
-        "_loop",
+        "_gro",
+        "_gso",
         "_max_payload",
+        "_offload",
         "_peer",
         "_probe_after",
         "_protocol",
@@ -117,16 +141,22 @@ class DatagramEndpoint:
         "datagrams_sent",
         "datagrams_truncated",
         "file_owner",
+        "runtime",
     )
 
     def __init__(
         self,
-        loop: Runtime,
+        runtime: Runtime,
         sock: socket.socket,
         protocol: DatagramProtocol,
+        *,
+        offload: bool = False,
     ) -> None:
-        """Wrap ``sock`` (non-blocking, bound, maybe connected); ``start()`` begins reading."""
-        self._loop = loop
+        """Wrap ``sock`` (non-blocking, bound, maybe connected); ``start()`` begins reading.
+
+        ``offload``: the burst policy (fixed batch, GRO, GSO, ``end_of_batch``) for QUIC.
+        """
+        self.runtime = runtime
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol = protocol
@@ -138,7 +168,13 @@ class DatagramEndpoint:
         self._max_payload = MAX_PAYLOAD_IPV6 if sock.family == socket.AF_INET6 else MAX_PAYLOAD_IPV4
         self._reading = False
         self._closed = False
-        self._batch = 1  # datagrams the next wake-up reads at most (see the module doc)
+        self._offload = offload
+        self._gro = offload and enable_gro(sock)
+        self._gso = offload and gso_possible(sock)
+        self._end: Callable[[], object] | None = (
+            getattr(protocol, "end_of_batch", None) if offload else None
+        )
+        self._batch = _BATCH_MAX if offload else 1  # reads per wake-up at most (module doc)
         self._streak = 0  # wake-ups in a row that read a full batch of one
         self._probe_after = 1  # ... needed before trying a batch of two
         self.datagrams_sent = 0
@@ -178,12 +214,15 @@ class DatagramEndpoint:
         self._closed = True
         if self._reading:
             self._reading = False
-            self._loop.remove_reader(self._fd)
+            self.runtime.remove_reader(self._fd)
         self._sock.close()
         if self.file_owner is not None:
             self.file_owner.close()  # a Unix socket's file goes with it
+        if self._offload:  # its protocol closed it (QUIC): nothing to schedule for that
+            self._protocol.connection_lost(exc)
+            return
         try:
-            self._loop.call_soon(self._protocol.connection_lost, exc)
+            self.runtime.call_soon(self._protocol.connection_lost, exc)
         except RuntimeError:  # the loop is already closed: nobody else will call it
             self._protocol.connection_lost(exc)
 
@@ -191,17 +230,20 @@ class DatagramEndpoint:
         """Stop reading: datagrams wait in the kernel's receive buffer (and drop past it)."""
         if self._reading:
             self._reading = False
-            self._loop.remove_reader(self._fd)
+            self.runtime.remove_reader(self._fd)
 
     def resume_reading(self) -> None:
         if not self._reading and not self._closed:
             self._reading = True
-            self._loop.add_reader(
-                self._fd, self._read_connected if self._peer is not None else self._read_bound
-            )
+            self.runtime.add_reader(self._fd, self._reader())
 
     def is_reading(self) -> bool:
         return self._reading
+
+    def _reader(self) -> Callable[[], None]:
+        if self._offload:
+            return self._read_burst
+        return self._read_connected if self._peer is not None else self._read_bound
 
     # -- information ----------------------------------------------------------------------
 
@@ -224,17 +266,10 @@ class DatagramEndpoint:
         """The largest datagram this endpoint's address family can carry."""
         return self._max_payload
 
-    # -- options --------------------------------------------------------------------------
-
-    def set_ttl(self, ttl: int) -> None:
-        """IP_TTL (IPv4) or IPV6_UNICAST_HOPS (IPv6)."""
-        _set_ttl(self._sock, ttl)
-
-    def set_send_buffer_size(self, size: int) -> None:
-        _set_buffer(self._sock, socket.SO_SNDBUF, size, "send_buffer_size")
-
-    def set_receive_buffer_size(self, size: int) -> None:
-        _set_buffer(self._sock, socket.SO_RCVBUF, size, "receive_buffer_size")
+    @property
+    def gro(self) -> bool:
+        """Whether reads take GRO batches (``offload=True`` on a kernel that has it)."""
+        return self._gro
 
     # -- sending --------------------------------------------------------------------------
 
@@ -263,16 +298,80 @@ class DatagramEndpoint:
                 self._sock.send(data)
             else:
                 raise ValueError(
-                    f"addr {_describe(addr)} differs from the connected peer "
-                    f"{_describe(self._peer)}"
+                    f"addr {describe_address(addr)} differs from the connected peer "
+                    f"{describe_address(self._peer)}"
                 )
         except OSError as exc:
-            dest = _describe(addr if addr is not None else self._peer)
+            dest = describe_address(addr if addr is not None else self._peer)
             raise network_error(
                 exc, f"UDP datagram of {size} bytes to {dest} was not sent"
             ) from None
         self.datagrams_sent += 1
         self.bytes_sent += size
+
+    def send_or_drop(self, data: bytes, addr: Address) -> None:
+        """Send one datagram (to the peer when connected); a full send buffer drops it, any
+        other refusal goes to ``error_received``.  For protocols that recover losses."""
+        if self._closed:
+            return
+        try:
+            if self._peer is not None:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, addr)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._send_failed(exc, len(data), addr)
+            return
+        self.datagrams_sent += 1
+        self.bytes_sent += len(data)
+
+    def send_many(self, datagrams: list[tuple[bytes, Address]]) -> None:
+        """``send_or_drop`` each datagram in order; with GSO, each run of equal-size
+        datagrams to one peer leaves in one ``sendmsg`` (see ``offload.gso_runs``)."""
+        if not self._gso or len(datagrams) < 2:
+            for data, addr in datagrams:
+                self.send_or_drop(data, addr)
+            return
+        for start, end in gso_runs(datagrams):
+            if end - start == 1 or not self._gso:
+                for data, addr in datagrams[start:end]:
+                    self.send_or_drop(data, addr)
+                continue
+            run = datagrams[start:end]
+            if not self._send_segments(run):
+                for data, addr in run:
+                    self.send_or_drop(data, addr)
+
+    def _send_segments(self, run: list[tuple[bytes, Address]]) -> bool:
+        """One ``sendmsg`` with ``UDP_SEGMENT``; False (and GSO off) if the kernel refuses."""
+        if self._closed:
+            return True
+        first, addr = run[0]
+        payload = b"".join([data for data, _ in run])
+        try:
+            if self._peer is not None:
+                self._sock.sendmsg([payload], segment_option(len(first)))
+            else:
+                self._sock.sendmsg([payload], segment_option(len(first)), 0, addr)
+        except BlockingIOError:
+            return True  # dropped, as a full buffer drops any datagram: the sender recovers
+        except OSError as exc:
+            if exc.errno in GSO_REFUSED:
+                self._gso = False
+                return False
+            self._send_failed(exc, len(payload), addr)
+            return True
+        self.datagrams_sent += len(run)
+        self.bytes_sent += len(payload)
+        return True
+
+    def _send_failed(self, exc: OSError, size: int, addr: Address) -> None:
+        dest = describe_address(self._peer if self._peer is not None else addr)
+        self._protocol.error_received(
+            network_error(exc, f"UDP datagram of {size} bytes to {dest} was not sent")
+        )
 
     # -- receiving (the hot path) -----------------------------------------------------------
 
@@ -345,6 +444,56 @@ class DatagramEndpoint:
             self.bytes_received += total
             self._adapt(limit, reads, emptied)
 
+    def _read_burst(self) -> None:
+        """The ``offload`` reader: a fixed batch of reads, GRO batches split into datagrams,
+        then ``end_of_batch()`` once."""
+        sock = self._sock
+        recvmsg_into = sock.recvmsg_into if self._gro else None
+        recvfrom_into = sock.recvfrom_into
+        buf = view = thread_buffer("datagram", _BUFFER_SIZE)
+        bufs = [buf]
+        deliver = self._protocol.datagram_received
+        count = 0
+        total = 0
+        reads = 0
+        try:
+            while reads < _BATCH_MAX:
+                try:
+                    if recvmsg_into is not None:
+                        n, ancillary, flags, addr = recvmsg_into(bufs, ANCILLARY)
+                        if flags & _MSG_TRUNC:
+                            n = _BUFFER_SIZE
+                    else:
+                        n, addr = recvfrom_into(buf)
+                        ancillary = None
+                except BlockingIOError:
+                    break
+                reads += 1
+                if n == _BUFFER_SIZE:
+                    self._truncated(addr)
+                    continue
+                total += n
+                size = segment_size(ancillary) if ancillary else 0
+                if 0 < size < n:
+                    for start in range(0, n, size):
+                        count += 1
+                        deliver(view[start : min(start + size, n)].tobytes(), addr)
+                        if not self._reading:
+                            break
+                else:
+                    count += 1
+                    deliver(view[:n].tobytes(), addr)
+                if not self._reading:
+                    break
+        except OSError as exc:
+            self._receive_error(exc)
+        finally:
+            self.datagrams_received += count
+            self.bytes_received += total
+        end = self._end
+        if end is not None and not self._closed:
+            end()
+
     def _adapt(self, limit: int, reads: int, emptied: bool) -> None:
         """Size the next wake-up's batch from what this one found (see the module doc)."""
         if not emptied:
@@ -369,8 +518,8 @@ class DatagramEndpoint:
         self.datagrams_truncated += 1
         self._protocol.error_received(
             NetworkError(
-                f"a datagram from {_describe(addr)} was larger than {_BUFFER_SIZE - 1} bytes "
-                "and was dropped",
+                f"a datagram from {describe_address(addr)} was larger than "
+                f"{_BUFFER_SIZE - 1} bytes and was dropped",
                 _errno.EMSGSIZE,
             )
         )
@@ -379,226 +528,7 @@ class DatagramEndpoint:
         if self._closed:
             return
         if self._reading:  # uvloop stops its poll handle on EPOLLERR: register it again
-            self._loop.remove_reader(self._fd)
-            self._loop.add_reader(
-                self._fd, self._read_connected if self._peer is not None else self._read_bound
-            )
-        peer = f" (peer {_describe(self._peer)})" if self._peer is not None else ""
+            self.runtime.remove_reader(self._fd)
+            self.runtime.add_reader(self._fd, self._reader())
+        peer = f" (peer {describe_address(self._peer)})" if self._peer is not None else ""
         self._protocol.error_received(network_error(exc, f"UDP error reported by the OS{peer}"))
-
-
-# -- options ------------------------------------------------------------------------------
-
-
-def _check_int(value: object, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _set_ttl(sock: socket.socket, ttl: int) -> None:
-    _check_int(ttl, "ttl", 1, 255)
-    if sock.family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
-    else:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
-
-
-def _set_buffer(sock: socket.socket, option: int, size: int, name: str) -> None:
-    _check_int(size, name, 1, 2**31 - 1)
-    sock.setsockopt(socket.SOL_SOCKET, option, size)
-
-
-# -- opening ------------------------------------------------------------------------------
-
-HostPort: TypeAlias = tuple[str | None, int]
-
-
-def _check_address(value: object, name: str) -> HostPort:
-    if not (isinstance(value, tuple) and len(value) == 2):
-        raise TypeError(f"{name} must be a (host, port) tuple, got {value!r}")
-    host, port = value
-    if host is not None and not isinstance(host, str):
-        raise TypeError(f"{name} host must be a str, got {type(host).__name__}")
-    _check_int(port, f"{name} port", 0, 65535)
-    return host, port
-
-
-def _numeric(host: str | None, port: int) -> list[tuple[int, Address]] | None:
-    """Skip the resolver (a thread on the stock loop) for an IP literal."""
-    if host is None:
-        return None
-    try:
-        socket.inet_pton(socket.AF_INET, host)
-        return [(socket.AF_INET, (host, port))]
-    except OSError:
-        pass
-    try:
-        socket.inet_pton(socket.AF_INET6, host)
-        return [(socket.AF_INET6, (host, port, 0, 0))]
-    except OSError:
-        return None
-
-
-async def _resolve(loop: Runtime, address: HostPort, passive: bool) -> list[tuple[int, Address]]:
-    host, port = address
-    found = _numeric(host, port)
-    if found is not None:
-        return found
-    try:
-        infos = await loop.getaddrinfo(
-            host or None,
-            port,
-            type=socket.SOCK_DGRAM,
-            proto=socket.IPPROTO_UDP,
-            flags=socket.AI_PASSIVE if passive else 0,
-        )
-    except socket.gaierror as exc:
-        raise network_error(exc, f"cannot resolve {host!r}") from None
-    result: list[tuple[int, Address]] = []
-    for family, _type, _proto, _name, sockaddr in infos:
-        if family in (socket.AF_INET, socket.AF_INET6) and (family, sockaddr) not in result:
-            result.append((int(family), tuple(sockaddr)))
-    if not result:
-        raise NetworkError(f"{host!r} has no IPv4 or IPv6 address")
-    return result
-
-
-def _open_socket(
-    family: int,
-    local: Address | None,
-    remote: Address | None,
-    ttl: int | None,
-    send_buffer_size: int | None,
-    receive_buffer_size: int | None,
-    reuse_port: bool,
-    ipv6_only: bool = False,
-    prepare: Callable[[socket.socket], None] | None = None,
-) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-    try:
-        sock.setblocking(False)
-        if family == socket.AF_INET6:  # on "::", IPv4 peers too unless ipv6_only
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6_only))
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if ttl is not None:
-            _set_ttl(sock, ttl)
-        if send_buffer_size is not None:
-            _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
-        if receive_buffer_size is not None:
-            _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
-        if prepare is not None:  # before connect: a connected socket's route is fixed then
-            prepare(sock)
-        if local is not None:
-            sock.bind(local)
-        if remote is not None:
-            sock.connect(remote)  # UDP: no handshake, returns at once
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-async def open_datagram_endpoint(
-    protocol_factory: Callable[[], P],
-    *,
-    remote: HostPort | None = None,
-    local: HostPort | None = None,
-    ttl: int | None = None,
-    send_buffer_size: int | None = None,
-    receive_buffer_size: int | None = None,
-    reuse_port: bool = False,
-    ipv6_only: bool = False,
-    prepare: Callable[[socket.socket], None] | None = None,
-) -> tuple[DatagramEndpoint, P]:
-    """Open a UDP endpoint: connected to ``remote`` if given, else bound to ``local``.
-
-    ``prepare`` sets further options on each socket before it binds and connects.
-
-    Host names resolve with the loop's ``getaddrinfo``; each resolved address is tried in
-    order until a socket binds (and connects).  Failures raise ``NetworkError``.
-    """
-    if remote is None and local is None:
-        raise ValueError("open_datagram_endpoint needs remote, local or both")
-    remote = _check_address(remote, "remote") if remote is not None else None
-    local = _check_address(local, "local") if local is not None else None
-    if ttl is not None:
-        _check_int(ttl, "ttl", 1, 255)
-    if send_buffer_size is not None:
-        _check_int(send_buffer_size, "send_buffer_size", 1, 2**31 - 1)
-    if receive_buffer_size is not None:
-        _check_int(receive_buffer_size, "receive_buffer_size", 1, 2**31 - 1)
-    loop = current()
-
-    remotes = await _resolve(loop, remote, passive=False) if remote is not None else None
-    locals_ = await _resolve(loop, local, passive=True) if local is not None else None
-    candidates: list[tuple[int, Address | None, Address | None]] = []
-    if remotes is None:
-        assert locals_ is not None
-        candidates = [(family, addr, None) for family, addr in locals_]
-    elif locals_ is None:
-        candidates = [(family, None, addr) for family, addr in remotes]
-    else:
-        candidates = [(rf, la, ra) for rf, ra in remotes for lf, la in locals_ if lf == rf]
-        if not candidates:
-            raise NetworkError(f"local {local!r} and remote {remote!r} share no address family")
-
-    last: OSError | None = None
-    for family, local_addr, remote_addr in candidates:
-        try:
-            sock = _open_socket(
-                family,
-                local_addr,
-                remote_addr,
-                ttl,
-                send_buffer_size,
-                receive_buffer_size,
-                reuse_port,
-                ipv6_only,
-                prepare,
-            )
-        except OSError as exc:
-            last = exc
-            continue
-        protocol = protocol_factory()
-        endpoint = DatagramEndpoint(loop, sock, protocol)
-        endpoint.start()
-        return endpoint, protocol
-    assert last is not None
-    target = f"to {_describe(remote)}" if remote is not None else f"on {_describe(local)}"
-    raise network_error(last, f"cannot open a UDP endpoint {target}") from None
-
-
-def adopt_datagram_endpoint(
-    protocol_factory: Callable[[], P],
-    sock: socket.socket,
-    *,
-    ttl: int | None = None,
-    send_buffer_size: int | None = None,
-    receive_buffer_size: int | None = None,
-    prepare: Callable[[socket.socket], None] | None = None,
-) -> tuple[DatagramEndpoint, P]:
-    """An endpoint on a UDP socket handed over (``sock=``), bound or connected already."""
-    if sock.fileno() < 0:
-        raise NetworkError(f"the adopted socket was closed before it was used: {sock!r}")
-    try:
-        sock.setblocking(False)
-        if ttl is not None:
-            _set_ttl(sock, ttl)
-        if send_buffer_size is not None:
-            _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size, "send_buffer_size")
-        if receive_buffer_size is not None:
-            _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size, "receive_buffer_size")
-        if prepare is not None:
-            prepare(sock)
-    except BaseException:
-        sock.close()
-        raise
-    claim(sock)
-    protocol = protocol_factory()
-    endpoint = DatagramEndpoint(current(), sock, protocol)
-    endpoint.start()
-    return endpoint, protocol

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable
 
 from ..._base.options import Options
-from ...errors import network_error
+from ..sockopts import set_option
 
 __all__ = ["DATAGRAM_FIELDS", "configure_datagram", "reconfigure_datagram"]
 
@@ -84,25 +84,24 @@ def _membership(sock: socket.socket, group: Group, default: str | None, join: bo
             f"{field}: an IPv6 group needs an IPv6 socket (bind local to '[::]:port'), "
             "this one is IPv4"
         )
-    try:
-        if is_v6:
-            _check_ipv6_interface(interface, field)
-            option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
-            sock.setsockopt(socket.IPPROTO_IPV6, option, _ipv6_request(address, interface, field))
-        else:
-            option = socket.IP_ADD_MEMBERSHIP if join else socket.IP_DROP_MEMBERSHIP
-            sock.setsockopt(socket.IPPROTO_IP, option, _ipv4_request(address, interface, field))
-    except OSError as exc:
-        on = f" on {interface}" if interface else ""
-        verb = "join" if join else "leave"
-        raise network_error(exc, f"cannot {verb} multicast group {address}{on}") from None
+    on = f" on {interface}" if interface else ""
+    what = f"cannot {'join' if join else 'leave'} multicast group {address}{on}"
+    if is_v6:
+        _check_ipv6_interface(interface, field)
+        option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
+        set_option(
+            sock, socket.IPPROTO_IPV6, option, _ipv6_request(address, interface, field), what
+        )
+    else:
+        option = socket.IP_ADD_MEMBERSHIP if join else socket.IP_DROP_MEMBERSHIP
+        set_option(sock, socket.IPPROTO_IP, option, _ipv4_request(address, interface, field), what)
 
 
-def _set(sock: socket.socket, level: int, option: int, value: int | bytes, field: str) -> None:
-    try:
-        sock.setsockopt(level, option, value)
-    except OSError as exc:
-        raise network_error(exc, f"cannot set {field}") from None
+def _set(
+    sock: socket.socket, level: int, option: int, value: int | bytes, field: str, opts: Options
+) -> None:
+    """One scalar field; a refusal names the field and the value it was given."""
+    set_option(sock, level, option, value, f"cannot set {field}={getattr(opts, field)!r}")
 
 
 def _apply_scalars(sock: socket.socket, opts: Options, names: Iterable[str]) -> None:
@@ -115,29 +114,36 @@ def _apply_scalars(sock: socket.socket, opts: Options, names: Iterable[str]) -> 
                     "ff02::1 (all nodes on the link) instead"
                 )
             if not v6:
-                _set(sock, socket.SOL_SOCKET, socket.SO_BROADCAST, int(opts.broadcast), name)
+                _set(sock, socket.SOL_SOCKET, socket.SO_BROADCAST, int(opts.broadcast), name, opts)
         elif name == "multicast_ttl" and opts.multicast_ttl is not None:
             if v6:
                 _set(
-                    sock, socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, opts.multicast_ttl, name
+                    sock,
+                    socket.IPPROTO_IPV6,
+                    socket.IPV6_MULTICAST_HOPS,
+                    opts.multicast_ttl,
+                    name,
+                    opts,
                 )
             else:
-                _set(sock, socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, opts.multicast_ttl, name)
+                _set(
+                    sock, socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, opts.multicast_ttl, name, opts
+                )
         elif name == "multicast_loopback" and opts.multicast_loopback is not None:
             flag = int(opts.multicast_loopback)
             if v6:
-                _set(sock, socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, flag, name)
+                _set(sock, socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, flag, name, opts)
             else:
-                _set(sock, socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, flag, name)
+                _set(sock, socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, flag, name, opts)
         elif name == "multicast_interface" and opts.multicast_interface is not None:
             interface = opts.multicast_interface
             if v6:
                 _check_ipv6_interface(interface, name)
                 index = _index(interface, name)
-                _set(sock, socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index, name)
+                _set(sock, socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index, name, opts)
             else:
                 request = _ipv4_request(None, interface, name)
-                _set(sock, socket.IPPROTO_IP, socket.IP_MULTICAST_IF, request, name)
+                _set(sock, socket.IPPROTO_IP, socket.IP_MULTICAST_IF, request, name, opts)
 
 
 _SCALARS = ("broadcast", "multicast_ttl", "multicast_loopback", "multicast_interface")

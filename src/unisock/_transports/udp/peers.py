@@ -30,12 +30,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from ..._runtime import current
-from ..._runtime.base import Handle, Runtime
 from ...errors import InvalidStateError
 from .endpoint import Address, DatagramEndpoint
+
+if TYPE_CHECKING:
+    from ..._runtime.base import Handle, Runtime
 
 __all__ = ["DEFAULT_MAX_PEERS", "Peer", "PeerHandler", "PeerTable", "RemoveReason"]
 
@@ -166,7 +168,7 @@ class PeerTable(Generic[H]):
 
     def connection_made(self, endpoint: DatagramEndpoint) -> None:
         self._endpoint = endpoint
-        self._loop = endpoint._loop
+        self._loop = endpoint.runtime
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         peer = self._peers.get(addr)
