@@ -366,7 +366,10 @@ def test_bytes_sent_counts_what_left_not_what_was_acknowledged(run: Any) -> None
 
             async def serve() -> None:
                 async for ev in listener:
-                    await ev.socket.readable.pipe_to(ev.socket.writable)
+                    # The client closes its connection at the end, perhaps while this echo
+                    # still runs: that end is not what this test is about.
+                    with contextlib.suppress(unisock.errors.NetworkError):
+                        await ev.socket.readable.pipe_to(ev.socket.writable)
 
             relay = Relay()
             try:

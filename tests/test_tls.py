@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import os
+import socket
+import ssl
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -667,3 +671,60 @@ def test_client_material_is_validated_once(run: Any, pki: Pki) -> None:
     finally:
         _tls_config.TLSOptions.from_init = original  # type: ignore[method-assign]
     assert calls == 1
+
+
+@contextlib.contextmanager
+def _server_that_ends_without_close_notify(pki: Pki, payload: bytes) -> Iterator[int]:
+    """A TLS server (Python's ``ssl`` in a thread) that sends ``payload`` to each of two
+    clients and then closes TCP without a close_notify: the truncation a peer that crashes
+    or a middlebox causes."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(pki.server_pem))
+    listening = socket.create_server(("127.0.0.1", 0))
+    listening.settimeout(20)
+
+    def serve() -> None:
+        for _ in range(2):
+            try:
+                raw, _ = listening.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError), ctx.wrap_socket(raw, server_side=True) as tls:
+                tls.sendall(payload)
+                # closing the TLS socket without unwrap() sends no close_notify
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listening.getsockname()[1]
+    finally:
+        listening.close()
+        thread.join(20)
+
+
+def test_a_peer_ending_without_close_notify_is_truncation(run: Any, pki: Pki) -> None:
+    """The same abrupt end read twice: with ``require_close_notify=True`` the read ends
+    in a TLSError naming the truncation (never a silent short read); by default the bytes
+    that came are delivered and the stream ends (as browsers and asyncio do)."""
+    payload = os.urandom(50_000)
+
+    async def main() -> None:
+        with _server_that_ends_without_close_notify(pki, payload) as port:
+            opts: dict[str, Any] = {
+                "type": "tls",
+                "remote": ("127.0.0.1", port),
+                "ca": pki.ca_pem,
+                "servername": "localhost",
+            }
+            strict = unisock.Socket(**opts, require_close_notify=True)
+            got = b""
+            with pytest.raises(unisock.errors.TLSError, match="truncat"):
+                async for chunk in strict.readable:
+                    got += chunk
+            assert payload.startswith(got)
+            await strict.close()
+            lenient = unisock.Socket(**opts)
+            assert b"".join([c async for c in lenient.readable]) == payload
+            await lenient.close()
+
+    run(main)
