@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import background
 
 from test_streams_support import both_loops, byob_reader, default_reader, rejects, settle
@@ -394,7 +394,7 @@ async def test_async_for_over_a_byte_stream() -> None:
     async def feed() -> None:
         for part in (b"a", b"bc", b"def"):
             source.c.enqueue(part)
-            await asyncio.sleep(0)
+            await rt.sleep(0)
         source.c.close()
 
     async with background(feed()) as tasks:  # a failing feed fails the test at once

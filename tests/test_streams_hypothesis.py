@@ -14,6 +14,7 @@ import uvloop
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from tests import rt
 
 from unisock import Deferred
 from unisock.abort import AbortController
@@ -242,7 +243,7 @@ class PipeMachine(RuleBasedStateMachine):
 
         async def write(chunk: int, controller: Any) -> None:
             self.peak_sink_queue = max(self.peak_sink_queue, len(self.dest._controller._queue))
-            await asyncio.sleep(0)
+            await rt.sleep(0)
             self.received.append(chunk)
 
         self.dest: WritableStream[Any] = WritableStream({"write": write}, CountQueuingStrategy(2))
@@ -270,7 +271,7 @@ class PipeMachine(RuleBasedStateMachine):
     @rule(turns=st.integers(1, 4))
     def tick(self, turns: int) -> None:
         for _ in range(turns):
-            self.loop.run_until_complete(asyncio.sleep(0))
+            self.loop.run_until_complete(rt.sleep(0))
 
     @rule()
     def close_source(self) -> None:
@@ -302,7 +303,7 @@ class PipeMachine(RuleBasedStateMachine):
             async def finish() -> None:
                 # the pipe ends in the source's error or the abort's (a hang is a failure)
                 with contextlib.suppress(ValueError, AbortError):
-                    await asyncio.wait_for(_await(self.pipe), 5)
+                    await rt.wait_for(_await(self.pipe), 5)
 
             self.loop.run_until_complete(finish())
             assert self.pipe.done()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
+from tests import rt
 
 from test_streams_support import Source, both_loops, default_reader, read_all, rejects, settle
 from unisock.abort import AbortController, AbortSignal
@@ -33,7 +33,7 @@ class Sink:
 
     async def write(self, chunk: Any, controller: Any) -> None:
         if self.slow:
-            await asyncio.sleep(0)
+            await rt.sleep(0)
         self.written.append(chunk)
 
     def close(self) -> None:
@@ -344,7 +344,7 @@ async def test_fast_producer_into_slow_consumer_holds_no_more_than_the_marks() -
     async def write(chunk: Any, c: Any) -> None:
         peaks["source"] = max(peaks["source"], len(stream._controller._queue))
         peaks["sink"] = max(peaks["sink"], len(dest._controller._queue))
-        await asyncio.sleep(0)  # a slow consumer
+        await rt.sleep(0)  # a slow consumer
         written.append(chunk)
 
     written: list[Any] = []
@@ -361,7 +361,7 @@ async def test_a_push_producer_that_ignores_desired_size_is_still_not_read_ahead
     """The pipe takes a chunk only when the sink has room: the rest stays in the source."""
     source = Source()
     stream: ReadableStream[Any] = ReadableStream(source, CountQueuingStrategy(2))
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def write(chunk: Any, c: Any) -> None:
         await gate.wait()
@@ -388,7 +388,7 @@ async def test_pipe_through_transform_holds_within_the_marks() -> None:
     async def write(chunk: Any, c: Any) -> None:
         held = len(ts.writable._controller._queue) + len(ts.readable._controller._queue)
         seen_depths.append(held)
-        await asyncio.sleep(0)
+        await rt.sleep(0)
 
     produced = 0
 

@@ -11,6 +11,7 @@ import contextlib
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import background
 
 from test_streams_support import both_loops, default_reader, read_all, rejects, settle
@@ -278,10 +279,10 @@ async def test_closed_is_awaited_by_many_tasks() -> None:
         await reader.closed
         return "ok"
 
-    tasks = [asyncio.ensure_future(wait()) for _ in range(5)]
+    tasks = [rt.spawn(wait()) for _ in range(5)]
     await settle()
     source.c.close()
-    assert await asyncio.gather(*tasks) == ["ok"] * 5
+    assert await rt.gather(*tasks) == ["ok"] * 5
 
 
 # -- start, pull and desired_size ----------------------------------------------------------
@@ -289,7 +290,7 @@ async def test_closed_is_awaited_by_many_tasks() -> None:
 
 @both_loops
 async def test_pull_is_not_called_before_start_settles() -> None:
-    started = asyncio.Event()
+    started = rt.Event()
     pulls: list[int] = []
 
     async def start(controller: Any) -> None:
@@ -331,7 +332,7 @@ async def test_pull_with_hwm_zero_waits_for_a_read() -> None:
 @both_loops
 async def test_pull_is_not_called_again_while_its_result_is_pending() -> None:
     calls = 0
-    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    gate: asyncio.Future[None] = rt.future()
 
     async def pull(controller: Any) -> None:
         nonlocal calls
@@ -440,7 +441,7 @@ async def test_reader_cancel_fulfils_pending_reads_with_done() -> None:
 
 @both_loops
 async def test_cancel_waits_for_an_async_source_cancel_and_takes_its_error() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def cancel(reason: Any) -> None:
         await gate.wait()
@@ -482,7 +483,7 @@ async def test_async_for_yields_every_chunk_then_releases() -> None:
         source.c.enqueue(i)
 
     async def later() -> None:
-        await asyncio.sleep(0)
+        await rt.sleep(0)
         source.c.enqueue(5)
         source.c.close()
 

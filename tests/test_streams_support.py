@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import uvloop
+from tests import rt
 
 from unisock.streams import (
     ReadableStream,
@@ -22,7 +23,7 @@ from unisock.streams import (
     ReadableStreamDefaultReader,
 )
 
-LOOPS = ["asyncio", "uvloop"]
+LOOPS = ["asyncio", "uvloop", "trio"]
 
 
 def run(
@@ -33,16 +34,18 @@ def run(
     reported: list[dict[str, Any]] | None = None,
 ) -> Any:
     """Run ``coro`` on a fresh loop; fail on anything the loop's handler saw."""
-    factory = uvloop.new_event_loop if loop_name == "uvloop" else asyncio.new_event_loop
     seen: list[dict[str, Any]] = [] if reported is None else reported
+    if loop_name == "trio":
+        return _run_on_trio(coro, timeout, seen, reported is None)
+    factory = uvloop.new_event_loop if loop_name == "uvloop" else asyncio.new_event_loop
 
     async def main() -> Any:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: seen.append(ctx))
         try:
-            return await asyncio.wait_for(coro, timeout)
+            return await rt.wait_for(coro, timeout)
         finally:
             gc.collect()
-            await asyncio.sleep(0)
+            await rt.sleep(0)
 
     with asyncio.Runner(loop_factory=factory) as runner:
         result = runner.run(main())
@@ -63,6 +66,30 @@ def both_loops(
     test.__qualname__ = fn.__qualname__
     test.__doc__ = fn.__doc__
     return pytest.mark.parametrize("loop_name", LOOPS)(test)
+
+
+def _run_on_trio(
+    coro: Coroutine[Any, Any, Any], timeout: float, seen: list[dict[str, Any]], strict: bool
+) -> Any:
+    """``run`` under ``trio.run``, on unisock's trio runtime (the streams and ``Deferred``
+    wait through whichever runtime runs them)."""
+    import trio
+
+    from unisock._runtime.trio import runtime
+
+    async def main() -> Any:
+        runtime().set_exception_handler(lambda _rt, ctx: seen.append(ctx))
+        try:
+            with trio.fail_after(timeout):
+                return await coro
+        finally:
+            gc.collect()
+            await trio.lowlevel.checkpoint()
+
+    result = trio.run(main)
+    if strict and seen:
+        pytest.fail(f"the runtime's exception handler was called: {seen!r}")
+    return result
 
 
 def default_reader(stream: ReadableStream[Any]) -> ReadableStreamDefaultReader:
@@ -87,7 +114,7 @@ async def rejects(awaitable: Awaitable[Any], exc_type: type[BaseException]) -> B
 async def settle() -> None:
     """Give the loop a few turns (tasks woken by settled results run)."""
     for _ in range(5):
-        await asyncio.sleep(0)
+        await rt.sleep(0)
 
 
 async def read_all(stream: ReadableStream[Any]) -> list[Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from tests import rt
 
 from test_streams_support import Source, both_loops, default_reader, read_all, rejects, settle
 from unisock.streams import (
@@ -18,7 +18,7 @@ from unisock.streams import (
 @both_loops
 async def test_both_branches_see_every_chunk() -> None:
     a, b = ReadableStream.from_(range(20)).tee()
-    ra, rb = await asyncio.gather(read_all(a), read_all(b))
+    ra, rb = await rt.gather(read_all(a), read_all(b))
     assert ra == rb == list(range(20))
 
 
@@ -116,7 +116,7 @@ async def test_from_a_sync_iterable() -> None:
 async def test_from_an_async_iterable() -> None:
     async def gen() -> AsyncIterator[int]:
         for i in range(3):
-            await asyncio.sleep(0)
+            await rt.sleep(0)
             yield i
 
     assert await read_all(ReadableStream.from_(gen())) == [0, 1, 2]

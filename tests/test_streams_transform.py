@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
+from tests import rt
 from tests.conftest import background
 
 from test_streams_support import both_loops, default_reader, read_all, rejects, settle
@@ -74,7 +74,7 @@ async def test_transform_can_enqueue_several_chunks_and_flush_adds_more() -> Non
 @both_loops
 async def test_async_transform() -> None:
     async def transform(chunk: int, c: TransformStreamDefaultController) -> None:
-        await asyncio.sleep(0)
+        await rt.sleep(0)
         c.enqueue(chunk * 2)
 
     ts = TransformStream({"transform": transform})
@@ -154,7 +154,7 @@ async def test_aborting_the_writable_errors_the_readable() -> None:
 
 @both_loops
 async def test_writes_wait_for_start() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
     seen: list[Any] = []
 
     async def start(c: TransformStreamDefaultController) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
+from tests import rt
 
 from test_streams_support import both_loops, rejects, settle
 from unisock._base.deferred import RESOLVED_NONE, Deferred
@@ -26,7 +26,7 @@ class Sink:
         self.closed = 0
         self.aborted: list[Any] = []
         self.controller: WritableStreamDefaultController | None = None
-        self.gate = asyncio.Event()
+        self.gate = rt.Event()
         if not gated:
             self.gate.set()
 
@@ -199,7 +199,7 @@ async def test_internal_create_with_a_pending_write_queues_the_next() -> None:
 
 @both_loops
 async def test_writes_wait_for_start() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
     written: list[Any] = []
 
     async def start(controller: Any) -> None:
@@ -354,11 +354,11 @@ async def test_ready_is_awaited_by_many_tasks() -> None:
     await settle()
     writer.write(1)
     assert writer.desired_size == 0
-    waiters = [asyncio.ensure_future(_await(writer.ready)) for _ in range(4)]
+    waiters = [rt.spawn(_await(writer.ready)) for _ in range(4)]
     await settle()
     assert not any(w.done() for w in waiters)
     sink.release()
-    await asyncio.gather(*waiters)
+    await rt.gather(*waiters)
 
 
 async def _await(d: Deferred[None]) -> None:
@@ -486,7 +486,7 @@ async def test_abort_twice_returns_the_same_pending_result() -> None:
 
 @both_loops
 async def test_abort_during_close_waits_and_close_wins() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
     aborted: list[Any] = []
 
     async def close() -> None:

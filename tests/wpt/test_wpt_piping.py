@@ -3,9 +3,9 @@ error-propagation-forward.any.js.  WPT's ``setTimeout(f)`` is ``loop.call_later`
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+from tests import rt
 from wpt_support import (
     Cases,
     Error1,
@@ -29,7 +29,7 @@ C = ReadableStreamDefaultController
 
 
 def later(ms: float, fn: Any) -> None:
-    asyncio.get_running_loop().call_later(ms / 1000, fn)
+    rt.runtime().call_later(ms / 1000, fn)
 
 
 # -- general.any.js -------------------------------------------------------------------------
@@ -206,7 +206,7 @@ async def closed_after_one_chunk_prevent() -> None:
 
 @wpt(P + "shutdown must not occur until the final write completes")
 async def close_waits_for_write() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def write(chunk: Any, c: Any) -> None:
         await gate.wait()
@@ -342,7 +342,7 @@ async def errored_after_one_chunk_hwm0() -> None:
 @wpt(E + "shutdown must not occur until the final write completes")
 async def abort_waits_for_write() -> None:
     error1 = Error1("error1!")
-    gate, write_called = asyncio.Event(), asyncio.Event()
+    gate, write_called = rt.Event(), rt.Event()
 
     async def write(chunk: Any, c: Any) -> None:
         write_called.set()

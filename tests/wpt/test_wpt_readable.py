@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests import rt
 from wpt_support import Cases, Error1, delay, flush_async_events, read_all, rejects_with
 
 from unisock.streams import ReadableStream, ReadableStreamDefaultController
@@ -244,7 +245,7 @@ async def no_pull_when_draining() -> None:
 @wpt("ReadableStream: should not call pull until the previous pull call's promise fulfills")
 async def pull_waits_for_previous() -> None:
     times_called = 0
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def pull(c: C) -> None:
         nonlocal times_called
@@ -477,7 +478,7 @@ async def async_pull_source() -> None:
     state = {"n": 0, "closed": False}
 
     async def pull(c: C) -> None:
-        await asyncio.sleep(0)
+        await rt.sleep(0)
         state["n"] += 1
         if state["n"] > 10:
             state["closed"] = True
@@ -598,13 +599,13 @@ async def cancel_promise_rejects() -> None:
     "being called"
 )
 async def cancel_before_start() -> None:
-    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    never: asyncio.Future[None] = rt.future()
 
     def pull(c: C) -> None:
         raise AssertionError("pull should not have been called")
 
     rs = ReadableStream({"start": lambda c: never, "pull": pull})
-    await asyncio.gather(rs.cancel(), rs.get_reader().closed)
+    await rt.gather(rs.cancel(), rs.get_reader().closed)
     never.cancel()
 
 
@@ -613,7 +614,7 @@ async def cancel_before_start() -> None:
     "push source"
 )
 async def cancel_push_source() -> None:
-    loop = asyncio.get_running_loop()
+    loop = rt.runtime()
     state: dict[str, Any] = {"handle": None, "finished": False}
 
     def start(c: C) -> None:
@@ -651,7 +652,7 @@ async def cancel_push_source() -> None:
         assert not state["finished"], "cancellation in source should happen later"
         await cancel_promise
 
-    canceller = asyncio.ensure_future(cancel_later())
+    canceller = rt.spawn(cancel_later())
     chunks = []
     while not (result := await reader.read()).done:
         chunks.append(result.value)

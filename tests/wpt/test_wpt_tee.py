@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+from tests import rt
 from wpt_support import (
     Cases,
     Error1,
@@ -53,7 +53,7 @@ async def one_branch_to_the_end() -> None:
 async def values_equal() -> None:
     the_object = {"the": "test object"}
     branch1, branch2 = ReadableStream({"start": lambda c: c.enqueue(the_object)}).tee()
-    r1, r2 = await asyncio.gather(_reader(branch1).read(), _reader(branch2).read())
+    r1, r2 = await rt.gather(_reader(branch1).read(), _reader(branch2).read())
     assert r1 == r2 and r1.value is the_object
 
 
@@ -123,7 +123,7 @@ async def aggregate_reasons_reverse() -> None:
     reason1, reason2 = Error1("not worth the effort"), Error1("let me get you something")
     seen: list[Any] = []
     branch1, branch2 = ReadableStream({"cancel": seen.append}).tee()
-    await asyncio.gather(branch2.cancel(reason2), branch1.cancel(reason1))
+    await rt.gather(branch2.cancel(reason2), branch1.cancel(reason1))
     assert seen == [[reason1, reason2]]
 
 
@@ -172,7 +172,7 @@ async def closing_closes_branches() -> None:
     branch1, branch2 = ReadableStream({"start": controllers.append}).tee()
     reader1, reader2 = _reader(branch1), _reader(branch2)
     controllers[0].close()
-    await asyncio.gather(reader1.closed, reader2.closed)
+    await rt.gather(reader1.closed, reader2.closed)
 
 
 @wpt("ReadableStream teeing: erroring the original should immediately error the branches")
@@ -236,7 +236,7 @@ async def not_more_than_fits() -> None:
 async def fill_the_emptiest() -> None:
     rs = RecordingReadable({"pull": lambda c: c.enqueue("a")}, {"high_water_mark": 0})
     reader1, reader2 = (_reader(b) for b in rs.stream.tee())
-    await asyncio.gather(reader1.read(), reader2.read())
+    await rt.gather(reader1.read(), reader2.read())
     assert rs.events == ["pull", "pull"]
 
 
@@ -287,7 +287,7 @@ async def stops_pulling_both() -> None:
     await flush_async_events()
     assert rs.events == ["pull"]
     rs.c.enqueue("a")
-    await asyncio.gather(reader1.read(), reader2.read())
+    await rt.gather(reader1.read(), reader2.read())
     await flush_async_events()
     assert rs.events == ["pull", "pull"]
     rs.c.error(the_error)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
+from tests import rt
 from wpt_support import Cases, delay, flush_async_events, read_all, rejects_with
 
 from unisock.streams import ReadableStream, TransformStream, WritableStream
@@ -93,7 +93,7 @@ async def close_closes() -> None:
     ts = TransformStream({"transform": lambda chunk, c: None})
     writer = ts.writable.get_writer()
     writer.close()
-    await asyncio.gather(writer.closed, ts.readable.get_reader().closed)
+    await rt.gather(writer.closed, ts.readable.get_reader().closed)
 
 
 @wpt(
@@ -101,7 +101,7 @@ async def close_closes() -> None:
     "closing both"
 )
 async def close_waits_for_transform() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def transform(chunk: Any, c: Any) -> None:
         await gate.wait()
@@ -132,7 +132,7 @@ async def sync_enqueues_async_done() -> None:
     writer = ts.writable.get_writer()
     writer.write("a")
     writer.close()
-    chunks = asyncio.ensure_future(read_all(ts.readable))
+    chunks = rt.spawn(read_all(ts.readable))
     await writer.closed
     assert await chunks == ["x", "y"]
 
@@ -155,7 +155,7 @@ async def methods_as_methods() -> None:
     writer = ts.writable.get_writer()
     writer.write("a")
     writer.close()
-    chunks = asyncio.ensure_future(read_all(ts.readable))
+    chunks = rt.spawn(read_all(ts.readable))
     await writer.closed
     assert await chunks == ["start-suffix", "a-suffix", "flushed-suffix"]
 
@@ -208,7 +208,7 @@ async def close_with_backpressure() -> None:
     ts = TransformStream({}, None, {"high_water_mark": 0})
     writer = ts.writable.get_writer()
     writer.close()
-    await asyncio.gather(writer.closed, ts.readable.get_reader().closed)
+    await rt.gather(writer.closed, ts.readable.get_reader().closed)
 
 
 @wpt("enqueue() should throw after controller.terminate()")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tests import rt
 from wpt_support import (
     Cases,
     Error1,
@@ -125,7 +126,7 @@ async def release_after_async_close() -> None:
 
 @wpt("close() should set state to CLOSED even if writer has detached")
 async def closed_after_detach() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def close() -> None:
         await gate.wait()
@@ -142,7 +143,7 @@ async def closed_after_detach() -> None:
 
 @wpt("the promise returned by async abort during close should resolve")
 async def abort_during_close() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def close() -> None:
         await gate.wait()
@@ -162,12 +163,12 @@ async def abort_during_close() -> None:
 @wpt("close() should not reject until no sink methods are in flight")
 async def close_waits_for_sink() -> None:
     error1 = Error1("error1")
-    gate = asyncio.Event()
+    gate = rt.Event()
     controllers: list[Any] = []
 
     def write(chunk: Any, c: Any) -> Any:  # a plain function: it runs when called
         controllers.append(c)
-        return asyncio.ensure_future(gate.wait())
+        return rt.spawn(gate.wait())
 
     writer = WritableStream({"write": write}).get_writer()
     await writer.ready
@@ -232,7 +233,7 @@ async def close_closed() -> None:
 
 @wpt("close() on a stream with a pending close should reject")
 async def close_pending_close() -> None:
-    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    never: asyncio.Future[None] = rt.future()
     ws = WritableStream({"close": lambda: never})
     writer = ws.get_writer()
     writer.close()
@@ -258,7 +259,7 @@ async def abort_before_start() -> None:
     def write(chunk: Any, c: Any) -> None:
         written.append(chunk)
 
-    writer = WritableStream({"write": write, "start": lambda c: asyncio.sleep(0)}).get_writer()
+    writer = WritableStream({"write": write, "start": lambda c: rt.sleep(0)}).get_writer()
     write_promise = writer.write("a")
     ready = writer.ready
     writer.abort(error1)
@@ -398,7 +399,7 @@ async def abort_errors() -> None:
 )
 async def abort_rejects_writes() -> None:
     error1 = Error1("error1")
-    writer = WritableStream({"start": lambda c: asyncio.sleep(0)}).get_writer()
+    writer = WritableStream({"start": lambda c: rt.sleep(0)}).get_writer()
     write_promise = writer.write("a")  # queued: start is not done yet, as in WPT
     writer.abort(error1)
     await rejects_with(write_promise, error1)
@@ -407,7 +408,7 @@ async def abort_rejects_writes() -> None:
 @wpt("Closing but then immediately aborting a WritableStream causes the stream to error")
 async def close_then_abort() -> None:
     error1 = Error1("error1")
-    ws = RecordingWritable({"start": lambda c: asyncio.sleep(0)})  # start done a pass later
+    ws = RecordingWritable({"start": lambda c: rt.sleep(0)})  # start done a pass later
     writer = ws.stream.get_writer()
     close_promise = writer.close()
     abort_promise = writer.abort(error1)
@@ -423,7 +424,7 @@ async def close_then_abort() -> None:
 )
 async def abort_while_closing() -> None:
     error1 = Error1("error1")
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def close() -> None:
         await gate.wait()
@@ -530,7 +531,7 @@ async def close_rejects_with_abort_reason() -> None:
 
 @wpt("underlying abort() should not be called until underlying write() completes")
 async def abort_waits_for_write() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def write(chunk: Any, c: Any) -> None:
         await gate.wait()
@@ -549,7 +550,7 @@ async def abort_waits_for_write() -> None:
 
 @wpt("underlying abort() should not be called if underlying close() has started")
 async def abort_not_after_close_started() -> None:
-    gate = asyncio.Event()
+    gate = rt.Event()
 
     async def close() -> None:
         await gate.wait()
@@ -572,7 +573,7 @@ async def abort_not_after_close_started() -> None:
 )
 async def close_rejects_during_abort() -> None:
     error1 = Error1("error1")
-    gate = asyncio.Event()
+    gate = rt.Event()
     aborted: list[bool] = []
 
     async def close() -> None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
+from tests import rt
 
 from test_streams_support import LOOPS, run
 from unisock.streams import (
@@ -65,13 +66,13 @@ class Error2(Exception):
 
 
 async def delay(ms: float) -> None:
-    await asyncio.sleep(ms / 1000)
+    await rt.sleep(ms / 1000)
 
 
 async def flush_async_events() -> None:
     """WPT's flushAsyncEvents: let every pending reaction run (a few loop passes)."""
     for _ in range(8):
-        await asyncio.sleep(0)
+        await rt.sleep(0)
 
 
 async def rejects_with(awaitable: Awaitable[Any], expected: BaseException) -> None:
@@ -172,4 +173,4 @@ async def read_all(stream: ReadableStream[Any]) -> list[Any]:
 
 def never() -> asyncio.Future[None]:
     """A promise that never settles (``new Promise(() => {})``)."""
-    return asyncio.get_running_loop().create_future()
+    return rt.future()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
@@ -26,7 +26,11 @@ from .._runtime import is_asyncio
 from ..events import Event, EventTarget
 from ..streams import ReadableStream, WritableStream
 from ..streams._common import ReadResult, read_result
-from ..streams.readable import ReadableByteStreamController, ReadableStreamDefaultReader
+from ..streams.readable import (
+    ReadableByteStreamController,
+    ReadableStreamAsyncIterator,
+    ReadableStreamDefaultReader,
+)
 from ..streams.writable import WritableStreamDefaultWriter
 from .lifecycle import CLOSED, State
 
@@ -74,11 +78,11 @@ class _SocketReadable(ReadableStream[bytes]):
 
         return pipe_class_for(self._owner, dest)
 
-    def values(self, *, prevent_cancel: bool = False) -> AsyncGenerator[bytes, None]:
+    def values(self, *, prevent_cancel: bool = False) -> ReadableStreamAsyncIterator[bytes]:
         self._owner._check_stream_mode()
         return super().values(prevent_cancel=prevent_cancel)
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> ReadableStreamAsyncIterator[bytes]:
         self._owner._check_stream_mode()
         return super().__aiter__()
 

@@ -11,8 +11,9 @@ queued chunks straight from the queue and only awaits when it is empty.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .._base.deferred import _FULFILLED, _REJECTED, RESOLVED_NONE, Deferred
@@ -915,38 +916,12 @@ class ReadableStream(Generic[T]):
         """The reader ``async for`` uses (a hook for socket streams)."""
         return ReadableStreamDefaultReader(self)
 
-    def values(self, *, prevent_cancel: bool = False) -> AsyncGenerator[T, None]:
+    def values(self, *, prevent_cancel: bool = False) -> ReadableStreamAsyncIterator[T]:
         """Iterate the chunks; leaving the loop early cancels the stream unless told not to."""
-        return self._iterate(prevent_cancel)
+        return ReadableStreamAsyncIterator(self, prevent_cancel)
 
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self._iterate(False)
-
-    async def _iterate(self, prevent_cancel: bool) -> AsyncGenerator[T, None]:
-        reader = self._default_reader()
-        controller = self._controller
-        queue = controller._queue
-        take = controller._take
-        finished = False
-        try:
-            while True:
-                if queue:  # a queued chunk implies a readable stream: no await needed
-                    yield take()  # type: ignore[misc]
-                    continue
-                result = await reader.read()
-                if result[1]:
-                    finished = True
-                    return
-                yield result[0]
-        except GeneratorExit:
-            raise  # closed early (break, or finalized): cancel unless told not to
-        except BaseException:
-            finished = True  # the stream errored (or the task was cancelled): no cancel
-            raise
-        finally:
-            if not finished and not prevent_cancel and reader._stream is not None:
-                reader.cancel(None)
-            reader.release_lock()
+    def __aiter__(self) -> ReadableStreamAsyncIterator[T]:
+        return ReadableStreamAsyncIterator(self, False)
 
     # -- internal state changes -----------------------------------------------------
     def _close(self) -> None:
@@ -1004,3 +979,61 @@ class ReadableStream(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<ReadableStream {self._state}{' locked' if self._reader else ''}>"
+
+
+class ReadableStreamAsyncIterator(Generic[T]):
+    """``async for chunk in stream``: the WHATWG async iterator, as an object.
+
+    Not an async generator: one abandoned by ``break`` would be finalized by the runtime's
+    async-generator hooks (a task on asyncio; trio also warns with a ``ResourceWarning``).
+    This object ends the iteration itself, at once and on every runtime, when the loop
+    leaves early: ``aclose()``, or when it is dropped (CPython drops it as the loop ends),
+    cancels the stream unless ``prevent_cancel`` and releases the reader's lock.
+    """
+
+    __slots__ = ("__weakref__", "_controller", "_done", "_prevent_cancel", "_reader")
+
+    def __init__(self, stream: ReadableStream[T], prevent_cancel: bool) -> None:
+        self._done = True  # until the lock is taken (a locked stream raises TypeError)
+        self._reader = stream._default_reader()
+        self._controller = stream._controller
+        self._prevent_cancel = prevent_cancel
+        self._done = False
+
+    def __aiter__(self) -> ReadableStreamAsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._done:
+            raise StopAsyncIteration
+        controller = self._controller
+        if controller._queue:  # a queued chunk implies a readable stream: no await needed
+            return controller._take()  # type: ignore[return-value]
+        try:
+            result = await self._reader.read()
+        except BaseException:
+            self._finish(cancel=False)  # errored (or the task cancelled): no cancel
+            raise
+        if result[1]:
+            self._finish(cancel=False)
+            raise StopAsyncIteration
+        return result[0]  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Leave early: cancel the stream (unless ``prevent_cancel``), release the lock."""
+        self._finish(cancel=True)
+
+    def _finish(self, *, cancel: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        reader = self._reader
+        if cancel and not self._prevent_cancel and reader._stream is not None:
+            reader.cancel(None)
+        if reader._stream is not None:
+            reader.release_lock()
+
+    def __del__(self) -> None:
+        if not self._done:
+            with contextlib.suppress(Exception):  # never raise from a finalizer
+                self._finish(cancel=True)
