@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from typing import Any
 
 import pytest
+from tests import rt
 
 from test_streams_support import LOOPS, run, settle
 from unisock import Deferred
@@ -172,11 +172,11 @@ def test_async_listeners_run_and_their_failures_are_reported(loop_name: str) -> 
         target = EventTarget()
 
         async def good(e: Event) -> None:
-            await asyncio.sleep(0)
+            await rt.sleep(0)
             calls.append("good")
 
         async def bad(e: Event) -> None:
-            await asyncio.sleep(0)
+            await rt.sleep(0)
             raise KeyError("async broke")
 
         target.add_event_listener("x", good)
@@ -229,9 +229,9 @@ def test_timeout_aborts_with_timeout_error(loop_name: str) -> None:
     async def main() -> None:
         signal = AbortSignal.timeout(0.01)
         assert not signal.aborted
-        fired = asyncio.Event()
+        fired = rt.Event()
         signal.add_event_listener("abort", lambda e: fired.set())
-        await asyncio.wait_for(fired.wait(), 2)
+        await rt.wait_for(fired.wait(), 2)
         assert isinstance(signal.reason, UniTimeoutError)
         assert isinstance(signal.reason, TimeoutError)
 
@@ -291,11 +291,11 @@ def test_deferred_is_awaited_by_many_tasks_many_times(loop_name: str) -> None:
         async def wait() -> int:
             return await d + await d
 
-        tasks = [asyncio.ensure_future(wait()) for _ in range(5)]
+        tasks = [rt.spawn(wait()) for _ in range(5)]
         await settle()
         d.resolve(21)
         d.resolve(99)  # settle-once
-        assert await asyncio.gather(*tasks) == [42] * 5
+        assert await rt.gather(*tasks) == [42] * 5
         assert await d == 21 and d.result() == 21
 
     run(main(), loop_name)
@@ -309,8 +309,8 @@ def test_a_cancelled_waiter_does_not_affect_the_others(loop_name: str) -> None:
         async def wait() -> str:
             return await d
 
-        t1 = asyncio.ensure_future(wait())
-        t2 = asyncio.ensure_future(wait())
+        t1 = rt.spawn(wait())
+        t2 = rt.spawn(wait())
         await settle()
         t1.cancel()
         await settle()
@@ -329,11 +329,15 @@ def test_rejections_reach_every_waiter(loop_name: str) -> None:
         async def wait() -> None:
             await d
 
-        tasks = [asyncio.ensure_future(wait()) for _ in range(3)]
+        tasks = [rt.spawn(wait()) for _ in range(3)]
         await settle()
         d.reject(ValueError("no"))
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        assert all(isinstance(r, ValueError) for r in results)
+        results = []
+        for task in tasks:
+            with pytest.raises(ValueError) as caught:
+                await task
+            results.append(caught.value)
+        assert len(results) == 3
         assert isinstance(d.exception(), ValueError)
 
     run(main(), loop_name)
@@ -348,7 +352,7 @@ def test_an_unobserved_rejection_is_never_logged(
             Deferred[None]().reject(ValueError("nobody looks"))
             Deferred.rejected(ValueError("nor here"))
         d: Deferred[None] = Deferred()
-        task = asyncio.ensure_future(_await(d))
+        task = rt.spawn(_await(d))
         await settle()
         task.cancel()
         await settle()
