@@ -514,9 +514,10 @@ async def test_breaking_out_of_async_for_cancels_the_stream() -> None:
     source.c.enqueue(2)
     async for _chunk in stream:
         break
-    await settle()  # the generator is finalized (closed) by the loop
-    assert source.cancelled == [None]
+    # At once, with no loop pass: the iterator ends as the loop drops it.
     assert not stream.locked
+    await settle()  # the source's cancel steps settle
+    assert source.cancelled == [None]
     assert (await default_reader(stream).read()).done
 
 
@@ -528,6 +529,7 @@ async def test_values_prevent_cancel_keeps_the_stream_usable() -> None:
     source.c.enqueue(2)
     async for _chunk in stream.values(prevent_cancel=True):
         break
+    assert not stream.locked
     await settle()
     assert source.cancelled == []
     assert (await default_reader(stream).read()).value == 2
