@@ -9,9 +9,11 @@ and trio is already imported (nobody runs ``trio.run`` without importing it).
 
 from __future__ import annotations
 
+import socket
 import sys
 from asyncio import AbstractEventLoop, CancelledError
 from asyncio.events import _get_running_loop
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ __all__ = [
     "running_loop",
     "running_trio",
     "sleep",
+    "transport_now",
 ]
 
 running_loop = _get_running_loop
@@ -61,6 +64,19 @@ def running_trio() -> Any:
     except RuntimeError:
         return None
     return trio
+
+
+def transport_now(
+    runtime: Any, protocol_factory: Callable[[], Any], sock: socket.socket
+) -> tuple[Any, Any] | None:
+    """``(transport, protocol)`` over a connected socket, made at once where the runtime
+    can (trio: ``TrioRuntime.transport_of``); ``None`` on asyncio and uvloop, whose
+    ``create_connection``/``connect_accepted_socket`` must be awaited.
+
+    Why: on trio, making the transport never waits, and running it as a task of its own
+    (as the asyncio path must) costs a task, a future and a callback per connection."""
+    make = getattr(runtime, "transport_of", None)
+    return None if make is None else make(protocol_factory, sock)
 
 
 def is_asyncio(runtime: Any) -> bool:

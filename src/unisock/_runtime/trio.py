@@ -445,12 +445,17 @@ class TrioRuntime:
     ) -> tuple[TrioStreamTransport, Any]:
         if sock is None:
             raise ValueError("the trio runtime connects sockets it is given (sock=...)")
-        protocol = protocol_factory()
-        return TrioStreamTransport(self, sock, protocol), protocol
+        return self.transport_of(protocol_factory, sock)
 
     async def connect_accepted_socket(
         self, protocol_factory: Callable[[], Any], sock: socket.socket
     ) -> tuple[TrioStreamTransport, Any]:
+        return self.transport_of(protocol_factory, sock)
+
+    def transport_of(
+        self, protocol_factory: Callable[[], Any], sock: socket.socket
+    ) -> tuple[TrioStreamTransport, Any]:
+        """A transport over a connected socket, made now (``_runtime.transport_now``)."""
         protocol = protocol_factory()
         return TrioStreamTransport(self, sock, protocol), protocol
 
