@@ -41,11 +41,28 @@ def current() -> Runtime:
     loop = _get_running_loop()
     if loop is not None:
         return loop
-    if running_trio() is not None:
-        from .trio import runtime
+    find = _trio_runtime
+    if find is None:
+        if running_trio() is None:
+            raise RuntimeError("no running event loop (asyncio, uvloop or trio)")
+        find = _load_trio()
+    found = find()
+    if found is None:
+        raise RuntimeError("no running event loop (asyncio, uvloop or trio)")
+    return found
 
-        return runtime()
-    raise RuntimeError("no running event loop (asyncio, uvloop or trio)")
+
+_trio_runtime: Callable[[], Runtime | None] | None = None
+"""``trio.running_runtime`` once a trio run has been seen: on trio, every socket and every
+wait on a pending result looks its runtime up, and one ``RunVar`` read is all it takes."""
+
+
+def _load_trio() -> Callable[[], Runtime | None]:
+    global _trio_runtime
+    from .trio import running_runtime
+
+    _trio_runtime = running_runtime
+    return running_runtime
 
 
 def running_trio() -> Any:

@@ -27,7 +27,7 @@ import trio
 
 from .trio_stream import TrioStreamTransport
 
-__all__ = ["TrioFuture", "TrioHandle", "TrioRuntime", "TrioTask", "runtime"]
+__all__ = ["TrioFuture", "TrioHandle", "TrioRuntime", "TrioTask", "running_runtime", "runtime"]
 
 T = TypeVar("T")
 
@@ -525,6 +525,17 @@ def runtime() -> TrioRuntime:
         _RUNTIME.set(found)
         found._start()
         return found
+
+
+def running_runtime() -> TrioRuntime | None:
+    """``runtime()`` under ``trio.run``, else ``None`` (a thread with no run): one
+    ``RunVar`` read where ``running_trio()`` and ``runtime()`` took several calls."""
+    try:
+        return _RUNTIME.get()
+    except LookupError:  # in a run that has not needed the runtime yet
+        return runtime()
+    except RuntimeError:  # outside any trio.run in this thread
+        return None
 
 
 def trio_cancelled_error() -> BaseException:
