@@ -70,6 +70,9 @@ _CLIENT_CACHE_SIZE = 64
 
 def _hashable(value: Any) -> Any:
     """A cache key part for an option value (a path also keys on its mtime and size)."""
+    kind = type(value)
+    if kind is bytes or value is None:  # PEM or DER bytes, the usual case: no ABC check
+        return value
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, os.PathLike) or (
