@@ -111,9 +111,13 @@ def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]
             f"(ssl.SSLSession), not {type(session).__name__}: {session!r:.60}"
         )
     try:
-        key: Any = tuple(
-            (k, v if k in ("servername", "verify", "alpn") else _hashable(v))
-            for k, v in values.items()
+        key: Any = (
+            values["servername"],
+            _hashable(values["key"]),
+            _hashable(values["cert"]),
+            _hashable(values["ca"]),
+            values["verify"],
+            alpn,
         )
     except (TypeError, ValueError, OSError):  # unhashable, a NUL in a path, a missing file
         key = None

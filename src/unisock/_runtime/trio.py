@@ -475,7 +475,22 @@ class TrioRuntime:
             self._tasks.clear()
 
     async def _run_callbacks(self) -> None:
-        """Run ready callbacks and due timers; park until there is more (asyncio's loop)."""
+        """Run ready callbacks and due timers; park until there is more (asyncio's loop).
+
+        The park is bounded by the next timer through a cancel scope's deadline.  One
+        scope serves every park until a deadline fires (a fired scope stays cancelled):
+        a wake-up by ``call_soon`` only moves the deadline, and making and entering a
+        scope per wake-up cost about as much as the callbacks a handshake runs."""
+        while True:
+            with trio.CancelScope() as scope:
+                self._park_scope = scope
+                try:
+                    await self._serve_in(scope)
+                finally:
+                    self._park_scope = None
+
+    async def _serve_in(self, scope: trio.CancelScope) -> None:
+        """Run callbacks and park in ``scope`` until its deadline (the next timer) fires."""
         ready = self._ready
         heappop = heapq.heappop
         handle: TrioHandle | None
@@ -499,14 +514,13 @@ class TrioRuntime:
                 await trio.lowlevel.checkpoint()
                 continue
             deadline = self._timers[0][0] if self._timers else math.inf
-            with trio.CancelScope(deadline=deadline) as scope:
-                self._park_scope = scope
-                self._parked = _current_task()
-                try:
-                    await _wait_task_rescheduled(self._unpark)
-                finally:
-                    self._parked = None
-                    self._park_scope = None
+            if scope.deadline != deadline:
+                scope.deadline = deadline
+            self._parked = _current_task()
+            try:
+                await _wait_task_rescheduled(self._unpark)
+            finally:
+                self._parked = None
 
     def _unpark(self, _: Any) -> trio.lowlevel.Abort:
         self._parked = None
