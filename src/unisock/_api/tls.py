@@ -43,13 +43,16 @@ class _Holding(asyncio.BufferedProtocol):
 
     def __init__(self) -> None:
         self.data = bytearray()
-        self._buffer = memoryview(bytearray(16384))
+        self._buffer: memoryview | None = None  # made if bytes come first: rarely
         self.lost: BaseException | None = None
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(16384))
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        assert self._buffer is not None
         self.data += self._buffer[:nbytes]
 
     def connection_lost(self, exc: BaseException | None) -> None:
