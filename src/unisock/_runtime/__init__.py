@@ -88,10 +88,13 @@ def transport_now(
 ) -> tuple[Any, Any] | None:
     """``(transport, protocol)`` over a connected socket, made at once where the runtime
     can (trio: ``TrioRuntime.transport_of``); ``None`` on asyncio and uvloop, whose
-    ``create_connection``/``connect_accepted_socket`` must be awaited.
+    ``connect_accepted_socket`` must be awaited.
 
-    Why: on trio, making the transport never waits, and running it as a task of its own
-    (as the asyncio path must) costs a task, a future and a callback per connection."""
+    Why: the accept path runs in a readiness callback, and on trio making the transport
+    never waits: a task of its own (as the asyncio path needs) cost a task, a future and
+    a done callback per accepted connection.  (A connecting client keeps its task: the
+    time it spends ``connecting`` after the kernel's handshake is where an abort must
+    still reset the connection.)"""
     make = getattr(runtime, "transport_of", None)
     return None if make is None else make(protocol_factory, sock)
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from .._base.address import SocketAddress, is_ip
 from .._base.options import Options
-from .._runtime import transport_now
 from .._runtime.base import Runtime, Task
 from ..errors import NetworkError, network_error
 from .adopt import claim
@@ -237,14 +236,6 @@ async def _adopt(
     close whichever file got the number next.  So the hand-over runs as a task of its own
     and a cancelled caller lets it finish and aborts the transport it produced.
     """
-    try:
-        made = transport_now(loop, protocol_factory, sock)  # trio: nothing to wait for
-    except BaseException:
-        if sock.fileno() >= 0:
-            sock.close()
-        raise
-    if made is not None:
-        return made[0]  # type: ignore[no-any-return]
     adopting = loop.create_task(loop.create_connection(protocol_factory, sock=sock))
     if not adopting.done():
         handed_over = loop.create_future()
