@@ -43,13 +43,16 @@ class _Holding(asyncio.BufferedProtocol):
 
     def __init__(self) -> None:
         self.data = bytearray()
-        self._buffer = memoryview(bytearray(16384))
+        self._buffer: memoryview | None = None  # made if bytes come first: rarely
         self.lost: BaseException | None = None
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(16384))
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        assert self._buffer is not None
         self.data += self._buffer[:nbytes]
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -70,6 +73,9 @@ _CLIENT_CACHE_SIZE = 64
 
 def _hashable(value: Any) -> Any:
     """A cache key part for an option value (a path also keys on its mtime and size)."""
+    kind = type(value)
+    if kind is bytes or value is None:  # PEM or DER bytes, the usual case: no ABC check
+        return value
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, os.PathLike) or (
@@ -108,9 +114,13 @@ def _client_options(opts: Options, fields: dict[str, Any], alpn: tuple[str, ...]
             f"(ssl.SSLSession), not {type(session).__name__}: {session!r:.60}"
         )
     try:
-        key: Any = tuple(
-            (k, v if k in ("servername", "verify", "alpn") else _hashable(v))
-            for k, v in values.items()
+        key: Any = (
+            values["servername"],
+            _hashable(values["key"]),
+            _hashable(values["cert"]),
+            _hashable(values["ca"]),
+            values["verify"],
+            alpn,
         )
     except (TypeError, ValueError, OSError):  # unhashable, a NUL in a path, a missing file
         key = None

@@ -350,6 +350,11 @@ def _check_keep_alive(keep_alive: float, transport: str) -> None:
         )
 
 
+_init_names: dict[type[Any], frozenset[str]] = {}
+"""Each options class's field names, read once: every socket and listener checks its
+keyword arguments against them."""
+
+
 def merge(init: Any, kwargs: Mapping[str, Any], cls: type[Any]) -> dict[str, Any]:
     """One dict of options from a positional dict/dataclass and keyword arguments."""
     if init is None:
@@ -361,7 +366,9 @@ def merge(init: Any, kwargs: Mapping[str, Any], cls: type[Any]) -> dict[str, Any
     else:
         raise TypeError(f"init must be a dict or {cls.__name__}, got {init!r}")
     merged.update(kwargs)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    names = _init_names.get(cls)
+    if names is None:
+        names = _init_names[cls] = frozenset(f.name for f in dataclasses.fields(cls) if f.init)
     unknown = sorted(set(merged) - names)
     if unknown:
         raise TypeError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")

@@ -9,9 +9,11 @@ and trio is already imported (nobody runs ``trio.run`` without importing it).
 
 from __future__ import annotations
 
+import socket
 import sys
 from asyncio import AbstractEventLoop, CancelledError
 from asyncio.events import _get_running_loop
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ __all__ = [
     "running_loop",
     "running_trio",
     "sleep",
+    "transport_now",
 ]
 
 running_loop = _get_running_loop
@@ -38,11 +41,28 @@ def current() -> Runtime:
     loop = _get_running_loop()
     if loop is not None:
         return loop
-    if running_trio() is not None:
-        from .trio import runtime
+    find = _trio_runtime
+    if find is None:
+        if running_trio() is None:
+            raise RuntimeError("no running event loop (asyncio, uvloop or trio)")
+        find = _load_trio()
+    found = find()
+    if found is None:
+        raise RuntimeError("no running event loop (asyncio, uvloop or trio)")
+    return found
 
-        return runtime()
-    raise RuntimeError("no running event loop (asyncio, uvloop or trio)")
+
+_trio_runtime: Callable[[], Runtime | None] | None = None
+"""``trio.running_runtime`` once a trio run has been seen: on trio, every socket and every
+wait on a pending result looks its runtime up, and one ``RunVar`` read is all it takes."""
+
+
+def _load_trio() -> Callable[[], Runtime | None]:
+    global _trio_runtime
+    from .trio import running_runtime
+
+    _trio_runtime = running_runtime
+    return running_runtime
 
 
 def running_trio() -> Any:
@@ -61,6 +81,22 @@ def running_trio() -> Any:
     except RuntimeError:
         return None
     return trio
+
+
+def transport_now(
+    runtime: Any, protocol_factory: Callable[[], Any], sock: socket.socket
+) -> tuple[Any, Any] | None:
+    """``(transport, protocol)`` over a connected socket, made at once where the runtime
+    can (trio: ``TrioRuntime.transport_of``); ``None`` on asyncio and uvloop, whose
+    ``connect_accepted_socket`` must be awaited.
+
+    Why: the accept path runs in a readiness callback, and on trio making the transport
+    never waits: a task of its own (as the asyncio path needs) cost a task, a future and
+    a done callback per accepted connection.  (A connecting client keeps its task: the
+    time it spends ``connecting`` after the kernel's handshake is where an abort must
+    still reset the connection.)"""
+    make = getattr(runtime, "transport_of", None)
+    return None if make is None else make(protocol_factory, sock)
 
 
 def is_asyncio(runtime: Any) -> bool:

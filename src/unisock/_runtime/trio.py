@@ -27,7 +27,7 @@ import trio
 
 from .trio_stream import TrioStreamTransport
 
-__all__ = ["TrioFuture", "TrioHandle", "TrioRuntime", "TrioTask", "runtime"]
+__all__ = ["TrioFuture", "TrioHandle", "TrioRuntime", "TrioTask", "running_runtime", "runtime"]
 
 T = TypeVar("T")
 
@@ -445,12 +445,17 @@ class TrioRuntime:
     ) -> tuple[TrioStreamTransport, Any]:
         if sock is None:
             raise ValueError("the trio runtime connects sockets it is given (sock=...)")
-        protocol = protocol_factory()
-        return TrioStreamTransport(self, sock, protocol), protocol
+        return self.transport_of(protocol_factory, sock)
 
     async def connect_accepted_socket(
         self, protocol_factory: Callable[[], Any], sock: socket.socket
     ) -> tuple[TrioStreamTransport, Any]:
+        return self.transport_of(protocol_factory, sock)
+
+    def transport_of(
+        self, protocol_factory: Callable[[], Any], sock: socket.socket
+    ) -> tuple[TrioStreamTransport, Any]:
+        """A transport over a connected socket, made now (``_runtime.transport_now``)."""
         protocol = protocol_factory()
         return TrioStreamTransport(self, sock, protocol), protocol
 
@@ -470,7 +475,22 @@ class TrioRuntime:
             self._tasks.clear()
 
     async def _run_callbacks(self) -> None:
-        """Run ready callbacks and due timers; park until there is more (asyncio's loop)."""
+        """Run ready callbacks and due timers; park until there is more (asyncio's loop).
+
+        The park is bounded by the next timer through a cancel scope's deadline.  One
+        scope serves every park until a deadline fires (a fired scope stays cancelled):
+        a wake-up by ``call_soon`` only moves the deadline, and making and entering a
+        scope per wake-up cost about as much as the callbacks a handshake runs."""
+        while True:
+            with trio.CancelScope() as scope:
+                self._park_scope = scope
+                try:
+                    await self._serve_in(scope)
+                finally:
+                    self._park_scope = None
+
+    async def _serve_in(self, scope: trio.CancelScope) -> None:
+        """Run callbacks and park in ``scope`` until its deadline (the next timer) fires."""
         ready = self._ready
         heappop = heapq.heappop
         handle: TrioHandle | None
@@ -494,14 +514,13 @@ class TrioRuntime:
                 await trio.lowlevel.checkpoint()
                 continue
             deadline = self._timers[0][0] if self._timers else math.inf
-            with trio.CancelScope(deadline=deadline) as scope:
-                self._park_scope = scope
-                self._parked = _current_task()
-                try:
-                    await _wait_task_rescheduled(self._unpark)
-                finally:
-                    self._parked = None
-                    self._park_scope = None
+            if scope.deadline != deadline:
+                scope.deadline = deadline
+            self._parked = _current_task()
+            try:
+                await _wait_task_rescheduled(self._unpark)
+            finally:
+                self._parked = None
 
     def _unpark(self, _: Any) -> trio.lowlevel.Abort:
         self._parked = None
@@ -520,6 +539,17 @@ def runtime() -> TrioRuntime:
         _RUNTIME.set(found)
         found._start()
         return found
+
+
+def running_runtime() -> TrioRuntime | None:
+    """``runtime()`` under ``trio.run``, else ``None`` (a thread with no run): one
+    ``RunVar`` read where ``running_trio()`` and ``runtime()`` took several calls."""
+    try:
+        return _RUNTIME.get()
+    except LookupError:  # in a run that has not needed the runtime yet
+        return runtime()
+    except RuntimeError:  # outside any trio.run in this thread
+        return None
 
 
 def trio_cancelled_error() -> BaseException:

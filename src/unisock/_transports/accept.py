@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .._runtime import transport_now
 from .._runtime.base import Handle, Runtime
 from .resolve import resolve
 from .sockopts import set_fast_open, set_ipv6_only, set_reuse_address, set_reuse_port
@@ -199,6 +200,17 @@ class Acceptor:
     def _start(self, conn: socket.socket) -> None:
         try:
             conn.setblocking(False)
+        except BaseException:
+            conn.close()
+            raise
+        try:
+            made = transport_now(self._loop, self._protocol_factory, conn)
+        except Exception:  # as the task's error below: that connection's business only
+            conn.close()
+            return
+        if made is not None:
+            return
+        try:
             task = self._loop.create_task(
                 self._loop.connect_accepted_socket(self._protocol_factory, conn)
             )

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._base.address import SocketAddress
 from .._base.options import Options
+from .._runtime import checkpoint, is_asyncio, transport_now
 from .._runtime.base import Runtime, Task
 from ..errors import NetworkError, network_error
 from .adopt import claim
@@ -59,6 +60,15 @@ def reset(transport: Any) -> None:
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         set_reset_on_close(sock)
     transport.abort()
+
+
+def reset_socket(sock: socket.socket) -> None:
+    """Close a connected socket with a TCP RST (``reset`` for a socket no transport owns)."""
+    if sock.fileno() < 0:
+        return
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        set_reset_on_close(sock)
+    sock.close()
 
 
 async def _attempt(loop: Runtime, family: int, sockaddr: Any, opts: Options) -> socket.socket:
@@ -213,6 +223,24 @@ async def _adopt(
     close whichever file got the number next.  So the hand-over runs as a task of its own
     and a cancelled caller lets it finish and aborts the transport it produced.
     """
+    if not is_asyncio(loop):
+        # trio makes the transport at once: no task, future or done callback (a third
+        # of a client handshake's Python calls on trio).  One checkpoint first, so what
+        # is already due runs before the socket opens; an abort landing there resets
+        # the established connection, as ``_abort_adopted`` does below.
+        try:
+            await checkpoint(loop)
+        except BaseException:
+            reset_socket(sock)
+            raise
+        try:
+            made = transport_now(loop, protocol_factory, sock)
+        except BaseException:
+            if sock.fileno() >= 0:
+                sock.close()
+            raise
+        if made is not None:
+            return made[0]  # type: ignore[no-any-return]
     adopting = loop.create_task(loop.create_connection(protocol_factory, sock=sock))
     if not adopting.done():
         handed_over = loop.create_future()

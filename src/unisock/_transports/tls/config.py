@@ -181,6 +181,8 @@ class TLSOptions:
     refused and ``verify`` reports its ``verify_mode``."""
     sni: SNISelector | None = field(default=None, compare=False, repr=False)
     """A server's certificates by the name the client sent (``cert``/``key``: the rest)."""
+    _fingerprint: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    """``fingerprint``, once computed: each connection looks its context up by it."""
 
     @classmethod
     def from_init(
@@ -297,7 +299,17 @@ class TLSOptions:
 
     @property
     def fingerprint(self) -> bytes:
-        """A digest of everything that shapes the context (not servername nor session)."""
+        """A digest of everything that shapes the context (not servername nor session).
+
+        Computed on first use and kept: the options are frozen, and hashing the key and
+        the chains again on every connection cost more than the lookup it serves."""
+        found = self._fingerprint
+        if found is None:
+            found = self._digest()
+            object.__setattr__(self, "_fingerprint", found)
+        return found
+
+    def _digest(self) -> bytes:
         h = hashlib.sha256()
         for part in (
             b"S" if self.server_side else b"C",

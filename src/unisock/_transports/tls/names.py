@@ -266,14 +266,58 @@ class _Reader:
         return self.take(self.uint(len_bytes))
 
     def extensions(self) -> dict[int, bytes]:
-        out: dict[int, bytes] = {}
-        if self.pos >= len(self.data):
-            return out
-        block = _Reader(self.vector(2))
-        while block.pos < len(block.data):
-            etype = block.uint(2)
-            out[etype] = block.vector(2)
+        """The extensions block that ends a hello: type -> body (the last one wins)."""
+        data, pos = self.data, self.pos
+        self.pos = len(data)
+        return _extensions(data, pos)
+
+
+def _extensions(data: bytes, pos: int) -> dict[int, bytes]:
+    """Index arithmetic rather than ``_Reader`` calls: a ClientHello carries a dozen or
+    more extensions and is read on every handshake, by both ends."""
+    out: dict[int, bytes] = {}
+    size = len(data)
+    if pos >= size:
         return out
+    if pos + 2 > size:
+        raise ValueError("short handshake message")
+    end = pos + 2 + ((data[pos] << 8) | data[pos + 1])
+    if end > size:
+        raise ValueError("short handshake message")
+    pos += 2
+    while pos < end:
+        if pos + 4 > end:
+            raise ValueError("short handshake message")
+        etype = (data[pos] << 8) | data[pos + 1]
+        body = pos + 4
+        pos = body + ((data[pos + 2] << 8) | data[pos + 3])
+        if pos > end:
+            raise ValueError("short handshake message")
+        out[etype] = data[body:pos]
+    return out
+
+
+_SIGALG_LISTS: dict[bytes, tuple[str, ...]] = {}
+"""Names of the ``signature_algorithms`` extensions seen lately, by their bytes: a client
+sends the same list on every connection, so each handshake's is named once, not per
+entry (about 40 lookups on each end).  Bounded in entries and in the size of each."""
+_SIGALG_LISTS_MAX = 64
+_SIGALG_LIST_BYTES = 512
+
+
+def _sigalgs(ext: bytes) -> tuple[str, ...]:
+    """The schemes a ``signature_algorithms`` extension offers, named, in its order."""
+    found = _SIGALG_LISTS.get(ext)
+    if found is None:
+        algs = _Reader(ext).vector(2)
+        found = tuple(
+            sigalg_name((algs[i] << 8) | algs[i + 1]) for i in range(0, len(algs) - 1, 2)
+        )
+        if len(ext) <= _SIGALG_LIST_BYTES:
+            if len(_SIGALG_LISTS) >= _SIGALG_LISTS_MAX:
+                _SIGALG_LISTS.clear()
+            _SIGALG_LISTS[ext] = found
+    return found
 
 
 class HandshakeObserver:
@@ -358,8 +402,7 @@ class HandshakeObserver:
                 if names.uint(1) == 0:
                     self.servername = names.vector(2).decode("ascii", "replace")
             if 13 in ext:
-                algs = _Reader(_Reader(ext[13]).vector(2))
-                self.sigalgs = tuple(sigalg_name(algs.uint(2)) for _ in range(len(algs.data) // 2))
+                self.sigalgs = _sigalgs(ext[13])
         elif not from_client and mtype == 2:  # ServerHello (or HelloRetryRequest)
             r.take(2 + 32)
             r.vector(1)
