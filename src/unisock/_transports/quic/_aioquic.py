@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import aioquic
@@ -53,7 +52,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 
 from ..tls.facts import TLSFacts
 from ._facts import facts, watch
-from ._link import UNI_STREAM_BACKLOG, Address, ReceiveCredit
+from ._link import UNI_STREAM_BACKLOG, Address, ReceiveCredit, event_table, major_minor
 from ._options import QuicTLSOptions, fill_configuration
 
 __all__ = [
@@ -92,23 +91,13 @@ _INTERNALS = (
     "_initialize",
 )
 
-EV = SimpleNamespace(
-    StreamDataReceived=aevents.StreamDataReceived,
-    DatagramFrameReceived=aevents.DatagramFrameReceived,
-    StreamReset=aevents.StreamReset,
-    StopSendingReceived=aevents.StopSendingReceived,
-    ProtocolNegotiated=aevents.ProtocolNegotiated,
-    HandshakeCompleted=aevents.HandshakeCompleted,
-    ConnectionTerminated=aevents.ConnectionTerminated,
-    ConnectionIdIssued=aevents.ConnectionIdIssued,
-    ConnectionIdRetired=aevents.ConnectionIdRetired,
-)
+EV = event_table(aevents)
 INTERNAL_ERROR = int(QuicErrorCode.INTERNAL_ERROR)
 CONNECTION_REFUSED = int(QuicErrorCode.CONNECTION_REFUSED)
 
 
 def version() -> tuple[int, ...]:
-    return tuple(int(p) for p in aioquic.__version__.split(".")[:2] if p.isdigit())
+    return major_minor(aioquic.__version__)
 
 
 def missing_internals() -> list[str]:

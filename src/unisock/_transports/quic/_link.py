@@ -16,12 +16,45 @@ from typing import Any, Protocol
 
 from ..tls.facts import TLSFacts
 
-__all__ = ["UNI_STREAM_BACKLOG", "Address", "EventKinds", "Link", "ReceiveCredit", "StreamWriter"]
+__all__ = [
+    "EVENT_NAMES",
+    "UNI_STREAM_BACKLOG",
+    "Address",
+    "EventKinds",
+    "Link",
+    "ReceiveCredit",
+    "StreamWriter",
+    "event_table",
+    "major_minor",
+]
 
 UNI_STREAM_BACKLOG = 16
 """Unidirectional streams a peer may have opened that the application has not taken."""
 
 Address = tuple[Any, ...]
+
+EVENT_NAMES = (
+    "StreamDataReceived",
+    "DatagramFrameReceived",
+    "StreamReset",
+    "StopSendingReceived",
+    "ProtocolNegotiated",
+    "HandshakeCompleted",
+    "ConnectionTerminated",
+    "ConnectionIdIssued",
+    "ConnectionIdRetired",
+)
+"""The QUIC events the connection core tells apart; both cores name them alike."""
+
+
+def event_table(events: Any) -> SimpleNamespace:
+    """A core's event classes under ``EVENT_NAMES`` (``EV`` in each core's fence)."""
+    return SimpleNamespace(**{name: getattr(events, name) for name in EVENT_NAMES})
+
+
+def major_minor(version: str) -> tuple[int, ...]:
+    """``"1.2.3"`` -> ``(1, 2)``: what a fence's ``SUPPORTED`` range is checked against."""
+    return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
 
 EventKinds = SimpleNamespace
 """The library's event classes, by their shared names (``StreamDataReceived``, ...)."""

@@ -36,7 +36,6 @@ import functools
 import logging
 import os
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import qh3
@@ -48,7 +47,7 @@ from qh3.quic.packet import QuicErrorCode
 
 from ..tls.facts import TLSFacts
 from ._facts import facts, watch
-from ._link import UNI_STREAM_BACKLOG, Address
+from ._link import UNI_STREAM_BACKLOG, Address, event_table, major_minor
 from ._options import QuicTLSOptions, fill_configuration
 
 __all__ = [
@@ -79,23 +78,13 @@ are checked by a live test (tests/adversarial/test_quic_internals.py)."""
 _CLOSED_STATES = frozenset({"closing", "draining", "terminated"})
 _DATAGRAM_OVERHEAD = 64
 
-EV = SimpleNamespace(
-    StreamDataReceived=qevents.StreamDataReceived,
-    DatagramFrameReceived=qevents.DatagramFrameReceived,
-    StreamReset=qevents.StreamReset,
-    StopSendingReceived=qevents.StopSendingReceived,
-    ProtocolNegotiated=qevents.ProtocolNegotiated,
-    HandshakeCompleted=qevents.HandshakeCompleted,
-    ConnectionTerminated=qevents.ConnectionTerminated,
-    ConnectionIdIssued=qevents.ConnectionIdIssued,
-    ConnectionIdRetired=qevents.ConnectionIdRetired,
-)
+EV = event_table(qevents)
 INTERNAL_ERROR = int(QuicErrorCode.INTERNAL_ERROR)
 CONNECTION_REFUSED = int(QuicErrorCode.CONNECTION_REFUSED)
 
 
 def version() -> tuple[int, ...]:
-    return tuple(int(p) for p in qh3.__version__.split(".")[:2] if p.isdigit())
+    return major_minor(qh3.__version__)
 
 
 def missing_internals() -> list[str]:
