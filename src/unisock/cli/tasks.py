@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from .. import Deferred
+from .._runtime import sleep
 
 __all__ = [
     "Job",
@@ -111,15 +112,6 @@ class Job:
 def spawn(coro: Coroutine[Any, Any, Any]) -> Job:
     """Run ``coro`` in the background (cancelled, if still running, when the command ends)."""
     return Job(coro)
-
-
-async def sleep(seconds: float) -> None:
-    if on_trio():
-        import trio
-
-        await trio.sleep(seconds)
-    else:
-        await asyncio.sleep(seconds)
 
 
 async def first(*results: Deferred[Any]) -> None:
