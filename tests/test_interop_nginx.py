@@ -38,6 +38,9 @@ class Nginx:
     port: int
     mtls_port: int
     pki: Pki
+    impatient_port: int
+    """A server that gives a client 300 ms to send its request headers, then closes the
+    connection as a timed-out one: without close_notify (nginx's quiet shutdown)."""
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         location / {{ return 200 "{BODY.decode().strip()}\\n"; }}
     """
 
-    def configure(port: int, mtls_port: int) -> list[str]:
+    def configure(port: int, mtls_port: int, impatient_port: int) -> list[str]:
         conf = write_nginx_conf(
             root,
             f"""
@@ -76,15 +79,20 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         ssl_verify_client on;
         ssl_client_certificate {pki.ca_pem};
         {tls}
+    }}
+    server {{
+        listen 127.0.0.1:{impatient_port} ssl;
+        client_header_timeout 300ms;
+        {tls}
     }}""",
         )
         return nginx_argv(program, root, conf)
 
-    proc, (port, mtls_port) = start_on_free_ports(
-        configure, kinds=("tcp", "tcp"), stderr=subprocess.PIPE
+    proc, (port, mtls_port, impatient_port) = start_on_free_ports(
+        configure, kinds=("tcp", "tcp", "tcp"), stderr=subprocess.PIPE
     )
     try:
-        yield Nginx(port, mtls_port, pki)
+        yield Nginx(port, mtls_port, pki, impatient_port)
     finally:
         proc.stop()
 
@@ -192,11 +200,31 @@ def test_require_close_notify_reports_the_truncation(run: Run, nginx: Nginx) -> 
         if not truncated:  # seen on a loaded machine: nginx sent close_notify 60 times
             pytest.skip(
                 "nginx ended with a close_notify in all 60 tries, so the truncation path "
-                "was not reached here (test_tls.py checks it against a peer that never "
-                "sends one)"
+                "was not reached here (test_timed_out_request_ends_without_close_notify and "
+                "test_tls.py reach it every time)"
             )
 
     run(main, timeout=60)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_timed_out_request_ends_without_close_notify(run: Run, nginx: Nginx, strict: bool) -> None:
+    """nginx drops a client that is too slow with its headers without a close_notify
+    (a quiet shutdown), every time: a strict socket reports the truncation as a TLSError,
+    a lenient one ends its readable stream with what arrived (nothing here)."""
+
+    async def main() -> None:
+        s = client(nginx, nginx.impatient_port, require_close_notify=strict)
+        await s.writable.get_writer().write(b"GET / HTTP/1.1\r\n")  # and no more
+        if strict:
+            with pytest.raises(errors.TLSError, match="truncated"):
+                await rt.wait_for(s.readable.get_reader().read(), 10)
+        else:
+            result = await rt.wait_for(s.readable.get_reader().read(), 10)
+            assert result.done, result
+        await s.close()
+
+    run(main, timeout=30)
 
 
 # -- HTTPS features -----------------------------------------------------------------------
