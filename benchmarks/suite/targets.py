@@ -1,5 +1,5 @@
-"""The goals issues 3 (TCP), 4 (TLS), 5 (UDP), 6 and 17 (QUIC), 14 (per message) set,
-checked against one run."""
+"""The goals issues 3 (TCP), 4 (TLS), 5 (UDP), 6 and 17 (QUIC), 13 (trio) and 14 (per
+message) set, checked against one run."""
 
 from __future__ import annotations
 
@@ -92,6 +92,13 @@ TARGETS: list[Target] = [
         issue=6,
         peer_workload="tls_handshakes",
     ),
+    # issue 14: streams round trips at least asyncio streams' on the same loop (1.3x on
+    # the stock loop's 1-connection row; its 100-connection row is issue 3's 3x above)
+    Target("unisock", "pingpong_pinned", "asyncio-streams", 1.3, issue=14),
+    *_both("unisock-uvloop", PINGPONG, "uvloop-streams", 1.0, issue=14),
+    # issue 13: unisock on trio at or above trio's own streams on every TCP/TLS row
+    *_both("unisock-trio", BULK + PINGPONG, "trio", 1.0, issue=13),
+    *_both("unisock-tls-trio", ("tls_download", "tls_handshakes"), "tls-trio", 1.0, issue=13),
 ]
 
 
