@@ -335,11 +335,12 @@ def test_verify_false_is_explicit(run: Run, pki: Pki, tmp_path: Path) -> None:
     assert client_context(TLSOptions.from_init()).verify_mode == ssl.CERT_REQUIRED
 
 
-def test_peer_closes_during_handshake(run: Run) -> None:
+@pytest.mark.parametrize("hangup", ["close", "abort"])  # FIN or RST, before any reply
+def test_peer_closes_during_handshake(run: Run, hangup: str) -> None:
     async def main() -> BaseException:
         class Hangup(asyncio.Protocol):
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                transport.close()
+                getattr(transport, hangup)()
 
         async with serve(Hangup) as port:
             t, p = await tls_connect(port, TLSOptions.from_init(verify=False))
