@@ -1,15 +1,19 @@
 """Stateful property tests: random interleavings of stream operations keep the invariants.
 
 No chunk lost, duplicated or reordered; every pending result settles once the stream
-is closed or errored; states only move forward.
+is closed or errored; states only move forward.  The pipe, which needs a runtime, runs on
+asyncio, uvloop and trio.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import trio
 import uvloop
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -26,6 +30,8 @@ from unisock.streams import (
     ReadableStreamDefaultReader,
     WritableStream,
 )
+
+T = TypeVar("T")
 
 R_ORDER = {"readable": 0, "closed": 1, "errored": 1}
 W_ORDER = {"writable": 0, "erroring": 1, "closed": 2, "errored": 2}
@@ -225,14 +231,94 @@ class WritableMachine(RuleBasedStateMachine):
         assert all(d.done() for d in self.results + self.others)
 
 
+class AsyncioDriver:
+    """Runs the pipe machine's steps on an asyncio loop, one ``run_until_complete`` each."""
+
+    def __init__(self, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+        self.loop = factory()
+        self.reported: list[dict[str, Any]] = []
+        self.loop.set_exception_handler(lambda _loop, context: self.reported.append(context))
+
+    def run(self, step: Callable[[], Awaitable[T]]) -> T:
+        async def call() -> T:
+            return await step()
+
+        return self.loop.run_until_complete(call())
+
+    def outside(self, fn: Callable[[], T]) -> T:
+        """``fn()`` between steps, with no loop running (the machine enqueues so)."""
+        return fn()
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+
+class TrioDriver:
+    """The same on trio, which has no ``run_until_complete``: a ``trio.run`` in a thread of
+    its own takes each step (``trio.from_thread.run``).  What the asyncio machine does
+    between steps runs in it too: no other thread may touch the runtime."""
+
+    def __init__(self) -> None:
+        self.reported: list[dict[str, Any]] = []
+        self.failure: BaseException | None = None
+        started = threading.Event()
+        self.token: Any = None
+        self.finish: Any = None
+
+        async def serve() -> None:
+            from unisock._runtime.trio import runtime
+
+            runtime().set_exception_handler(lambda _rt, context: self.reported.append(context))
+            self.token = trio.lowlevel.current_trio_token()
+            self.finish = trio.Event()
+            started.set()
+            await self.finish.wait()
+
+        def main() -> None:
+            try:
+                trio.run(serve)
+            except BaseException as exc:  # seen by close(), in the test's thread
+                self.failure = exc
+            finally:
+                started.set()
+
+        self.thread = threading.Thread(target=main, name="trio pipe machine")
+        self.thread.start()
+        started.wait()
+        if self.failure is not None:
+            raise self.failure
+
+    def run(self, step: Callable[[], Awaitable[T]]) -> T:
+        async def call() -> T:
+            return await step()
+
+        return trio.from_thread.run(call, trio_token=self.token)
+
+    def outside(self, fn: Callable[[], T]) -> T:
+        async def call() -> T:
+            return fn()
+
+        return trio.from_thread.run(call, trio_token=self.token)
+
+    def close(self) -> None:
+        trio.from_thread.run_sync(self.finish.set, trio_token=self.token)
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the trio run did not end"
+        if self.failure is not None:
+            raise self.failure
+
+
 class PipeMachine(RuleBasedStateMachine):
     """A push source piped into a slow sink while the test enqueues, closes, errors, aborts."""
 
-    loop_factory: Any = staticmethod(asyncio.new_event_loop)
+    make_driver: Callable[[], AsyncioDriver | TrioDriver] = staticmethod(
+        lambda: AsyncioDriver(asyncio.new_event_loop)
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = self.loop_factory()
+        self.driver = self.make_driver()
         self.controllers: list[ReadableStreamDefaultController] = []
         self.source: ReadableStream[Any] = ReadableStream(
             {"start": self.controllers.append}, CountQueuingStrategy(3)
@@ -253,30 +339,36 @@ class PipeMachine(RuleBasedStateMachine):
         self.next_chunk = 0
         self.clean_close = True
 
-    def _in_loop(self, fn: Any) -> Any:
-        async def call() -> Any:
+    def _in_loop(self, fn: Callable[[], T]) -> T:
+        async def call() -> T:
             return fn()
 
-        return self.loop.run_until_complete(call())
+        return self.driver.run(call)
 
     @rule(n=st.integers(1, 5))
     def enqueue(self, n: int) -> None:
-        for _ in range(n):
-            if not self.c._can_close_or_enqueue():
-                return
-            self.c.enqueue(self.next_chunk)
-            self.enqueued.append(self.next_chunk)
-            self.next_chunk += 1
+        def enqueue() -> None:
+            for _ in range(n):
+                if not self.c._can_close_or_enqueue():
+                    return
+                self.c.enqueue(self.next_chunk)
+                self.enqueued.append(self.next_chunk)
+                self.next_chunk += 1
+
+        self.driver.outside(enqueue)
 
     @rule(turns=st.integers(1, 4))
     def tick(self, turns: int) -> None:
         for _ in range(turns):
-            self.loop.run_until_complete(rt.sleep(0))
+            self.driver.run(lambda: rt.sleep(0))
 
     @rule()
     def close_source(self) -> None:
-        if self.c._can_close_or_enqueue():
-            self.c.close()
+        def close() -> None:
+            if self.c._can_close_or_enqueue():
+                self.c.close()
+
+        self.driver.outside(close)
 
     @rule()
     def error_source(self) -> None:
@@ -297,15 +389,14 @@ class PipeMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            if self.c._can_close_or_enqueue():
-                self.c.close()
+            self.close_source()
 
             async def finish() -> None:
                 # the pipe ends in the source's error or the abort's (a hang is a failure)
                 with contextlib.suppress(ValueError, AbortError):
                     await rt.wait_for(_await(self.pipe), 5)
 
-            self.loop.run_until_complete(finish())
+            self.driver.run(finish)
             assert self.pipe.done()
             if self.pipe.is_fulfilled():
                 assert self.received == self.enqueued  # a clean close delivers everything
@@ -313,12 +404,16 @@ class PipeMachine(RuleBasedStateMachine):
             assert self.received == self.enqueued[: len(self.received)]
             assert not self.source.locked and not self.dest.locked
         finally:
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
+            self.driver.close()
+        assert not self.driver.reported, self.driver.reported
 
 
 class UvloopPipeMachine(PipeMachine):
-    loop_factory = staticmethod(uvloop.new_event_loop)
+    make_driver = staticmethod(lambda: AsyncioDriver(uvloop.new_event_loop))
+
+
+class TrioPipeMachine(PipeMachine):
+    make_driver = staticmethod(TrioDriver)
 
 
 async def _await(d: Deferred[Any]) -> Any:
@@ -333,3 +428,5 @@ TestPipe = PipeMachine.TestCase
 TestPipe.settings = settings(max_examples=80, stateful_step_count=30, deadline=None)
 TestPipeUvloop = UvloopPipeMachine.TestCase
 TestPipeUvloop.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+TestPipeTrio = TrioPipeMachine.TestCase
+TestPipeTrio.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)

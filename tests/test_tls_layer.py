@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from tests import rt
 from tests.conftest import eventually, tcp_unread
+from tests.rt_transports import connect, serve
 from tests.tls_util import (
     Pki,
     expired,
@@ -34,8 +35,8 @@ from unisock._transports.tls.config import (
 from unisock._transports.tls.transport import TLSTransport
 from unisock.errors import NetworkError, TLSError
 
-pytestmark = pytest.mark.timeout(30)
-Run = Callable[..., Any]  # conftest's ``run`` fixture: each test on the stock loop and uvloop
+pytestmark = [pytest.mark.timeout(30), pytest.mark.trio]
+Run = Callable[..., Any]  # conftest's ``run`` fixture: each test on asyncio, uvloop and trio
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +51,10 @@ class Collect(asyncio.Protocol):
     """Collects what arrives; ``lost`` settles with connection_lost's argument."""
 
     def __init__(self, keep_open: bool = False) -> None:
-        loop = asyncio.get_running_loop()
         self.data = bytearray()
         self.eof = False
         self.keep_open = keep_open
-        self.lost: asyncio.Future[BaseException | None] = loop.create_future()
+        self.lost: Any = rt.future()  # settles with connection_lost's argument
         self.grew = rt.Event()
         self.paused_writing = 0
         self.transport: Any = None
@@ -82,7 +82,7 @@ class Collect(asyncio.Protocol):
 
     async def until(self, marker: bytes) -> None:
         while marker not in self.data:
-            self.grew.clear()
+            self.grew = rt.Event()  # trio's Event cannot be cleared: a new one
             if self.lost.done():
                 raise AssertionError(f"lost before {marker!r}: {bytes(self.data[-200:])!r}")
             await self.grew.wait()
@@ -91,15 +91,14 @@ class Collect(asyncio.Protocol):
 async def tls_connect(
     port: int, opts: TLSOptions, proto: asyncio.Protocol | None = None, **kw: Any
 ) -> tuple[TLSTransport, Collect]:
-    loop = asyncio.get_running_loop()
-    lower, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+    lower, _ = await connect(asyncio.Protocol, port)
     p = proto if proto is not None else Collect()
     kw.setdefault("host", "localhost")
     return TLSTransport(lower, p, opts, **kw), p  # type: ignore[return-value]
 
 
 class TLSServer:
-    """A plain asyncio server that upgrades each connection to TLS at connection_made."""
+    """A plain TCP server that upgrades each connection to TLS at connection_made."""
 
     def __init__(self, opts: TLSOptions, factory: Callable[[], asyncio.Protocol]) -> None:
         self.opts = opts
@@ -118,16 +117,14 @@ class TLSServer:
                 t.handshake.add_done_callback(lambda d: None)
                 outer.transports.append(t)
 
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(Upgrade, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.serving = serve(Upgrade)
+        self.port = await self.serving.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         for t in self.transports:
             t.abort()
-        self.server.close()
-        await self.server.wait_closed()
+        await self.serving.__aexit__(None, None, None)
         await rt.sleep(0)
 
 
@@ -338,22 +335,18 @@ def test_verify_false_is_explicit(run: Run, pki: Pki, tmp_path: Path) -> None:
     assert client_context(TLSOptions.from_init()).verify_mode == ssl.CERT_REQUIRED
 
 
-def test_peer_closes_during_handshake(run: Run) -> None:
+@pytest.mark.parametrize("hangup", ["close", "abort"])  # FIN or RST, before any reply
+def test_peer_closes_during_handshake(run: Run, hangup: str) -> None:
     async def main() -> BaseException:
-        loop = asyncio.get_running_loop()
-
         class Hangup(asyncio.Protocol):
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                transport.close()
+                getattr(transport, hangup)()
 
-        server = await loop.create_server(Hangup, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        t, p = await tls_connect(port, TLSOptions.from_init(verify=False))
-        with pytest.raises(NetworkError) as info:
-            await t.handshake
-        assert isinstance(await p.lost, NetworkError)
-        server.close()
-        await server.wait_closed()
+        async with serve(Hangup) as port:
+            t, p = await tls_connect(port, TLSOptions.from_init(verify=False))
+            with pytest.raises(NetworkError) as info:
+                await t.handshake
+            assert isinstance(await p.lost, NetworkError)
         return info.value
 
     assert "handshake" in str(run(main))
@@ -527,9 +520,7 @@ def test_starttls_smtp_with_openssl_client(run: Run, pki: Pki) -> None:
             smtps.append(Smtp(server_opts(pki)))
             return smtps[-1]
 
-        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
+        async with serve(factory) as port:
             rc, out, _ = await run_peer(
                 [
                     "openssl",
@@ -548,9 +539,6 @@ def test_starttls_smtp_with_openssl_client(run: Run, pki: Pki) -> None:
             )
             assert smtps[0].tls is not None
             info = await smtps[0].tls.handshake
-        finally:
-            server.close()
-            await server.wait_closed()
         return rc, out, smtps[0].lines, info
 
     rc, out, lines, info = run(main)
@@ -565,7 +553,6 @@ def test_starttls_keeps_bytes_sent_with_the_upgrade(run: Run, pki: Pki) -> None:
     """Plaintext and the ClientHello arrive in one segment: none of it is lost or mixed."""
 
     async def main() -> bytes:
-        loop = asyncio.get_running_loop()
         got: list[Collect] = []
 
         class Prefix(asyncio.Protocol):
@@ -586,18 +573,15 @@ def test_starttls_keeps_bytes_sent_with_the_upgrade(run: Run, pki: Pki) -> None:
                         initial_data=rest,
                     ).handshake.add_done_callback(lambda d: None)
 
-        server = await loop.create_server(Prefix, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        lower, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-        lower.pause_reading()
-        lower.write(b"UPGRADE\n")  # the ClientHello follows in the same loop pass
-        p = Collect()
-        t = TLSTransport(lower, p, client_opts(pki), host="localhost")
-        t.write(b"after upgrade\nBYE")
-        await t.handshake
-        assert await p.lost is None
-        server.close()
-        await server.wait_closed()
+        async with serve(Prefix) as port:
+            lower, _ = await connect(asyncio.Protocol, port)
+            lower.pause_reading()
+            lower.write(b"UPGRADE\n")  # the ClientHello follows in the same loop pass
+            p = Collect()
+            t = TLSTransport(lower, p, client_opts(pki), host="localhost")
+            t.write(b"after upgrade\nBYE")
+            await t.handshake
+            assert await p.lost is None
         return bytes(p.data)
 
     assert run(main) == b"AFTER UPGRADE\nBYE"
@@ -654,7 +638,7 @@ def test_close_notify_versus_truncation(run: Run, allow: bool, pki: Pki) -> None
             super().data_received(data)
             self.transport.write(b"partial answer")
             lower = self.transport._lower  # close TCP under TLS: no close_notify
-            asyncio.get_running_loop().call_later(0.05, lower.close)
+            rt.runtime().call_later(0.05, lower.close)
 
     async def main() -> tuple[bool, BaseException | None, bytes]:
         async with TLSServer(server_opts(pki), Truncate) as srv:
@@ -703,11 +687,10 @@ def test_close_is_bounded_when_peer_stops_reading(run: Run, pki: Pki) -> None:
             while not p.paused_writing:
                 t.write(blob)
                 await rt.sleep(0)
-            loop = asyncio.get_running_loop()
-            start = loop.time()
+            start = rt.now()
             t.close()
             await p.lost
-            return loop.time() - start
+            return rt.now() - start
 
     assert run(main) < 2
 

@@ -1,6 +1,7 @@
 """The TLS engine's state table (``unisock._transports.tls.states``), whole, and real TLS
 connections (ours against ours, ours against openssl s_server) driven through random
-operations on both loops, only ever making the moves the table allows."""
+operations on every runtime (asyncio, uvloop, trio), only ever making the moves the table
+allows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import free_port
+from tests import rt
+from tests.conftest import LOOPS, TRIO, free_port, run_on
+from tests.rt_transports import connect, serve
 from tests.tls_util import Pki, make_pki, need, stop
 
 import unisock
@@ -37,7 +40,7 @@ from unisock._transports.tls.states import (
 from unisock._transports.tls.transport import TLSTransport
 
 pytestmark = pytest.mark.timeout(120)
-LOOP_KINDS = ["asyncio", "uvloop"]
+LOOP_KINDS = [*LOOPS, *TRIO]
 
 # -- the table, whole --------------------------------------------------------------------------
 
@@ -128,7 +131,7 @@ class Recorder(asyncio.Protocol):
         self.transport: Any = None
         self.data = bytearray()
         self.events: list[tuple[str, State]] = []
-        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        self.lost: Any = rt.future()  # settles with connection_lost's argument
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -272,7 +275,7 @@ async def drive(
             other.abort()
         check_flags(ours, sampled)
         if i or op == "wait":
-            await asyncio.sleep(0.005)
+            await rt.sleep(0.005)
             check_flags(ours, sampled)
 
 
@@ -280,10 +283,7 @@ async def drive(
 @settings(max_examples=30, deadline=None)
 @given(ops=st.lists(st.sampled_from(OURS + PEERS), min_size=1, max_size=8))
 def test_our_pair_moves_only_as_the_table_allows(loop_kind: str, ops: list[str], pki: Pki) -> None:
-    from conftest import run_on
-
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         servers: list[tuple[TLSTransport, Recorder]] = []
 
         class Upgrade(asyncio.Protocol):
@@ -291,32 +291,30 @@ def test_our_pair_moves_only_as_the_table_allows(loop_kind: str, ops: list[str],
                 p = Recorder()
                 servers.append((TLSTransport(transport, p, server_opts(pki)), p))
 
-        server = await loop.create_server(Upgrade, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        lower: Any
-        lower, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-        client_p = Recorder()
-        client = TLSTransport(lower, client_p, client_opts(pki), host="localhost", pooling=False)
-        sampled = [client._state]
-        try:
-            await drive(client, lambda: servers[0][0] if servers else None, ops, sampled)
-            await asyncio.sleep(0.02)
-        finally:
-            client.abort()
-            for t, _ in servers:
-                t.abort()
-            await asyncio.wait_for(client_p.lost, 5)
-            # TCP was connected, so the server side comes, late if our ops were quick
-            for _ in range(500):
-                if servers:
-                    break
-                await asyncio.sleep(0.01)
-            assert len(servers) == 1
-            for t, p in servers:
-                t.abort()
-                await asyncio.wait_for(p.lost, 5)
-            server.close()
-            await server.wait_closed()
+        async with serve(Upgrade) as port:
+            lower, _ = await connect(asyncio.Protocol, port)
+            client_p = Recorder()
+            client = TLSTransport(
+                lower, client_p, client_opts(pki), host="localhost", pooling=False
+            )
+            sampled = [client._state]
+            try:
+                await drive(client, lambda: servers[0][0] if servers else None, ops, sampled)
+                await rt.sleep(0.02)
+            finally:
+                client.abort()
+                for t, _ in servers:
+                    t.abort()
+                await rt.wait_for(client_p.lost, 5)
+                # TCP was connected, so the server side comes, late if our ops were quick
+                for _ in range(500):
+                    if servers:
+                        break
+                    await rt.sleep(0.01)
+                assert len(servers) == 1
+                for t, p in servers:
+                    t.abort()
+                    await rt.wait_for(p.lost, 5)
         sampled.append(client._state)
         moves = TLSTransport.moves
         assert moves is not None
@@ -369,21 +367,17 @@ def rev_server(pki: Pki) -> Iterator[int]:
 def test_against_openssl_moves_only_as_the_table_allows(
     loop_kind: str, ops: list[str], pki: Pki, rev_server: int
 ) -> None:
-    from conftest import run_on
-
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        lower: Any
-        lower, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", rev_server)
+        lower, _ = await connect(asyncio.Protocol, rev_server)
         p = Recorder()
         t = TLSTransport(lower, p, client_opts(pki), host="localhost", pooling=False)
         sampled = [t._state]
         try:
             await drive(t, lambda: None, ops, sampled)
-            await asyncio.sleep(0.02)
+            await rt.sleep(0.02)
         finally:
             t.abort()
-            await asyncio.wait_for(p.lost, 5)
+            await rt.wait_for(p.lost, 5)
         sampled.append(t._state)
         assert TLSTransport.moves is not None
         check_protocol(t, p, check_moves(t, TLSTransport.moves, sampled))
@@ -392,6 +386,13 @@ def test_against_openssl_moves_only_as_the_table_allows(
 
     with recording():
         run_on(loop_kind, main)
+
+
+async def settled(*awaitables: Any) -> None:
+    """Wait for each to settle, whichever way (``gather(..., return_exceptions=True)``)."""
+    for awaitable in awaitables:
+        with contextlib.suppress(Exception):
+            await awaitable
 
 
 SOCKET_OPS = ["write", "close_writer", "close", "abort", "peer_close", "peer_abort", "read"]
@@ -405,7 +406,6 @@ def test_tls_sockets_move_only_as_the_table_allows(
 ) -> None:
     """The same through unisock's own upper protocol: ``type="tls"`` sockets, whose
     streams call write_eof() when the writable closes and close() once both ends are done."""
-    from conftest import run_on
 
     async def main() -> None:
         async with unisock.SocketListener(
@@ -418,28 +418,27 @@ def test_tls_sockets_move_only_as_the_table_allows(
             peer = await listener.accept()
             writer = sock.writable.get_writer()
             reader = sock.readable.get_reader()
-            pending: list[asyncio.Future[object]] = []
+            pending: list[Any] = []
             for op in ops:
                 if op == "write":
-                    pending.append(asyncio.ensure_future(writer.write(b"x" * 1000)))
+                    pending.append(rt.spawn(writer.write(b"x" * 1000)))
                 elif op == "close_writer":
-                    pending.append(asyncio.ensure_future(writer.close()))
+                    pending.append(rt.spawn(writer.close()))
                 elif op == "close":
-                    pending.append(asyncio.ensure_future(sock.close()))
+                    pending.append(rt.spawn(sock.close()))
                 elif op == "abort":
                     await sock.abort("test")
                 elif op == "peer_close":
-                    pending.append(asyncio.ensure_future(peer.close()))
+                    pending.append(rt.spawn(peer.close()))
                 elif op == "peer_abort":
                     await peer.abort("test")
                 elif op == "read":
-                    pending.append(asyncio.ensure_future(reader.read()))
-                await asyncio.sleep(0.01)  # let the transports' callbacks run
+                    pending.append(rt.spawn(reader.read()))
+                await rt.sleep(0.01)  # let the transports' callbacks run
             await sock.abort("done")
             await peer.abort("done")
-            await asyncio.gather(*pending, return_exceptions=True)
-            await asyncio.gather(sock.closed, peer.closed, return_exceptions=True)
-            await asyncio.sleep(0.01)  # the lower transports' connection_lost
+            await settled(*pending, sock.closed, peer.closed)
+            await rt.sleep(0.01)  # the lower transports' connection_lost
         moves = TLSTransport.moves
         assert moves is not None
         for s in (sock, peer):

@@ -80,9 +80,10 @@ class TrioStreamTransport:
         self._read_paused = False
         self._read_parked: Any = None
         self._writer: TrioTask | None = None
+        # Set before connection_made: a protocol may close or abort the transport there.
+        self._reader: TrioTask | None = None
         self._set_protocol(protocol)
         protocol.connection_made(self)
-        self._reader: TrioTask | None = None
         if not self._closing:
             self._reader = runtime.create_task(self._read_loop())
 
