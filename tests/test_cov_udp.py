@@ -1,19 +1,23 @@
 """UDP rules of API.md no other test pinned down (issue 19, coverage): what
 ``Datagram`` accepts, bad writes failing that write only, buffer-protocol chunks, a
 ``Datagram`` written on a connected socket, and ``"data"`` listeners on UDP.  Real UDP on
-loopback, on both loops."""
+loopback, on asyncio, uvloop and trio."""
 
 from __future__ import annotations
 
 import array
-import asyncio
 import socket
 from typing import Any
 
 import pytest
+from tests.conftest import eventually, wait_for
 
 import unisock
 from unisock import Datagram
+from unisock._transports.udp.endpoint import Address, DatagramEndpoint
+from unisock._transports.udp.opening import open_datagram_endpoint
+
+pytestmark = pytest.mark.trio
 
 
 def test_datagram_takes_bytes_like_data_only() -> None:
@@ -29,12 +33,21 @@ def test_datagram_takes_bytes_like_data_only() -> None:
         Datagram(b"x", ("127.0.0.1", 0))  # port 0 is no destination
 
 
-class Echo(asyncio.DatagramProtocol):
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
+class Echo:
+    """A UDP echo on the library's own endpoint (it reads through the runtime's
+    ``add_reader``: the same peer on every runtime)."""
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.transport.sendto(data, addr)
+    def connection_made(self, endpoint: DatagramEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.endpoint.sendto(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass
 
 
 def test_bad_writes_fail_alone_and_buffers_are_sent(run: Any) -> None:
@@ -43,8 +56,7 @@ def test_bad_writes_fail_alone_and_buffers_are_sent(run: Any) -> None:
     a ``Datagram`` goes to the connected peer whatever its ``remote``."""
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        echo, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+        echo, _ = await open_datagram_endpoint(Echo, local=("127.0.0.1", 0))
         try:
             port = echo.get_extra_info("sockname")[1]
             sock = unisock.Socket(type="udp", remote=("127.0.0.1", port))
@@ -56,9 +68,9 @@ def test_bad_writes_fail_alone_and_buffers_are_sent(run: Any) -> None:
             with pytest.raises(TypeError, match="got str"):
                 await writer.write("text")
             await writer.write(array.array("B", b"arr"))
-            assert (await asyncio.wait_for(reader.read(), 5)).value == b"arr"
+            assert (await wait_for(reader.read(), 5)).value == b"arr"
             await writer.write(Datagram(b"dgram", ("127.0.0.1", 9)))
-            assert (await asyncio.wait_for(reader.read(), 5)).value == b"dgram"
+            assert (await wait_for(reader.read(), 5)).value == b"dgram"
             assert sock.stats.bytes_sent == 8
             reader.release_lock()
             writer.release_lock()
@@ -77,14 +89,14 @@ def test_data_listener_on_a_bound_socket_gets_datagrams(run: Any) -> None:
         sock = unisock.Socket(type="udp", local=("127.0.0.1", 0))
         info = await sock.ready
         assert info.local is not None
-        got: asyncio.Queue[Any] = asyncio.Queue()
-        sock.add_event_listener("data", lambda e: [got.put_nowait(b) for b in e.buffers])
+        got: list[Any] = []
+        sock.add_event_listener("data", lambda e: got.extend(e.buffers))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             sender.bind(("127.0.0.1", 0))
             sender.sendto(b"one", ("127.0.0.1", info.local.port))
             sender.sendto(b"two", ("127.0.0.1", info.local.port))
-            first = await asyncio.wait_for(got.get(), 5)
-            second = await asyncio.wait_for(got.get(), 5)
+            await eventually(lambda: len(got) == 2, what="both datagrams delivered")
+            first, second = got
             assert isinstance(first, Datagram)
             assert (first.data, second.data) == (b"one", b"two")
             assert first.remote.port == sender.getsockname()[1]

@@ -1,25 +1,30 @@
-"""The QUIC layer (unisock._transports.quic) against aioquic, an independent stack, both loops.
+"""The QUIC layer (unisock._transports.quic) against aioquic, an independent stack, on
+asyncio, uvloop and trio.
 
 unisock's QUIC runs on qh3; every test here runs a real aioquic peer (its asyncio API) or
 an aioquic client against our server over loopback UDP, with certificates made by trustme;
-payloads are checked byte for byte.  The tests also run with unisock on its fallback core
-(aioquic, ``core`` parameter), where aioquic still talks to an independent program: itself.
+payloads are checked byte for byte.  The aioquic peer runs on an asyncio loop in a thread
+of its own (``tests/peer_loop.py``), so the side under test runs on any runtime.  The
+tests also run with unisock on its fallback core (aioquic, ``core`` parameter), where
+aioquic still talks to an independent program: itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
+import contextlib
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import trustme
+from tests import rt
+from tests.conftest import background, eventually
+from tests.peer_loop import PeerLoop, peer_loop
 
 aioquic = pytest.importorskip("aioquic")
-uvloop = pytest.importorskip("uvloop")
 
 from aioquic.asyncio.client import connect as peer_connect  # noqa: E402
 from aioquic.asyncio.protocol import QuicConnectionProtocol  # noqa: E402
@@ -32,52 +37,21 @@ from unisock._transports.quic import (  # noqa: E402
     QuicStreamTransport,
     QuicTLSOptions,
     _engines,
-    client_tickets,
     connect_quic,
     serve_quic,
 )
 from unisock.errors import NetworkError, TimeoutError, TLSError  # noqa: E402
 
 ALPN = "unisock-test"
-LOOPS = ["asyncio", "uvloop"]
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.trio]
 
 
 # -- harness ------------------------------------------------------------------------------
-def run(flavor: str, main: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """Run ``main`` on the stock loop or uvloop, bounded in time."""
-    factory = uvloop.new_event_loop if flavor == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(asyncio.wait_for(main(), timeout))
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def _warm_up() -> None:
-    """uvloop opens a process-wide pipe on first use: open it before counting fds."""
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(asyncio.sleep(0))
-
-
-_warm_up()
-
-
 @pytest.fixture(autouse=True, params=["qh3", "aioquic"])
 def core(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """unisock's QUIC on its default core (qh3) and on its fallback (aioquic)."""
     monkeypatch.setenv(_engines.ENV, request.param)
     return str(request.param)
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak() -> Iterator[None]:
-    client_tickets.clear()
-    before = open_fds()
-    yield
-    gc.collect()
-    assert open_fds() <= before, "file descriptors leaked"
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +131,8 @@ class Peer(QuicConnectionProtocol):
         self.transmit()
 
 
-async def start_peer(pki: dict[str, Any], *, push: bool = False) -> tuple[Any, int]:
+async def start_peer(pki: dict[str, Any], *, push: bool) -> tuple[Any, int]:
+    """On the peer's loop: an aioquic server of ``Peer`` protocols; it and its port."""
     Peer.instances = []
     Peer.push = push
     server = await serve(
@@ -167,13 +142,35 @@ async def start_peer(pki: dict[str, Any], *, push: bool = False) -> tuple[Any, i
     return server, transport.get_extra_info("sockname")[1]
 
 
+@contextlib.asynccontextmanager
+async def aioquic_peer(
+    pki: dict[str, Any], *, push: bool = False
+) -> AsyncIterator[tuple[PeerLoop, Any, int]]:
+    """An aioquic ``Peer`` server for the block, on a loop in a thread of its own: that
+    loop, the server (touch it only through ``PeerLoop.call``), its port."""
+    with peer_loop() as peer:
+        server, port = await peer.run(start_peer(pki, push=push))
+        try:
+            yield peer, server, port
+        finally:
+            peer.call(server.close)
+
+
+def aioquic_client_config(ca: bytes, **kw: Any) -> QuicConfiguration:
+    config = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], **kw)
+    config.load_verify_locations(cadata=ca)
+    config.server_name = "localhost"
+    return config
+
+
 class Collect(asyncio.Protocol):
-    """A plain asyncio protocol that keeps what it reads and records its lifecycle."""
+    """A protocol (asyncio's interface; no loop involved) that keeps what it reads and
+    records its lifecycle in futures of the running runtime."""
 
     def __init__(self, keep_open: bool = False) -> None:
         self.chunks: list[bytes] = []
-        self.eof = asyncio.get_running_loop().create_future()
-        self.lost = asyncio.get_running_loop().create_future()
+        self.eof = rt.future()
+        self.lost = rt.future()
         self.keep_open = keep_open
         self.pauses = 0
         self.transport: Any = None
@@ -207,11 +204,9 @@ async def close_core(core: QuicConnectionCore) -> None:
 
 
 # -- tests --------------------------------------------------------------------------------
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_echo_on_a_bidirectional_stream(flavor: str, pki: dict[str, Any]) -> None:
+def test_echo_on_a_bidirectional_stream(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
-        server, port = await start_peer(pki)
-        try:
+        async with aioquic_peer(pki) as (_, _, port):
             core = await connect_quic(("127.0.0.1", port), client_options(pki), pooling=False)
             info = await core.handshake
             assert info.tls.alpn == ALPN
@@ -240,10 +235,8 @@ def test_echo_on_a_bidirectional_stream(flavor: str, pki: dict[str, Any]) -> Non
             assert await proto.lost is None
             assert core.stats["packets_sent"] > 0 and core.stats["bytes_received"] > 0
             await close_core(core)
-        finally:
-            server.close()
 
-    run(flavor, main)
+    run(main)
 
 
 class Sender(Collect):
@@ -283,11 +276,9 @@ class Sender(Collect):
             transport.write_eof()
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_three_pooled_streams_share_one_connection(flavor: str, pki: dict[str, Any]) -> None:
+def test_three_pooled_streams_share_one_connection(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
-        server, port = await start_peer(pki)
-        try:
+        async with aioquic_peer(pki) as (peer, _, port):
             cores = [
                 await connect_quic(("127.0.0.1", port), client_options(pki), pooling=True)
                 for _ in range(3)
@@ -298,33 +289,29 @@ def test_three_pooled_streams_share_one_connection(flavor: str, pki: dict[str, A
                 transport = await cores[i].open_stream(True, protocol=proto)
                 transport.write(b"stream %d" % i)
                 transport.write_eof()
-            results = await asyncio.gather(*(p.eof for p in protos))
+            results = await rt.gather(*(p.eof for p in protos))
             assert results == [b"stream 0", b"stream 1", b"stream 2"]
-            assert len(Peer.instances) == 1
+            assert peer.call(len, Peer.instances) == 1
             other = await connect_quic(("127.0.0.1", port), client_options(pki), pooling=False)
             assert other is not cores[0]
             await other.handshake
-            assert len(Peer.instances) == 2
+            assert peer.call(len, Peer.instances) == 2
             await close_core(other)
             await close_core(cores[0])
             fresh = await connect_quic(("127.0.0.1", port), client_options(pki), pooling=True)
             assert fresh is not cores[0]
             await fresh.handshake
             await close_core(fresh)
-        finally:
-            server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_server_initiated_streams_reach_on_stream(flavor: str, pki: dict[str, Any]) -> None:
+def test_server_initiated_streams_reach_on_stream(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
-        server, port = await start_peer(pki, push=True)
-        try:
+        async with aioquic_peer(pki, push=True) as (_, _, port):
             core = await connect_quic(("127.0.0.1", port), client_options(pki), pooling=False)
             got: dict[str, Collect] = {}
-            both = asyncio.get_running_loop().create_future()
+            both = rt.future()
 
             def on_stream(transport: QuicStreamTransport, bidirectional: bool) -> Collect:
                 proto = Collect()
@@ -343,42 +330,32 @@ def test_server_initiated_streams_reach_on_stream(flavor: str, pki: dict[str, An
             with pytest.raises(Exception, match="receive-only"):
                 uni.write(b"x")
             await close_core(core)
-        finally:
-            server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_datagrams_both_ways(flavor: str, pki: dict[str, Any]) -> None:
+def test_datagrams_both_ways(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
-        server, port = await start_peer(pki)
-        try:
+        async with aioquic_peer(pki) as (_, _, port):
             core = await connect_quic(("127.0.0.1", port), client_options(pki), pooling=False)
-            received: asyncio.Queue[bytes] = asyncio.Queue()
-            core.on_datagram = received.put_nowait
+            received: list[bytes] = []
+            core.on_datagram = received.append
             await core.handshake
             assert core.max_datagram_size is not None and core.max_datagram_size >= 1000
             for i in range(5):
                 core.send_datagram(b"dgram %d" % i)
-            echoed: set[bytes] = set()
-            while len(echoed) < 5:
-                echoed.add(await received.get())
-            assert echoed == {b"echo:dgram %d" % i for i in range(5)}
+            await eventually(lambda: len(set(received)) == 5, what="five echoes")
+            assert set(received) == {b"echo:dgram %d" % i for i in range(5)}
             with pytest.raises(ValueError, match="datagram"):
                 core.send_datagram(b"x" * 70000)
             await close_core(core)
-        finally:
-            server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_wrong_ca_rejects_with_tls_error(flavor: str, pki: dict[str, Any]) -> None:
+def test_wrong_ca_rejects_with_tls_error(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
-        server, port = await start_peer(pki)
-        try:
+        async with aioquic_peer(pki) as (_, _, port):
             opts = client_options(pki, ca=pki["other_ca"])
             core = await connect_quic(("127.0.0.1", port), opts, pooling=False)
             with pytest.raises(TLSError) as info:
@@ -391,14 +368,11 @@ def test_wrong_ca_rejects_with_tls_error(flavor: str, pki: dict[str, Any]) -> No
             core = await connect_quic(("127.0.0.1", port), bad_name, pooling=False)
             with pytest.raises(TLSError, match=r"wrong\.example"):
                 await core.handshake
-        finally:
-            server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_unreachable_peer_is_a_network_error(flavor: str, pki: dict[str, Any]) -> None:
+def test_unreachable_peer_is_a_network_error(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
         import socket
 
@@ -412,14 +386,12 @@ def test_unreachable_peer_is_a_network_error(flavor: str, pki: dict[str, Any]) -
         with pytest.raises(NetworkError):
             await core.closed
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_abort_spares_siblings_and_peer_reset_is_reported(flavor: str, pki: dict[str, Any]) -> None:
+def test_abort_spares_siblings_and_peer_reset_is_reported(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
-        server, port = await start_peer(pki)
-        try:
+        async with aioquic_peer(pki) as (_, _, port):
             core = await connect_quic(("127.0.0.1", port), client_options(pki), pooling=False)
             doomed, sibling, reset = Collect(), Collect(), Collect()
             t1 = await core.open_stream(True, protocol=doomed)
@@ -435,18 +407,14 @@ def test_abort_spares_siblings_and_peer_reset_is_reported(flavor: str, pki: dict
             t2.write_eof()
             assert await sibling.eof == b"still fine"
             await close_core(core)
-        finally:
-            server.close()
 
-    run(flavor, main)
+    run(main)
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_integrity_one_stream_32mib_and_eight_parallel(flavor: str, pki: dict[str, Any]) -> None:
+def test_integrity_one_stream_32mib_and_eight_parallel(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
-        server, port = await start_peer(pki)
-        try:
+        async with aioquic_peer(pki) as (_, _, port):
             core = await connect_quic(("127.0.0.1", port), client_options(pki), pooling=False)
             big = os.urandom(32 << 20)
             sender = Sender(big, prefix=b"HASH")
@@ -457,43 +425,60 @@ def test_integrity_one_stream_32mib_and_eight_parallel(flavor: str, pki: dict[st
             senders = [Sender(p, prefix=b"HASH") for p in payloads]
             for s in senders:
                 await core.open_stream(True, protocol=s)
-            digests = await asyncio.gather(*(s.eof for s in senders))
+            digests = await rt.gather(*(s.eof for s in senders))
             assert digests == [hashlib.sha256(p).hexdigest().encode() for p in payloads]
             await close_core(core)
-        finally:
-            server.close()
 
-    run(flavor, main, timeout=120)  # aioquic moves ~25 MB/s: slow on a loaded machine
+    run(main, timeout=120)  # aioquic moves ~25 MB/s: slow on a loaded machine
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_peer_vanishing_rejects_closed_after_idle_timeout(flavor: str, pki: dict[str, Any]) -> None:
+def test_peer_vanishing_rejects_closed_after_idle_timeout(run: Any, pki: dict[str, Any]) -> None:
+    def go_silent(server: Any) -> None:
+        """On the peer's loop: no CONNECTION_CLOSE, no ICMP, every datagram dropped."""
+        server.datagram_received = lambda *args: None
+        server.datagrams_received = lambda *args: None
+        for peer in Peer.instances:
+            if peer._timer is not None:
+                peer._timer.cancel()
+            peer.transmit = lambda: None  # type: ignore[method-assign]
+
     async def main() -> None:
-        server, port = await start_peer(pki)
-        loop = asyncio.get_running_loop()
-        try:
+        async with aioquic_peer(pki) as (peer, server, port):
             opts = client_options(pki, idle_timeout=1.0)
             core = await connect_quic(("127.0.0.1", port), opts, pooling=False)
             await core.handshake
-            # The peer goes silent (no CONNECTION_CLOSE, no ICMP): it drops every datagram.
-            server.datagram_received = lambda *args: None
-            server.datagrams_received = lambda *args: None
-            for peer in Peer.instances:
-                if peer._timer is not None:
-                    peer._timer.cancel()
-                peer.transmit = lambda: None  # type: ignore[method-assign]
-            started = loop.time()
+            peer.call(go_silent, server)
+            started = rt.now()
             with pytest.raises(TimeoutError, match="idle"):
                 await core.closed
-            assert 0.5 <= loop.time() - started <= 5.0
-        finally:
-            server.close()
+            assert 0.5 <= rt.now() - started <= 5.0
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_our_server_accepts_an_aioquic_client(flavor: str, pki: dict[str, Any]) -> None:
+def test_our_server_accepts_an_aioquic_client(run: Any, pki: dict[str, Any]) -> None:
+    async def session(port: int, ca: bytes) -> tuple[bytes, bytes]:
+        """On the peer's loop: an aioquic client echoes a stream and a datagram."""
+        config = aioquic_client_config(ca, max_datagram_frame_size=65536)
+        received: asyncio.Queue[bytes] = asyncio.Queue()
+
+        class Client(QuicConnectionProtocol):
+            def quic_event_received(self, event: qe.QuicEvent) -> None:
+                if isinstance(event, qe.DatagramFrameReceived):
+                    received.put_nowait(event.data)
+                super().quic_event_received(event)
+
+        async with peer_connect(
+            "127.0.0.1", port, configuration=config, create_protocol=Client
+        ) as client:
+            reader, writer = await client.create_stream()
+            writer.write(b"ping over quic")
+            writer.write_eof()
+            echoed = await reader.read()
+            client._quic.send_datagram_frame(b"d1")
+            client.transmit()
+            return echoed, await received.get()
+
     async def main() -> None:
         cores: list[QuicConnectionCore] = []
 
@@ -513,41 +498,26 @@ def test_our_server_accepts_an_aioquic_client(flavor: str, pki: dict[str, Any]) 
         server = await serve_quic(("127.0.0.1", 0), opts, on_connection)
         try:
             assert server.local[1] != 0
-            config = QuicConfiguration(
-                is_client=True, alpn_protocols=[ALPN], max_datagram_frame_size=65536
-            )
-            config.load_verify_locations(cadata=pki["ca"])
-            config.server_name = "localhost"
-            received: asyncio.Queue[bytes] = asyncio.Queue()
-
-            class Client(QuicConnectionProtocol):
-                def quic_event_received(self, event: qe.QuicEvent) -> None:
-                    if isinstance(event, qe.DatagramFrameReceived):
-                        received.put_nowait(event.data)
-                    super().quic_event_received(event)
-
-            async with peer_connect(
-                "127.0.0.1", server.local[1], configuration=config, create_protocol=Client
-            ) as client:
-                reader, writer = await client.create_stream()
-                writer.write(b"ping over quic")
-                writer.write_eof()
-                assert await reader.read() == b"ping over quic"
-                client._quic.send_datagram_frame(b"d1")
-                client.transmit()
-                assert await received.get() == b"srv:d1"
-                info = await cores[0].handshake
-                assert info.tls.alpn == ALPN
+            with peer_loop() as peer:
+                echoed, datagram = await peer.run(session(server.local[1], pki["ca"]))
+            assert echoed == b"ping over quic"
+            assert datagram == b"srv:d1"
+            info = await cores[0].handshake
+            assert info.tls.alpn == ALPN
             await cores[0].closed
             assert len(server.connections) == 0
         finally:
             server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, Any]) -> None:
+def test_garbage_never_breaks_our_server(run: Any, pki: dict[str, Any]) -> None:
+    async def abandoned(port: int, ca: bytes) -> None:
+        """On the peer's loop: an aioquic client that never finishes its handshake."""
+        async with peer_connect("127.0.0.1", port, configuration=aioquic_client_config(ca)):
+            pass
+
     async def main() -> None:
         import socket
 
@@ -562,14 +532,12 @@ def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, Any]) -> No
             junk.sendto(
                 b"\xc0\x0a\x0a\x0a\x0a\x08" + os.urandom(8) + b"\x00" + bytes(1200), server.local
             )
-            await asyncio.sleep(0.2)
+            await rt.sleep(0.2)
             assert len(server.connections) == 0
-            # an abandoned handshake (an aioquic client that never finishes) costs nothing either
-            config = QuicConfiguration(is_client=True, alpn_protocols=[ALPN])
-            config.load_verify_locations(cadata=pki["other_ca"])  # will refuse our cert
-            with pytest.raises(ConnectionError):
-                async with peer_connect("127.0.0.1", server.local[1], configuration=config):
-                    pass
+            # an abandoned handshake (an aioquic client that never finishes) costs nothing
+            # either: it refuses our certificate
+            with peer_loop() as peer, pytest.raises(ConnectionError):
+                await peer.run(abandoned(server.local[1], pki["other_ca"]))
             # and a proper client still gets served
             core = await connect_quic(
                 ("127.0.0.1", server.local[1]), client_options(pki), pooling=False
@@ -580,12 +548,21 @@ def test_garbage_never_breaks_our_server(flavor: str, pki: dict[str, Any]) -> No
             junk.close()
             server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, Any]) -> None:
+def test_slow_reader_bounds_buffers_end_to_end(run: Any, pki: dict[str, Any]) -> None:
     window = 256 * 1024
+    payload = os.urandom(4 << 20)
+
+    async def upload(port: int, ca: bytes, done: asyncio.Event) -> None:
+        """On the peer's loop: an aioquic client sends ``payload`` on one stream and
+        stays connected until ``done`` is set."""
+        async with peer_connect("127.0.0.1", port, configuration=aioquic_client_config(ca)) as c:
+            _, writer = await c.create_stream()
+            writer.write(payload)
+            writer.write_eof()
+            await done.wait()
 
     async def main() -> None:
         readers: list[Collect] = []
@@ -603,24 +580,22 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, Any])
         server = await serve_quic(("127.0.0.1", 0), opts, on_connection)
         try:
             # 1. an independent sender (aioquic) gets no more than a window or two in
-            config = QuicConfiguration(is_client=True, alpn_protocols=[ALPN])
-            config.load_verify_locations(cadata=pki["ca"])
-            config.server_name = "localhost"
-            payload = os.urandom(4 << 20)
-            async with peer_connect("127.0.0.1", server.local[1], configuration=config) as c:
-                _, writer = await c.create_stream()
-                writer.write(payload)
-                writer.write_eof()
-                await asyncio.sleep(0.5)
-                slow = readers[0]
-                transport = slow.transport
-                # qh3 stops handing data over once a reader is a window behind: at most one
-                # more event (<= 64 KiB) gets in, and its core holds at most a window more
-                assert transport.buffered_inbound <= window + (64 << 10)
-                assert transport.bytes_received <= window + (64 << 10)
-                transport.resume_reading()
-                await asyncio.wait_for(slow.eof, 10)
-                assert slow.data == payload
+            done = asyncio.Event()  # the peer's: set on its loop
+            with peer_loop() as peer:
+                async with background(peer.run(upload(server.local[1], pki["ca"], done))) as bg:
+                    await rt.sleep(0.5)
+                    slow = readers[0]
+                    transport = slow.transport
+                    # qh3 stops handing data over once a reader is a window behind: at most
+                    # one more event (<= 64 KiB) gets in, and its core holds at most a
+                    # window more
+                    assert transport.buffered_inbound <= window + (64 << 10)
+                    assert transport.bytes_received <= window + (64 << 10)
+                    transport.resume_reading()
+                    await rt.wait_for(slow.eof, 10)
+                    assert slow.data == payload
+                    peer.call(done.set)
+                    await bg.tasks[0]
             # 2. our sender pauses and keeps its buffer near the high-water mark
             core = await connect_quic(
                 ("127.0.0.1", server.local[1]), client_options(pki), pooling=False
@@ -629,22 +604,21 @@ def test_slow_reader_bounds_buffers_end_to_end(flavor: str, pki: dict[str, Any])
             t = await core.open_stream(True)
             t.set_write_buffer_limits(high=128 * 1024)
             t.attach(sender)
-            await asyncio.sleep(0.5)
+            await rt.sleep(0.5)
             assert sender.paused and sender.offset < (1 << 20)
             assert sender.max_buffered <= 128 * 1024 + 16 * 1024
             assert readers[1].transport.buffered_inbound <= window + (64 << 10)
             readers[1].transport.resume_reading()
-            assert await asyncio.wait_for(readers[1].eof, 10) == bytes(sender.view)
+            assert await rt.wait_for(readers[1].eof, 10) == bytes(sender.view)
             await close_core(core)
         finally:
             server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
 def test_a_lagging_reader_never_stalls_its_siblings_for_good(
-    flavor: str, pki: dict[str, Any], core: str
+    run: Any, pki: dict[str, Any], core: str
 ) -> None:
     """A paused reader a window behind: on aioquic only its own stream waits; on qh3 (whose
     credit is connection-wide, see _quic/_qh3.py) the connection waits until that reader
@@ -672,30 +646,29 @@ def test_a_lagging_reader_never_stalls_its_siblings_for_good(
             )
             big = await client.open_stream(True)
             big.attach(Sender(os.urandom(8 * window)))
-            await asyncio.sleep(0.3)
+            await rt.sleep(0.3)
             small = await client.open_stream(True)
             small.write(b"sibling")
             small.write_eof()
-            await asyncio.sleep(0.3)
+            await rt.sleep(0.3)
             lagging = readers[0].transport
             assert lagging.buffered_inbound <= window + (64 << 10)
             if core == "aioquic":
-                assert await asyncio.wait_for(readers[1].eof, 5) == b"sibling"
+                assert await rt.wait_for(readers[1].eof, 5) == b"sibling"
             lagging.abort(7)  # the lagging stream ends: its sibling goes on
             for _ in range(100):
                 if len(readers) > 1:
                     break
-                await asyncio.sleep(0.05)
-            assert await asyncio.wait_for(readers[1].eof, 5) == b"sibling"
+                await rt.sleep(0.05)
+            assert await rt.wait_for(readers[1].eof, 5) == b"sibling"
             await close_core(client)
         finally:
             server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_session_resumption_and_0rtt(flavor: str, pki: dict[str, Any]) -> None:
+def test_session_resumption_and_0rtt(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
         def on_connection(core: QuicConnectionCore) -> None:
             core.on_stream = lambda transport, bidi: EchoUpper()
@@ -736,14 +709,13 @@ def test_session_resumption_and_0rtt(flavor: str, pki: dict[str, Any]) -> None:
         finally:
             server.close()
 
-    run(flavor, main)
+    run(main)
 
 
-@pytest.mark.parametrize("flavor", LOOPS)
-def test_our_server_requires_client_certificates(flavor: str, pki: dict[str, Any]) -> None:
+def test_our_server_requires_client_certificates(run: Any, pki: dict[str, Any]) -> None:
     async def main() -> None:
         accepted: list[QuicConnectionCore] = []
-        first = asyncio.Event()
+        first = rt.Event()
 
         def on_connection(core: QuicConnectionCore) -> None:
             accepted.append(core)
@@ -767,4 +739,4 @@ def test_our_server_requires_client_certificates(flavor: str, pki: dict[str, Any
         finally:
             server.close()
 
-    run(flavor, main)
+    run(main)

@@ -1,6 +1,7 @@
 """The QUIC stream's two tables (``unisock._transports.quic._stream_states``), whole, and
-real QUIC streams (our client and our listener over loopback, on both QUIC cores) driven
-through random operations, only ever making the moves the tables allow."""
+real QUIC streams (our client and our listener over loopback, on both QUIC cores, on
+asyncio, uvloop and trio) driven through random operations, only ever making the moves
+the tables allow."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 import trustme
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from tests import rt
+from tests.conftest import run_on
 
 from unisock._transports.quic import (
     QuicConnectionCore,
@@ -181,7 +184,8 @@ def watching() -> Iterator[Moves]:
 
 
 class Recorder(asyncio.Protocol):
-    """Keeps what it reads (EOF keeps the stream open) and counts its callbacks."""
+    """Keeps what it reads (EOF keeps the stream open) and counts its callbacks (the
+    stream transport's protocol interface is asyncio's: no loop is involved)."""
 
     def __init__(self) -> None:
         self.transport: Any = None
@@ -221,7 +225,7 @@ OPERATIONS = [
 ]
 
 
-@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop", "trio"])
 @pytest.mark.parametrize("core", ["qh3", "aioquic"])
 @settings(max_examples=15, deadline=None)
 # The rare paths, always: a paused reader drains after a clean connection end (with and
@@ -241,8 +245,6 @@ OPERATIONS = [
 def test_real_streams_move_only_as_the_tables_allow(
     loop_name: str, core: str, pki: dict[str, bytes], ops: list[tuple[str, int]], tidy: bool
 ) -> None:
-    from conftest import run_on
-
     with pytest.MonkeyPatch.context() as mp, watching() as moves:
         mp.setenv(_engines.ENV, core)
         run_on(loop_name, lambda: _drive(pki, moves, ops, tidy))
@@ -292,7 +294,7 @@ async def _drive(
     try:
         await client.handshake
         while not servers:
-            await asyncio.sleep(0.005)
+            await rt.sleep(0.005)
         for op, pick in ops:
             if op in ("open", "open_uni"):
                 proto = Recorder()
@@ -311,23 +313,23 @@ async def _drive(
                 mine = ours[pick % len(ours)]
                 theirs = peer_side.get(mine.stream_id)
                 _apply(op, mine, theirs)
-            await asyncio.sleep(0.01)  # let frames cross and callbacks run
+            await rt.sleep(0.01)  # let frames cross and callbacks run
             for transport in [*client_side.values(), *peer_side.values()]:
                 moves.check(transport)
         if tidy:  # both ends close every stream they still hold
             for transport in [*client_side.values(), *peer_side.values()]:
                 transport.close()
-            await asyncio.sleep(0.05)
+            await rt.sleep(0.05)
     finally:
         client.close()
-        await asyncio.wait_for(client.closed, 10)
+        await rt.wait_for(client.closed, 10)
         for core in servers:
             with contextlib.suppress(Exception):  # the server side may end with an error
-                await asyncio.wait_for(_settled(core), 10)
+                await rt.wait_for(_settled(core), 10)
         server.close()
         for transport in [*client_side.values(), *peer_side.values()]:
             transport.resume_reading()  # a paused reader drains, then is lost
-        await asyncio.sleep(0.01)
+        await rt.sleep(0.01)
     for transport in [*client_side.values(), *peer_side.values()]:
         moves.check(transport)
         proto = protocols[id(transport)]

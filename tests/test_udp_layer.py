@@ -7,9 +7,7 @@ and as clients, dnsmasq as a DNS server), on the stock loop, on uvloop and under
 
 from __future__ import annotations
 
-import asyncio
 import errno
-import gc
 import os
 import select
 import shutil
@@ -17,12 +15,13 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import TRIO, Peers, eventually, run_on_trio, sleep, udp_unread
+from tests import rt
+from tests.conftest import Peers, eventually, fd_count, sleep, udp_unread
 
 from unisock._transports.udp.endpoint import (
     MAX_PAYLOAD_IPV4,
@@ -34,12 +33,7 @@ from unisock._transports.udp.opening import open_datagram_endpoint
 from unisock._transports.udp.peers import Peer, PeerTable, RemoveReason
 from unisock.errors import NetworkError
 
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a test dependency
-    uvloop = None  # type: ignore[assignment]
-
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.trio]
 
 Run = Callable[[Callable[[], Awaitable[Any]]], Any]
 
@@ -54,50 +48,6 @@ def _has_ipv6() -> bool:
 
 
 HAS_IPV6 = _has_ipv6()
-
-if uvloop is not None:  # uvloop opens a process-wide pipe with its first loop: not a leak
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as _warm:
-        _warm.run(asyncio.sleep(0))
-
-
-@pytest.fixture(params=["asyncio", "uvloop", *TRIO])
-def run(request: pytest.FixtureRequest) -> Run:
-    """Run a coroutine function on the stock loop, on uvloop or under trio, bounded in
-    time (under trio with conftest's checks: no task left, nothing reported)."""
-    if request.param == "trio":
-        trio_runner: Any = lambda main: run_on_trio(main, 15)  # noqa: E731
-        trio_runner.kind = "trio"
-        return trio_runner  # type: ignore[no-any-return]
-    if request.param == "uvloop":
-        if uvloop is None:
-            pytest.skip("uvloop is not installed")
-        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    else:
-        factory = asyncio.new_event_loop
-
-    def runner(main: Callable[[], Awaitable[Any]]) -> Any:
-        async def bounded() -> Any:
-            return await asyncio.wait_for(main(), 15)
-
-        with asyncio.Runner(loop_factory=factory) as r:
-            return r.run(bounded())
-
-    runner.kind = request.param  # type: ignore[attr-defined]
-    return runner
-
-
-def _open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak() -> Iterator[None]:
-    before = _open_fds()
-    yield
-    gc.collect()
-    leaked = {fd for fd in _open_fds() - before if os.path.exists(f"/proc/self/fd/{fd}")}
-    details = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in leaked}
-    assert not details, f"file descriptors leaked: {details}"
 
 
 def need(program: str) -> str:
@@ -297,8 +247,6 @@ class Numbered:
 
 
 def test_peer_table_keeps_two_socat_clients_apart(run: Run) -> None:
-    if getattr(run, "kind", "") == "trio":
-        pytest.skip("drives socat through asyncio's subprocess pipes (test_trio.py has a trio one)")
     socat = need("socat")
 
     async def main() -> None:
@@ -312,7 +260,7 @@ def test_peer_table_keeps_two_socat_clients_apart(run: Run) -> None:
         endpoint, _ = await open_datagram_endpoint(lambda: table, local=("127.0.0.1", 0))
         port = endpoint.get_extra_info("sockname")[1]
         clients = [
-            await asyncio.create_subprocess_exec(
+            await rt.exec_process(
                 socat,
                 "-t",
                 "0.2",
@@ -330,7 +278,7 @@ def test_peer_table_keeps_two_socat_clients_apart(run: Run) -> None:
                     assert proc.stdin is not None and proc.stdout is not None
                     proc.stdin.write(b"%s%d\n" % (b"ab"[i : i + 1], round_))
                     await proc.stdin.drain()
-                    line = await asyncio.wait_for(proc.stdout.readline(), 5)
+                    line = await rt.wait_for(proc.stdout.readline(), 5)
                     replies[i].append(line)
             first = [r[0].split(b":")[0] for r in replies]
             assert first[0] != first[1]
@@ -344,7 +292,7 @@ def test_peer_table_keeps_two_socat_clients_apart(run: Run) -> None:
                 assert proc.stdin is not None
                 proc.stdin.close()
             for proc in clients:
-                await asyncio.wait_for(proc.wait(), 5)
+                await rt.wait_for(proc.wait(), 5)
             endpoint.close()
         await wait_until(lambda: len(table) == 0)
 
@@ -521,7 +469,7 @@ def test_options_bound_ipv6_and_pause_resume(run: Run) -> None:
 
 def test_close_releases_every_descriptor(run: Run) -> None:
     async def main() -> None:
-        before = len(_open_fds())
+        before = fd_count()
         endpoints = []
         for i in range(50):
             if i % 2:
@@ -529,11 +477,11 @@ def test_close_releases_every_descriptor(run: Run) -> None:
             else:
                 ep, _ = await open_datagram_endpoint(Recorder, remote=("127.0.0.1", 9))
             endpoints.append(ep)
-        assert len(_open_fds()) >= before + 50
+        assert fd_count() >= before + 50
         for ep in endpoints:
             ep.close()
             ep.close()  # twice is harmless
-        assert len(_open_fds()) == before
+        assert fd_count() == before
         from unisock.errors import InvalidStateError
 
         with pytest.raises(InvalidStateError):
