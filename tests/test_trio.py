@@ -5,6 +5,7 @@ test_udp*.py and test_quic.py run on trio too."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import random
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import need
+from tests.peer_loop import PeerLoop
 
 import unisock
 from unisock import errors
@@ -655,58 +657,43 @@ def test_dnsmasq_on_trio(run: Any, peer: Any, tmp_path: Any) -> None:
 
 class _StackInAThread:
     """An echo server of an independent QUIC stack (aioquic, or qh3 used directly through
-    its aioquic-shaped asyncio API) on an asyncio loop in a thread of its own, so that a
-    unisock client under ``trio.run`` in this thread can talk to it."""
+    its aioquic-shaped asyncio API) on a peer loop (tests/peer_loop.py), so that a unisock
+    client under ``trio.run`` in this thread can talk to it."""
 
     def __init__(self, stack: str, chain: str, key: str) -> None:
         import importlib
-        import threading
 
-        self.configuration = importlib.import_module(f"{stack}.quic.configuration")
-        self.server_module = importlib.import_module(f"{stack}.asyncio.server")
-        self.chain, self.key = chain, key
-        self.port = 0
-        self._started = threading.Event()
-        self._loop: Any = None
-        self._stop: Any = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._started.wait(10):
-            raise AssertionError(f"{stack} server did not start")
+        configuration = importlib.import_module(f"{stack}.quic.configuration")
+        server_module = importlib.import_module(f"{stack}.asyncio.server")
+        self._peer = PeerLoop()
 
-    def _run(self) -> None:
-        import asyncio
-
-        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def echo(reader: Any, writer: Any) -> None:
             writer.write(await reader.read())
             writer.write_eof()
 
-        def on_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            tasks.add(asyncio.ensure_future(echo(reader, writer)))
+        def on_stream(reader: Any, writer: Any) -> None:
+            self._tasks.add(self._peer.loop.create_task(echo(reader, writer)))
 
-        tasks: set[Any] = set()
-
-        async def main() -> None:
-            config = self.configuration.QuicConfiguration(is_client=False, alpn_protocols=["test"])
-            config.load_cert_chain(self.chain, self.key)
-            server = await self.server_module.serve(
+        async def serve() -> Any:
+            config = configuration.QuicConfiguration(is_client=False, alpn_protocols=["test"])
+            config.load_cert_chain(chain, key)
+            return await server_module.serve(
                 "127.0.0.1", 0, configuration=config, stream_handler=on_stream
             )
-            self.port = server._transport.get_extra_info("sockname")[1]
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            self._started.set()
-            await self._stop.wait()
-            server.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
-        asyncio.run(main())
+        self._tasks: set[Any] = set()
+        try:
+            self._server = asyncio.run_coroutine_threadsafe(serve(), self._peer.loop).result(10)
+        except BaseException:
+            self._peer.close()
+            raise
+        self.port = self._server._transport.get_extra_info("sockname")[1]
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+        try:
+            self._peer.call(self._server.close)
+        finally:
+            self._peer.close()  # cancels the echo tasks still running
 
 
 @pytest.mark.parametrize("stack", ["aioquic", "qh3"])
@@ -759,7 +746,6 @@ def test_quic_listener_serves_an_independent_stack(
 ) -> None:
     """A unisock QUIC listener under trio (on each of its cores) serving aioquic's and
     qh3's own clients (in a worker thread, on asyncio): two streams each, echoed."""
-    import asyncio
     import importlib
 
     from unisock._transports.quic import _engines
