@@ -21,7 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import LOOPS
+from tests.conftest import LOOPS as ASYNCIO_LOOPS
+from tests.conftest import TRIO
+
+LOOPS = [*ASYNCIO_LOOPS, *TRIO]
 
 # What the client does, in the namespace: for each loop, connect to dual:PORT, say which
 # address answered, how long it took, and what went wrong; or report the error.
@@ -46,6 +49,10 @@ async def main():
 
 out = {"order": ["v6" if f == socket.AF_INET6 else "v4" for f in order]}
 for kind in sys.argv[2:]:
+    if kind == "trio":
+        import trio
+        out[kind] = trio.run(main)
+        continue
     factory = None
     if kind == "uvloop":
         import uvloop
