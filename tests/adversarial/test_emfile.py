@@ -3,9 +3,9 @@
 A server process with ``RLIMIT_NOFILE`` lowered to 64 is flooded with connections it
 cannot all accept.  Before: asyncio's accept loop logged a traceback per attempt (and
 scheduled up to ``backlog`` retries per failure: hundreds of lines a second), uvloop said
-nothing.  Now, on both loops: one WARNING per episode on the ``"unisock"`` logger,
-accepting paused with a backoff (no busy loop), and a legitimate client is served once
-descriptors free up.
+nothing.  Now, on every runtime (asyncio, uvloop, trio): one WARNING per episode on the
+``"unisock"`` logger, accepting paused with a backoff (no busy loop), and a legitimate
+client is served once descriptors free up.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import time
 
 import pytest
-from tests.conftest import LOOPS
+from tests.conftest import LOOPS, TRIO
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,35 +40,47 @@ async def echo(sock):
         await sock.abort()
 
 
-async def main():
-    tasks = set()
+async def main(spawn):
     async with unisock.SocketListener(type="tcp", backlog=512) as listener:
         # One round trip first: modules imported lazily on the way are loaded before
         # the limit (at EMFILE an import cannot open its .py file).
         client = unisock.Socket(remote=listener.local)
         accepted = await listener.accept()
-        echoing = asyncio.ensure_future(echo(accepted))
         writer = client.writable.get_writer()
         await writer.write(b"warm")
         await writer.close()
+        await echo(accepted)
         async for _ in client.readable:
             pass
         await client.closed
-        await echoing
         limit = int(sys.argv[2])
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
         print(listener.local.port, flush=True)
         async for event in listener:
-            task = asyncio.ensure_future(echo(event.socket))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            spawn(echo, event.socket)
 
 
-if sys.argv[1] == "uvloop":
-    import uvloop
-    uvloop.run(main())
+if sys.argv[1] == "trio":
+    import trio
+
+    async def on_trio():
+        async with trio.open_nursery() as nursery:
+            await main(nursery.start_soon)
+
+    trio.run(on_trio)
 else:
-    asyncio.run(main())
+    tasks = set()
+
+    def spawn(fn, *args):
+        task = asyncio.ensure_future(fn(*args))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    if sys.argv[1] == "uvloop":
+        import uvloop
+        uvloop.run(main(spawn))
+    else:
+        asyncio.run(main(spawn))
 """
 
 
@@ -95,7 +107,7 @@ def warning_line(proc: subprocess.Popen[str], timeout: float = 10) -> list[str]:
     return seen.decode().splitlines()
 
 
-@pytest.mark.parametrize("loop_kind", LOOPS)
+@pytest.mark.parametrize("loop_kind", [*LOOPS, *TRIO])
 def test_emfile_logs_once_backs_off_and_recovers(loop_kind: str) -> None:
     if loop_kind == "uvloop":
         pytest.importorskip("uvloop")
