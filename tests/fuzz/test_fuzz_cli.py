@@ -97,6 +97,7 @@ flags = st.sampled_from(
         "0",
         "--loop",
         "uvloop",
+        "trio",
         "--echo",
         "--insecure",
         "--self-signed",
