@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from tests import rt
-from tests.conftest import LOOPS
+from tests.conftest import LOOPS, TRIO
 from tests.tls_util import Pki, make_pki
 
 import unisock
@@ -299,6 +299,14 @@ import unisock
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 
+if sys.argv[1] == "trio":
+    import trio
+    in_thread, sleep = trio.to_thread.run_sync, trio.sleep
+else:
+    async def in_thread(fn):
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+    sleep = asyncio.sleep
+
 
 async def main():
     async with unisock.SocketListener() as listener:
@@ -307,8 +315,8 @@ async def main():
         accepted = await listener.accept()
         await accepted.readable.pipe_to(accepted.writable)
         await client.closed
-        # The executor too (it reads stdin below): listening on an IP literal needs none.
-        await asyncio.get_running_loop().run_in_executor(None, int)
+        # The worker thread too (it reads stdin below): listening on an IP literal needs none.
+        await in_thread(int)
         print(listener.local.port, flush=True)
         fillers = []
         try:
@@ -316,8 +324,8 @@ async def main():
                 fillers.append(os.open(os.devnull, os.O_RDONLY))
         except OSError:
             pass
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        await asyncio.sleep(float(sys.argv[2]))  # at the limit, clients waiting
+        await in_thread(sys.stdin.readline)
+        await sleep(float(sys.argv[2]))  # at the limit, clients waiting
         for fd in fillers:
             os.close(fd)
         sock = await listener.accept()
@@ -327,12 +335,14 @@ async def main():
 if sys.argv[1] == "uvloop":
     import uvloop
     uvloop.run(main())
+elif sys.argv[1] == "trio":
+    trio.run(main)
 else:
     asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("loop_kind", LOOPS)
+@pytest.mark.parametrize("loop_kind", [*LOOPS, *TRIO])
 def test_accept_loop_at_fd_limit_backs_off_and_recovers(loop_kind: str) -> None:
     """A server out of descriptors with a client waiting: one WARNING, retries that back
     off (a handful in a second, not one every 50 ms), then, descriptors freed, one INFO
