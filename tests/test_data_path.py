@@ -60,8 +60,52 @@ def test_data_event_built_on_the_fast_entry_is_a_whole_event(run: Any) -> None:
             assert event.cancelable is False
             assert event.default_prevented is False
             assert isinstance(event.time_stamp, float) and event.time_stamp > 0
+            assert repr(event) == "<SocketDataEvent 'data'>"
+            with pytest.raises(AttributeError):
+                event.type = "other"  # a class constant of every "data" event
             assert b"".join(b for e in events for b in e.buffers) == b"hello"
             assert server.stats.bytes_received - before == 5
+
+    run(main)
+
+
+def test_data_listeners_one_then_several_then_one_again(run: Any) -> None:
+    """The entry calls a sole listener itself and several through the list: going from one
+    to two (one of them ``once``) and back to one, each chunk reaches exactly the listeners
+    present when it arrives, in the order they were added."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            calls: list[tuple[str, bytes]] = []
+
+            def listener(name: str) -> Any:
+                def on_data(event: Any) -> None:
+                    calls.append((name, b"".join(event.buffers)))
+
+                return on_data
+
+            first, second, once = listener("first"), listener("second"), listener("once")
+            writer = client.writable.get_writer()
+
+            async def send(chunk: bytes, expected: list[tuple[str, bytes]]) -> None:
+                calls.clear()
+                await writer.write(chunk)
+                await eventually(lambda: len(calls) >= len(expected), what=repr(expected))
+                await rt.sleep(0.01)  # nothing more comes
+                assert calls == expected
+
+            server.add_event_listener("data", first)
+            await rt.sleep(0.01)  # the backlog flush has run: the entry is switched
+            await send(b"a", [("first", b"a")])
+            server.add_event_listener("data", second)
+            server.add_event_listener("data", once, once=True)
+            await send(b"b", [("first", b"b"), ("second", b"b"), ("once", b"b")])
+            await send(b"c", [("first", b"c"), ("second", b"c")])
+            server.remove_event_listener("data", first)
+            await send(b"d", [("second", b"d")])
+            server.remove_event_listener("data", second)
+            server.add_event_listener("data", first)
+            await send(b"e", [("first", b"e")])
 
     run(main)
 

@@ -370,6 +370,7 @@ class ByteChannel(EventTarget):
         "_bytes_written",
         "_data_backlog",
         "_data_callbacks",
+        "_data_sole",
         "_drain",
         "_eof",
         "_pending_error",
@@ -389,6 +390,7 @@ class ByteChannel(EventTarget):
     _bytes_written: int
     _data_backlog: list[bytes] | None
     _data_callbacks: list[Any] | None
+    _data_sole: Any
     _drain: Deferred[None] | None
     _eof: bool
     _pending_error: BaseException | None

@@ -14,17 +14,22 @@ __all__ = ["ErrorEvent", "SocketDataEvent", "SocketEvent"]
 
 
 class SocketDataEvent(Event):
-    """``"data"``: chunks as they arrived (no queuing, no backpressure)."""
+    """``"data"``: chunks as they arrived (no queuing, no backpressure).
+
+    What every ``"data"`` event shares is a class constant (shadowing ``Event``'s slots,
+    read-only here): the per-chunk entry writes only the fields that vary (issue 14).
+    """
 
     __slots__ = ("buffers",)
 
+    type = "data"
+    cancelable = False
+    _default_prevented = False  # never set: prevent_default() needs a cancelable event
+
     def __init__(self, buffers: list[bytes]) -> None:
-        self.type = "data"
-        self.cancelable = False
         self.target = None
         self.current_target = None
         self.time_stamp = time.monotonic()
-        self._default_prevented = False
         self._stop = False
         self.buffers = buffers
 
