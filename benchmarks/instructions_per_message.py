@@ -80,9 +80,7 @@ def count(peer_name: str, conns: int, per_conn: int) -> int:
         "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
         sys.executable, str(script), "server", "echo", *peer.options,
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     assert proc.stdout is not None and proc.stderr is not None
     port = json.loads(proc.stdout.readline())["port"]
     drive(port, conns, per_conn)

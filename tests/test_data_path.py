@@ -211,3 +211,64 @@ def test_socket_writer_fast_path_and_backpressure(run: Any) -> None:
             assert client.stats.bytes_sent == 6 + len(big)
 
     run(main)
+
+
+def test_socket_writer_refuses_writes_once_closing(run: Any) -> None:
+    """The fast path skips a write only on an empty queue: a close queued behind a pending
+    write, then in flight, then done, refuses every later write (never sent), while the
+    bytes written before the close all arrive, in order."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = client.writable.get_writer()
+            big = b"z" * (8 << 20)
+            pending = writer.write(big)
+            assert not pending.done()
+            closing = writer.close()
+            refused = 0
+            reader = server.readable.get_reader()
+            total = 0
+            while True:
+                late = writer.write(b"late")
+                assert late.done() and isinstance(late.exception(), TypeError)
+                refused += 1
+                result = await rt.wait_for(reader.read(), 5)
+                if result.done:
+                    break
+                assert b"late" not in result.value
+                total += len(result.value)
+            await rt.wait_for(closing, 5)
+            late = writer.write(b"late")
+            assert late.done() and isinstance(late.exception(), TypeError)
+            assert total == len(big) and refused > 1
+            assert client.stats.bytes_sent == len(big)
+
+    run(main)
+
+
+def test_socket_writer_keeps_order_with_writes_queued_before_ready(run: Any) -> None:
+    """Writes made before the connection exists are queued; a write as soon as ``ready``
+    settles (from its callback, and after ``await``) goes behind them, not around them."""
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            assert listener.local is not None
+            client = unisock.Socket(remote=listener.local)
+            writer = client.writable.get_writer()
+            written = [writer.write(b"%d," % i) for i in range(20)]
+            client.ready.add_done_callback(lambda _: written.append(writer.write(b"cb,")))
+            await client.ready
+            written.append(writer.write(b"after,"))
+            server = (await listener.__anext__()).socket
+            reader = server.readable.get_reader()
+            expected = b"".join(b"%d," % i for i in range(20)) + b"cb,after,"
+            got = b""
+            while len(got) < len(expected):
+                got += (await rt.wait_for(reader.read(), 5)).value
+            assert got == expected
+            for request in written:
+                await rt.wait_for(request, 5)
+            await client.close()
+            await server.close()
+
+    run(main)
