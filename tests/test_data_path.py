@@ -272,3 +272,24 @@ def test_socket_writer_keeps_order_with_writes_queued_before_ready(run: Any) -> 
             await server.close()
 
     run(main)
+
+
+def test_socket_data_event_through_dispatch_event() -> None:
+    """The fields a ``"data"`` event shadows still behave under ``dispatch_event``:
+    ``current_target`` is the target during the dispatch and ``None`` after it, and
+    ``stop_immediate_propagation`` skips the listeners after the one that called it."""
+    target = unisock.EventTarget()
+    seen: list[tuple[str, Any]] = []
+
+    def first(event: Any) -> None:
+        seen.append(("first", event.current_target))
+        event.stop_immediate_propagation()
+
+    target.add_event_listener("data", first)
+    target.add_event_listener("data", lambda event: seen.append(("second", None)))
+    event = unisock.SocketDataEvent([b"x"])
+    assert event.current_target is None and event._stop is False
+    assert target.dispatch_event(event) is True
+    assert seen == [("first", target)]
+    assert event.current_target is None and event.target is target
+    assert event.type == "data" and event.buffers == [b"x"]

@@ -57,9 +57,7 @@ class DataEvents(ByteChannel):
             return
         event = _ChunkEvent()
         event.target = self
-        event.current_target = None
         event.time_stamp = _monotonic()
-        event._stop = False
         event.buffers = [data]
         sole = self._data_sole
         if sole is None:
