@@ -1,6 +1,7 @@
 """A ping-pong server's user-space instructions per 64-byte message (issue 14's budget).
 
     python benchmarks/instructions_per_message.py [PEER ...] [--conns N] [--messages N]
+        [--src OTHER_CHECKOUT/src]
 
 Each named server peer of the suite (``uvloop-protocol``, ``unisock-data-uvloop``,
 ``asyncio-buffered``, ``unisock-data``, ...) runs under ``valgrind --tool=cachegrind``,
@@ -69,12 +70,11 @@ def drive(port: int, conns: int, per_conn: int) -> None:
     sel.close()
 
 
-def count(peer_name: str, conns: int, per_conn: int) -> int:
+def count(peer_name: str, conns: int, per_conn: int, src: str) -> int:
     """Instructions the server executes, start to SIGTERM, serving the given round trips."""
     peer = PEERS[peer_name]
     script = HERE / "peers" / peer.program
     env = dict(os.environ, PYTHONHASHSEED="0")
-    src = str(HERE.parent / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [
         "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
@@ -97,13 +97,16 @@ def main() -> None:
     p.add_argument("peers", nargs="*", default=["uvloop-protocol", "unisock-data-uvloop"])
     p.add_argument("--conns", type=int, default=100)
     p.add_argument("--messages", type=int, default=10_000, help="M: the smaller run")
+    p.add_argument(
+        "--src", default=str(HERE.parent / "src"), help="unisock's src folder (before/after)"
+    )
     ns = p.parse_args()
     per_conn = max(1, ns.messages // ns.conns)
     small = per_conn * ns.conns
     results = {}
     for name in ns.peers:
-        low = count(name, ns.conns, per_conn)
-        high = count(name, ns.conns, 3 * per_conn)
+        low = count(name, ns.conns, per_conn, ns.src)
+        high = count(name, ns.conns, 3 * per_conn, ns.src)
         results[name] = (high - low) / (2 * small)
         print(f"{name:24} {results[name]:10.0f} instructions/message ({ns.conns} conns)")
         sys.stdout.flush()
