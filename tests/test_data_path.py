@@ -70,9 +70,10 @@ def test_data_event_built_on_the_fast_entry_is_a_whole_event(run: Any) -> None:
 
 
 def test_data_listeners_one_then_several_then_one_again(run: Any) -> None:
-    """The entry calls a sole listener itself and several through the list: going from one
-    to two (one of them ``once``) and back to one, each chunk reaches exactly the listeners
-    present when it arrives, in the order they were added."""
+    """The entry calls a sole listener itself and several through the list: from the
+    backlog (bytes queued before the first listener) to one listener, two (one of them
+    ``once``) and back to one, each chunk reaches exactly the listeners present when it
+    arrives, in the order they were added."""
 
     async def main() -> None:
         async with tcp_pair() as (client, server):
@@ -94,8 +95,10 @@ def test_data_listeners_one_then_several_then_one_again(run: Any) -> None:
                 await rt.sleep(0.01)  # nothing more comes
                 assert calls == expected
 
-            server.add_event_listener("data", first)
-            await rt.sleep(0.01)  # the backlog flush has run: the entry is switched
+            await writer.write(b"queued")
+            await eventually(lambda: server.stats.bytes_received == 6, what="6 bytes queued")
+            server.add_event_listener("data", first)  # first gets the queued bytes first
+            await eventually(lambda: calls == [("first", b"queued")], what="the backlog")
             await send(b"a", [("first", b"a")])
             server.add_event_listener("data", second)
             server.add_event_listener("data", once, once=True)

@@ -48,28 +48,41 @@ class DataEvents(ByteChannel):
 
     def _on_data_event(self, data: bytes) -> None:
         """The transport's per-chunk entry in ``"data"`` mode: ``_on_data`` and
-        ``_dispatch_data`` in one frame, the event built without a Python ``__init__``,
-        a sole listener called without iterating over the list."""
+        ``_dispatch_data`` in one frame for a sole listener (the usual case), the event
+        built without a Python ``__init__``; anything else in ``_on_data_others``."""
         self._bytes_received += len(data)
-        backlog = self._data_backlog
-        if backlog is not None:
-            backlog.append(data)
+        sole = self._data_sole
+        if sole is None:
+            self._on_data_others(data)
             return
         event = _ChunkEvent()
         event.target = self
         event.time_stamp = _monotonic()
         event.buffers = [data]
-        sole = self._data_sole
-        if sole is None:
-            self._call_data_listeners(event)
-            return
-        try:  # one listener, the usual case: called here, no list iterator
+        try:
             result = sole(event)
         except Exception as exc:
             report_exception(exc, "exception in 'data' event listener")
             return
         if result is not None and hasattr(result, "__await__"):
             _watch(result, "exception in async 'data' event listener")
+
+    def _on_data_others(self, data: bytes) -> None:
+        """A chunk while the backlog is still to be delivered, or with no listener or
+        several (``_data_sole`` is ``None`` then)."""
+        backlog = self._data_backlog
+        if backlog is not None:
+            backlog.append(data)
+            return
+        self._dispatch_data([data])
+
+    def _update_sole(self) -> None:
+        """``_data_sole``: the only listener, once the backlog is delivered (else ``None``)."""
+        callbacks = self._data_callbacks
+        if callbacks is not None and len(callbacks) == 1 and self._data_backlog is None:
+            self._data_sole = callbacks[0]
+        else:
+            self._data_sole = None
 
     def _use_data_entry(self) -> None:
         """Point the protocol at ``_on_data_event``; a BYOB protocol (a BYOB reader was
@@ -121,7 +134,7 @@ class DataEvents(ByteChannel):
             self._enter_data_mode()
         callbacks = [self._entry_caller(e) for e in (entries or ())]
         self._data_callbacks = callbacks
-        self._data_sole = callbacks[0] if len(callbacks) == 1 else None
+        self._update_sole()
         if not callbacks:
             self._pause_reading()
         elif self._read_paused and not self._read_done:
@@ -157,6 +170,7 @@ class DataEvents(ByteChannel):
     def _flush_backlog(self) -> None:
         """Deliver what was queued before the first listener, then what came meanwhile."""
         backlog, self._data_backlog = self._data_backlog, None
+        self._update_sole()
         if backlog:
             self._dispatch_data(backlog)
         if self._eof:
