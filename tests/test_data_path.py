@@ -60,8 +60,55 @@ def test_data_event_built_on_the_fast_entry_is_a_whole_event(run: Any) -> None:
             assert event.cancelable is False
             assert event.default_prevented is False
             assert isinstance(event.time_stamp, float) and event.time_stamp > 0
+            assert repr(event) == "<SocketDataEvent 'data'>"
+            with pytest.raises(AttributeError):
+                event.type = "other"  # a class constant of every "data" event
             assert b"".join(b for e in events for b in e.buffers) == b"hello"
             assert server.stats.bytes_received - before == 5
+
+    run(main)
+
+
+def test_data_listeners_one_then_several_then_one_again(run: Any) -> None:
+    """The entry calls a sole listener itself and several through the list: from the
+    backlog (bytes queued before the first listener) to one listener, two (one of them
+    ``once``) and back to one, each chunk reaches exactly the listeners present when it
+    arrives, in the order they were added."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            calls: list[tuple[str, bytes]] = []
+
+            def listener(name: str) -> Any:
+                def on_data(event: Any) -> None:
+                    calls.append((name, b"".join(event.buffers)))
+
+                return on_data
+
+            first, second, once = listener("first"), listener("second"), listener("once")
+            writer = client.writable.get_writer()
+
+            async def send(chunk: bytes, expected: list[tuple[str, bytes]]) -> None:
+                calls.clear()
+                await writer.write(chunk)
+                await eventually(lambda: len(calls) >= len(expected), what=repr(expected))
+                await rt.sleep(0.01)  # nothing more comes
+                assert calls == expected
+
+            await writer.write(b"queued")
+            await eventually(lambda: server.stats.bytes_received == 6, what="6 bytes queued")
+            server.add_event_listener("data", first)  # first gets the queued bytes first
+            await eventually(lambda: calls == [("first", b"queued")], what="the backlog")
+            await send(b"a", [("first", b"a")])
+            server.add_event_listener("data", second)
+            server.add_event_listener("data", once, once=True)
+            await send(b"b", [("first", b"b"), ("second", b"b"), ("once", b"b")])
+            await send(b"c", [("first", b"c"), ("second", b"c")])
+            server.remove_event_listener("data", first)
+            await send(b"d", [("second", b"d")])
+            server.remove_event_listener("data", second)
+            server.add_event_listener("data", first)
+            await send(b"e", [("first", b"e")])
 
     run(main)
 
@@ -167,3 +214,85 @@ def test_socket_writer_fast_path_and_backpressure(run: Any) -> None:
             assert client.stats.bytes_sent == 6 + len(big)
 
     run(main)
+
+
+def test_socket_writer_refuses_writes_once_closing(run: Any) -> None:
+    """The fast path skips a write only on an empty queue: a close queued behind a pending
+    write, then in flight, then done, refuses every later write (never sent), while the
+    bytes written before the close all arrive, in order."""
+
+    async def main() -> None:
+        async with tcp_pair() as (client, server):
+            writer = client.writable.get_writer()
+            big = b"z" * (8 << 20)
+            pending = writer.write(big)
+            assert not pending.done()
+            closing = writer.close()
+            refused = 0
+            reader = server.readable.get_reader()
+            total = 0
+            while True:
+                late = writer.write(b"late")
+                assert late.done() and isinstance(late.exception(), TypeError)
+                refused += 1
+                result = await rt.wait_for(reader.read(), 5)
+                if result.done:
+                    break
+                assert b"late" not in result.value
+                total += len(result.value)
+            await rt.wait_for(closing, 5)
+            late = writer.write(b"late")
+            assert late.done() and isinstance(late.exception(), TypeError)
+            assert total == len(big) and refused > 1
+            assert client.stats.bytes_sent == len(big)
+
+    run(main)
+
+
+def test_socket_writer_keeps_order_with_writes_queued_before_ready(run: Any) -> None:
+    """Writes made before the connection exists are queued; a write as soon as ``ready``
+    settles (from its callback, and after ``await``) goes behind them, not around them."""
+
+    async def main() -> None:
+        async with unisock.SocketListener() as listener:
+            assert listener.local is not None
+            client = unisock.Socket(remote=listener.local)
+            writer = client.writable.get_writer()
+            written = [writer.write(b"%d," % i) for i in range(20)]
+            client.ready.add_done_callback(lambda _: written.append(writer.write(b"cb,")))
+            await client.ready
+            written.append(writer.write(b"after,"))
+            server = (await listener.__anext__()).socket
+            reader = server.readable.get_reader()
+            expected = b"".join(b"%d," % i for i in range(20)) + b"cb,after,"
+            got = b""
+            while len(got) < len(expected):
+                got += (await rt.wait_for(reader.read(), 5)).value
+            assert got == expected
+            for request in written:
+                await rt.wait_for(request, 5)
+            await client.close()
+            await server.close()
+
+    run(main)
+
+
+def test_socket_data_event_through_dispatch_event() -> None:
+    """The fields a ``"data"`` event shadows still behave under ``dispatch_event``:
+    ``current_target`` is the target during the dispatch and ``None`` after it, and
+    ``stop_immediate_propagation`` skips the listeners after the one that called it."""
+    target = unisock.EventTarget()
+    seen: list[tuple[str, Any]] = []
+
+    def first(event: Any) -> None:
+        seen.append(("first", event.current_target))
+        event.stop_immediate_propagation()
+
+    target.add_event_listener("data", first)
+    target.add_event_listener("data", lambda event: seen.append(("second", None)))
+    event = unisock.SocketDataEvent([b"x"])
+    assert event.current_target is None and event._stop is False
+    assert target.dispatch_event(event) is True
+    assert seen == [("first", target)]
+    assert event.current_target is None and event.target is target
+    assert event.type == "data" and event.buffers == [b"x"]

@@ -112,21 +112,21 @@ class _SocketWriter(WritableStreamDefaultWriter[Any]):
         if stream is not None and type(chunk) is bytes:
             owner = stream._owner
             transport = owner._transport
+            # An empty queue also means no write in flight (its chunk stays queued until it
+            # settles) and no close requested (the close sentinel is queued): see writable.py.
             if (
                 transport is not None
                 and not owner._write_paused
                 and stream._state == "writable"
-                and stream._in_flight_write is None
-                and stream._close_request is None
-                and stream._in_flight_close is None
                 and not stream._controller._queue
+                and stream._in_flight_close is None
             ):
                 transport.write(chunk)
                 owner._bytes_written += len(chunk)
                 if not owner._write_paused:
                     return RESOLVED_NONE
                 return self._write_pending(chunk, owner._drain_deferred())
-        return super().write(chunk)
+        return WritableStreamDefaultWriter.write(self, chunk)  # no super(): no closure cell
 
 
 class _ReadFuture(asyncio.Future[Any]):
@@ -370,6 +370,7 @@ class ByteChannel(EventTarget):
         "_bytes_written",
         "_data_backlog",
         "_data_callbacks",
+        "_data_sole",
         "_drain",
         "_eof",
         "_pending_error",
@@ -389,6 +390,7 @@ class ByteChannel(EventTarget):
     _bytes_written: int
     _data_backlog: list[bytes] | None
     _data_callbacks: list[Any] | None
+    _data_sole: Any
     _drain: Deferred[None] | None
     _eof: bool
     _pending_error: BaseException | None

@@ -19,10 +19,21 @@ from ..streams.readable import ReadableStreamDefaultReader
 from .channel import ByteChannel, _StreamProtocol
 from .socket_events import SocketDataEvent
 
-_new_event = object.__new__
 _monotonic = time.monotonic
 
 __all__ = ["DataEvents"]
+
+
+class _ChunkEvent(SocketDataEvent):
+    """A ``SocketDataEvent`` as the per-chunk entry makes it: called with no arguments, the
+    class runs C's ``object.__init__`` (no Python frame, unlike ``SocketDataEvent(...)``,
+    and no argument tuple, unlike ``object.__new__(cls)``); the entry sets its fields."""
+
+    __slots__ = ()
+    __init__ = object.__init__
+
+    def __repr__(self) -> str:
+        return "<SocketDataEvent 'data'>"  # the public class's name: this one is private
 
 
 class DataEvents(ByteChannel):
@@ -37,29 +48,41 @@ class DataEvents(ByteChannel):
 
     def _on_data_event(self, data: bytes) -> None:
         """The transport's per-chunk entry in ``"data"`` mode: ``_on_data`` and
-        ``_dispatch_data`` in one frame, the event built without an ``__init__`` call."""
+        ``_dispatch_data`` in one frame for a sole listener (the usual case), the event
+        built without a Python ``__init__``; anything else in ``_on_data_others``."""
         self._bytes_received += len(data)
+        sole = self._data_sole
+        if sole is None:
+            self._on_data_others(data)
+            return
+        event = _ChunkEvent()
+        event.target = self
+        event.time_stamp = _monotonic()
+        event.buffers = [data]
+        try:
+            result = sole(event)
+        except Exception as exc:
+            report_exception(exc, "exception in 'data' event listener")
+            return
+        if result is not None and hasattr(result, "__await__"):
+            _watch(result, "exception in async 'data' event listener")
+
+    def _on_data_others(self, data: bytes) -> None:
+        """A chunk while the backlog is still to be delivered, or with no listener or
+        several (``_data_sole`` is ``None`` then)."""
         backlog = self._data_backlog
         if backlog is not None:
             backlog.append(data)
             return
-        event = _new_event(SocketDataEvent)
-        event.type = "data"
-        event.cancelable = False
-        event.target = self
-        event.current_target = None
-        event.time_stamp = _monotonic()
-        event._default_prevented = False
-        event._stop = False
-        event.buffers = [data]
-        for callback in self._data_callbacks or ():
-            try:
-                result = callback(event)
-            except Exception as exc:
-                report_exception(exc, "exception in 'data' event listener")
-                continue
-            if result is not None and hasattr(result, "__await__"):
-                _watch(result, "exception in async 'data' event listener")
+        self._dispatch_data([data])
+
+    def _update_sole(self) -> None:
+        """``_data_sole``: the only listener, once the backlog is delivered (else ``None``)."""
+        callbacks = self._data_callbacks
+        if callbacks is not None and len(callbacks) == 1 and self._data_backlog is None:
+            self._data_sole = callbacks[0]
+        else:
+            self._data_sole = None
 
     def _use_data_entry(self) -> None:
         """Point the protocol at ``_on_data_event``; a BYOB protocol (a BYOB reader was
@@ -79,6 +102,9 @@ class DataEvents(ByteChannel):
     def _dispatch_data(self, buffers: list[bytes]) -> None:
         event = SocketDataEvent(buffers)
         event.target = self
+        self._call_data_listeners(event)
+
+    def _call_data_listeners(self, event: SocketDataEvent) -> None:
         for callback in self._data_callbacks or ():
             try:
                 result = callback(event)
@@ -108,6 +134,7 @@ class DataEvents(ByteChannel):
             self._enter_data_mode()
         callbacks = [self._entry_caller(e) for e in (entries or ())]
         self._data_callbacks = callbacks
+        self._update_sole()
         if not callbacks:
             self._pause_reading()
         elif self._read_paused and not self._read_done:
@@ -143,6 +170,7 @@ class DataEvents(ByteChannel):
     def _flush_backlog(self) -> None:
         """Deliver what was queued before the first listener, then what came meanwhile."""
         backlog, self._data_backlog = self._data_backlog, None
+        self._update_sole()
         if backlog:
             self._dispatch_data(backlog)
         if self._eof:

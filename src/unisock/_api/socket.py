@@ -150,6 +150,7 @@ class Socket(DataEvents):
         self._state = CONNECTING
         self._transport: StreamTransport | None = None
         self._data_callbacks: list[Any] | None = None
+        self._data_sole: Any = None  # the only "data" listener, if there is exactly one
         self._data_backlog: list[bytes] | None = None
         self._protocol = _StreamProtocol(self)  # after _data_callbacks: see _data_entry
         self._tls: Any = None
