@@ -47,6 +47,11 @@ module resolve it, blocking the loop.
 
 uvloop's ``add_reader`` stops its poll handle when the socket reports an error (EPOLLERR);
 the reader is re-registered after each receive error so reading resumes.
+
+On uvloop, the request/response policy of an IP socket does not read through
+``add_reader``: uvloop's own datagram transport does the receive loop in C and calls
+the delivery directly (``native``: a duplicate descriptor per reading period, released
+one loop turn after ``close()`` or ``pause_reading()``).  Everything else stays here.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from ..._base.buffers import thread_buffer
 from ...errors import InvalidStateError, NetworkError, network_error
 from ..sockopts import enable_gro
+from .native import NativeReader, is_uvloop
 from .offload import (
     ANCILLARY,
     GSO_REFUSED,
@@ -122,11 +128,13 @@ class DatagramEndpoint:
     __slots__ = (
         "_batch",
         "_closed",
+        "_deliver",
         "_end",
         "_fd",
         "_gro",
         "_gso",
         "_max_payload",
+        "_native",
         "_offload",
         "_peer",
         "_probe_after",
@@ -174,6 +182,14 @@ class DatagramEndpoint:
         self._end: Callable[[], object] | None = (
             getattr(protocol, "end_of_batch", None) if offload else None
         )
+        self._deliver = protocol.datagram_received
+        self._native: NativeReader | bool = (
+            not offload
+            and sock.family in (socket.AF_INET, socket.AF_INET6)
+            and is_uvloop(runtime)
+        )
+        """False: read with ``add_reader``; True: with uvloop's transport (none running
+        now); a ``NativeReader``: the one running."""
         self._batch = _BATCH_MAX if offload else 1  # reads per wake-up at most (module doc)
         self._streak = 0  # wake-ups in a row that read a full batch of one
         self._probe_after = 1  # ... needed before trying a batch of two
@@ -213,8 +229,7 @@ class DatagramEndpoint:
             return
         self._closed = True
         if self._reading:
-            self._reading = False
-            self.runtime.remove_reader(self._fd)
+            self._stop_reading()
         self._sock.close()
         if self.file_owner is not None:
             self.file_owner.close()  # a Unix socket's file goes with it
@@ -229,13 +244,26 @@ class DatagramEndpoint:
     def pause_reading(self) -> None:
         """Stop reading: datagrams wait in the kernel's receive buffer (and drop past it)."""
         if self._reading:
-            self._reading = False
-            self.runtime.remove_reader(self._fd)
+            self._stop_reading()
 
     def resume_reading(self) -> None:
         if not self._reading and not self._closed:
             self._reading = True
-            self.runtime.add_reader(self._fd, self._reader())
+            if self._native is False:
+                self.runtime.add_reader(self._fd, self._reader())
+            else:
+                self._native = NativeReader(
+                    self.runtime, self._sock, self._count_and_deliver, self._native_error
+                )
+
+    def _stop_reading(self) -> None:
+        self._reading = False
+        native = self._native
+        if native is False:
+            self.runtime.remove_reader(self._fd)
+        elif native is not True:
+            self._native = True
+            native.stop()
 
     def is_reading(self) -> bool:
         return self._reading
@@ -265,6 +293,11 @@ class DatagramEndpoint:
     def max_payload(self) -> int:
         """The largest datagram this endpoint's address family can carry."""
         return self._max_payload
+
+    @property
+    def reads_natively(self) -> bool:
+        """Whether uvloop's own datagram transport does the reading (see ``native``)."""
+        return self._native is not False
 
     @property
     def gro(self) -> bool:
@@ -493,6 +526,18 @@ class DatagramEndpoint:
         end = self._end
         if end is not None and not self._closed:
             end()
+
+    def _count_and_deliver(self, data: bytes, addr: Address) -> None:
+        """uvloop's transport calls this per datagram (the native reading)."""
+        self.datagrams_received += 1
+        self.bytes_received += len(data)
+        self._deliver(data, addr)
+
+    def _native_error(self, exc: OSError) -> None:
+        if self._closed or not self._reading:
+            return
+        peer = f" (peer {describe_address(self._peer)})" if self._peer is not None else ""
+        self._protocol.error_received(network_error(exc, f"UDP error reported by the OS{peer}"))
 
     def _adapt(self, limit: int, reads: int, emptied: bool) -> None:
         """Size the next wake-up's batch from what this one found (see the module doc)."""
