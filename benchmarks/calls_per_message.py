@@ -1,6 +1,7 @@
 """Python calls per 64-byte round trip on a unisock echo server (issue 14's budget).
 
-    python benchmarks/calls_per_message.py streams|pipe|data|udp|udp-send|raw [asyncio|uvloop]
+    python benchmarks/calls_per_message.py MODE [asyncio|uvloop]
+    MODE: streams|pipe|data|udp|udp-bound|udp-data|udp-raw|udp-send|raw
 
 One process: a unisock listener echoing in the chosen style (``reader.read()`` +
 ``writer.write()``, ``readable.pipe_to(writable)``, a ``"data"`` listener, or a UDP
@@ -121,9 +122,83 @@ async def send_calls(mode: str, loop_name: str) -> None:
     print("\n".join(line[:150] for line in out.getvalue().splitlines()[:30] if line.strip()))
 
 
+class UdpEcho(asyncio.DatagramProtocol):
+    """The loop's own datagram echo (``udp-raw``)."""
+
+    transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.transport.sendto(data, addr)
+
+
+async def serve_bound(sock: unisock.Socket, mode: str) -> None:
+    """The suite's unisock UDP echo server, streams or ``"data"`` listener."""
+    writer = sock.writable.get_writer()
+    if mode == "udp-data":
+        write = writer.write
+
+        def echo(event: Any) -> None:
+            for datagram in event.buffers:
+                write(datagram)
+
+        sock.add_event_listener("data", echo)
+        await sock.closed
+        return
+    async for datagram in sock.readable:
+        writer.write(unisock.Datagram(datagram.data, datagram.remote))
+
+
+async def bound_calls(mode: str, loop_name: str) -> None:
+    """Python calls per round trip on a bound UDP echo socket (both sides counted)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    task: asyncio.Future[None] | None = None
+    if mode == "udp-raw":
+        server, _ = await loop.create_datagram_endpoint(UdpEcho, local_addr=("127.0.0.1", 0))
+        port = server.get_extra_info("sockname")[1]
+        close: Any = server.close
+    else:
+        sock = unisock.Socket(type="udp", local=("127.0.0.1", 0))
+        info = await sock.ready
+        assert info.local is not None
+        port = info.local.port
+        task = asyncio.ensure_future(serve_bound(sock, mode))
+        close = sock.close
+    transport, client = await loop.create_datagram_endpoint(
+        lambda: UdpClient(done), remote_addr=("127.0.0.1", port)
+    )
+    transport.sendto(MSG)  # one warm-up round trip
+    await asyncio.sleep(0.1)
+    client.count = 0
+    profile = cProfile.Profile()
+    profile.enable()
+    transport.sendto(MSG)
+    await done
+    profile.disable()
+    transport.close()
+    result = close()
+    if result is not None:
+        await result
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    total = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"{mode} on {loop_name}: {total / N:.1f} Python calls per round trip (client included)")
+    stats.sort_stats("ncalls").print_stats(30)
+    print("\n".join(line[:150] for line in out.getvalue().splitlines()[:50] if line.strip()))
+
+
 async def main(mode: str, loop_name: str) -> None:
     if mode in ("udp-send", "raw"):
         await send_calls(mode, loop_name)
+        return
+    if mode in ("udp-bound", "udp-data", "udp-raw"):
+        await bound_calls(mode, loop_name)
         return
     loop = asyncio.get_running_loop()
     udp = mode == "udp"
