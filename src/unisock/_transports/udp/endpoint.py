@@ -184,9 +184,7 @@ class DatagramEndpoint:
         )
         self._deliver = protocol.datagram_received
         self._native: NativeReader | bool = (
-            not offload
-            and sock.family in (socket.AF_INET, socket.AF_INET6)
-            and is_uvloop(runtime)
+            not offload and sock.family in (socket.AF_INET, socket.AF_INET6) and is_uvloop(runtime)
         )
         """False: read with ``add_reader``; True: with uvloop's transport (none running
         now); a ``NativeReader``: the one running."""
