@@ -127,6 +127,7 @@ class DatagramEndpoint:
 
     __slots__ = (
         "_batch",
+        "_buf",
         "_closed",
         "_deliver",
         "_end",
@@ -182,7 +183,10 @@ class DatagramEndpoint:
         self._end: Callable[[], object] | None = (
             getattr(protocol, "end_of_batch", None) if offload else None
         )
-        self._deliver = protocol.datagram_received
+        self._deliver = protocol.datagram_received  # looked up once, as uvloop does
+        self._buf = thread_buffer("datagram", _BUFFER_SIZE)
+        """This thread's receive buffer (``_base.buffers``): the endpoint is read on the
+        thread of its loop only."""
         self._native: NativeReader | bool = (
             not offload and sock.family in (socket.AF_INET, socket.AF_INET6) and is_uvloop(runtime)
         )
@@ -410,8 +414,8 @@ class DatagramEndpoint:
         recvfrom_into = self._sock.recvfrom_into
         # One buffer per thread for every endpoint (see ``_base.buffers``): each datagram
         # is copied out (``bytes``) before the protocol sees it.
-        buf = view = thread_buffer("datagram", _BUFFER_SIZE)
-        deliver = self._protocol.datagram_received
+        buf = view = self._buf
+        deliver = self._deliver
         count = 0
         total = 0
         limit = self._batch
@@ -438,15 +442,23 @@ class DatagramEndpoint:
         finally:
             self.datagrams_received += count
             self.bytes_received += total
-            self._adapt(limit, reads, emptied)
+            if reads == limit == 1:  # request/response: one read, as asked (``_adapt``)
+                streak = self._streak + 1
+                if streak >= self._probe_after:
+                    self._streak = 0
+                    self._batch = 2
+                else:
+                    self._streak = streak
+            else:
+                self._adapt(limit, reads, emptied)
 
     def _read_connected(self) -> None:
         recv_into = self._sock.recv_into
         # One buffer per thread for every endpoint (see ``_base.buffers``): each datagram
         # is copied out (``bytes``) before the protocol sees it.
-        buf = view = thread_buffer("datagram", _BUFFER_SIZE)
+        buf = view = self._buf
         peer = self._peer
-        deliver = self._protocol.datagram_received
+        deliver = self._deliver
         count = 0
         total = 0
         limit = self._batch
@@ -473,7 +485,15 @@ class DatagramEndpoint:
         finally:
             self.datagrams_received += count
             self.bytes_received += total
-            self._adapt(limit, reads, emptied)
+            if reads == limit == 1:  # request/response: one read, as asked (``_adapt``)
+                streak = self._streak + 1
+                if streak >= self._probe_after:
+                    self._streak = 0
+                    self._batch = 2
+                else:
+                    self._streak = streak
+            else:
+                self._adapt(limit, reads, emptied)
 
     def _read_burst(self) -> None:
         """The ``offload`` reader: a fixed batch of reads, GRO batches split into datagrams,
@@ -481,7 +501,7 @@ class DatagramEndpoint:
         sock = self._sock
         recvmsg_into = sock.recvmsg_into if self._gro else None
         recvfrom_into = sock.recvfrom_into
-        buf = view = thread_buffer("datagram", _BUFFER_SIZE)
+        buf = view = self._buf
         bufs = [buf]
         deliver = self._protocol.datagram_received
         count = 0
