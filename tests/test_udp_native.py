@@ -279,3 +279,29 @@ def test_data_listener_on_a_bound_socket_gets_queued_datagrams_first(kind: str) 
         await server.close()
 
     run_on(kind, main)
+
+
+class CountingRecorder(Recorder):
+    counts_received = True
+
+
+@pytest.mark.parametrize("kind", RUNTIMES)
+def test_a_protocol_that_counts_gets_datagrams_straight_from_uvloop(kind: str) -> None:
+    """``counts_received``: on uvloop's reading the endpoint adds no frame (and no count)
+    of its own; elsewhere it counts per wake-up as always."""
+
+    async def main() -> None:
+        endpoint, rec = await open_datagram_endpoint(CountingRecorder, local=("127.0.0.1", 0))
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                for i in range(3):
+                    sender.sendto(b"%d" % i, endpoint.get_extra_info("sockname"))
+                await eventually(lambda: len(rec.got) == 3, what="three datagrams")
+            assert [d for d, _ in rec.got] == [b"0", b"1", b"2"]
+            counted = 0 if endpoint.reads_natively else 3
+            assert endpoint.datagrams_received == counted
+            assert endpoint.bytes_received == counted
+        finally:
+            endpoint.close()
+
+    run_on(kind, main)

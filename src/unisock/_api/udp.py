@@ -352,6 +352,9 @@ class _UdpProtocol:
 
     __slots__ = ("datagram_received", "sock")
 
+    counts_received = True
+    """``deliver`` counts into the socket's stats: the endpoint need not count too."""
+
     def __init__(self, sock: Socket) -> None:
         self.sock = sock
         self.datagram_received: Callable[[bytes, Any], None] = functools.partial(deliver, sock)

@@ -105,6 +105,11 @@ class DatagramProtocol(Protocol):
     ``connection_lost`` comes soon after ``close()`` (in a later callback, as asyncio has
     it), or at once with ``offload=True``, whose protocol is the one that closes (QUIC:
     no extra callback in the loop pass that ends a connection).
+
+    A protocol with a true ``counts_received`` attribute keeps its own receive counts: on
+    uvloop's native reading (``native``) its ``datagram_received`` is then called straight
+    from C, and the endpoint's ``datagrams_received``/``bytes_received`` stay at 0 (a
+    Python frame per datagram less: 8% of a ``"data"`` echo's instructions).
     """
 
     def datagram_received(self, data: bytes, addr: Address) -> None: ...
@@ -129,6 +134,7 @@ class DatagramEndpoint:
         "_batch",
         "_buf",
         "_closed",
+        "_counted",
         "_deliver",
         "_end",
         "_fd",
@@ -184,6 +190,8 @@ class DatagramEndpoint:
             getattr(protocol, "end_of_batch", None) if offload else None
         )
         self._deliver = protocol.datagram_received  # looked up once, as uvloop does
+        self._counted = bool(getattr(protocol, "counts_received", False))
+        """The protocol counts what it receives (see ``DatagramProtocol``)."""
         self._buf = thread_buffer("datagram", _BUFFER_SIZE)
         """This thread's receive buffer (``_base.buffers``): the endpoint is read on the
         thread of its loop only."""
@@ -198,6 +206,8 @@ class DatagramEndpoint:
         self.datagrams_sent = 0
         self.bytes_sent = 0
         self.datagrams_received = 0
+        """Datagrams delivered (not kept by uvloop's reading for a protocol that counts:
+        ``DatagramProtocol``), as ``bytes_received`` their bytes."""
         self.bytes_received = 0
         self.datagrams_truncated = 0
         self.file_owner: Any = None
@@ -255,7 +265,10 @@ class DatagramEndpoint:
                 self.runtime.add_reader(self._fd, self._reader())
             else:
                 self._native = NativeReader(
-                    self.runtime, self._sock, self._count_and_deliver, self._native_error
+                    self.runtime,
+                    self._sock,
+                    self._deliver if self._counted else self._count_and_deliver,
+                    self._native_error,
                 )
 
     def _stop_reading(self) -> None:
