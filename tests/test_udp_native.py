@@ -305,3 +305,42 @@ def test_a_protocol_that_counts_gets_datagrams_straight_from_uvloop(kind: str) -
             endpoint.close()
 
     run_on(kind, main)
+
+
+@pytest.mark.parametrize("kind", RUNTIMES)
+def test_no_descriptor_to_spare_falls_back_to_add_reader(kind: str) -> None:
+    """uvloop's reading needs a duplicate descriptor: at the process's limit the endpoint
+    reads with ``add_reader`` instead, and loses nothing."""
+    import resource
+
+    async def main() -> None:
+        endpoint, rec = await open_datagram_endpoint(Recorder, local=("127.0.0.1", 0))
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            endpoint.pause_reading()
+            for _ in range(3):  # uvloop ends the paused reader's duplicate
+                await sleep(0)
+            sender.sendto(b"at the limit", endpoint.get_extra_info("sockname"))
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+            fillers: list[int] = []
+            resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+            try:
+                while True:  # take every free number under the limit
+                    try:
+                        fillers.append(os.open(os.devnull, os.O_RDONLY))
+                    except OSError:
+                        break
+                endpoint.resume_reading()
+            finally:
+                for fd in fillers:
+                    os.close(fd)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            assert not endpoint.reads_natively
+            await eventually(lambda: bool(rec.got), what="the datagram")
+            assert rec.got[0][0] == b"at the limit"
+        finally:
+            sender.close()
+            endpoint.close()
+
+    run_on(kind, main)

@@ -261,15 +261,18 @@ class DatagramEndpoint:
     def resume_reading(self) -> None:
         if not self._reading and not self._closed:
             self._reading = True
-            if self._native is False:
-                self.runtime.add_reader(self._fd, self._reader())
-            else:
-                self._native = NativeReader(
-                    self.runtime,
-                    self._sock,
-                    self._deliver if self._counted else self._count_and_deliver,
-                    self._native_error,
-                )
+            if self._native is not False:
+                try:
+                    self._native = NativeReader(
+                        self.runtime,
+                        self._sock,
+                        self._deliver if self._counted else self._count_and_deliver,
+                        self._native_error,
+                    )
+                    return
+                except OSError:  # no descriptor to spare (EMFILE): add_reader from now on
+                    self._native = False
+            self.runtime.add_reader(self._fd, self._reader())
 
     def _stop_reading(self) -> None:
         self._reading = False

@@ -97,5 +97,12 @@ class NativeReader:
         # No transport yet: uvloop will start reading after connection_made.  Point the
         # duplicate's descriptor at a socket that is never bound, so that read finds
         # nothing; uvloop closes it as its own.
-        with socket.socket(self._dup.family, socket.SOCK_DGRAM) as idle:
-            os.dup2(idle.fileno(), self._dup.fileno(), inheritable=False)
+        try:
+            with socket.socket(self._dup.family, socket.SOCK_DGRAM) as idle:
+                os.dup2(idle.fileno(), self._dup.fileno(), inheritable=False)
+        except OSError:  # no descriptor to spare: what it reads meanwhile is dropped
+            self.datagram_received = _drop  # uvloop looks it up per datagram
+
+
+def _drop(data: bytes, addr: Any) -> None:
+    """What a reader stopped too early to keep from reading does with a datagram."""
