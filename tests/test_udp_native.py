@@ -344,3 +344,29 @@ def test_no_descriptor_to_spare_falls_back_to_add_reader(kind: str) -> None:
             endpoint.close()
 
     run_on(kind, main)
+
+
+def test_uvloop_ending_its_transport_falls_back_to_add_reader() -> None:
+    """If uvloop gives up on the reading transport (a fatal error), the endpoint reads on
+    with ``add_reader``: reading never stops silently."""
+    if "uvloop" not in LOOPS:
+        pytest.skip("uvloop is not installed")
+
+    async def main() -> None:
+        endpoint, rec = await open_datagram_endpoint(Recorder, local=("127.0.0.1", 0))
+        try:
+            await sleep(0)  # uvloop calls connection_made: the transport is known
+            reader: Any = endpoint._native
+            assert reader.transport is not None
+            reader.transport.abort()  # as uvloop's own fatal-error path ends it
+            for _ in range(3):
+                await sleep(0)
+            assert endpoint.is_reading() and not endpoint.reads_natively
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                sender.sendto(b"still read", endpoint.get_extra_info("sockname"))
+                await eventually(lambda: bool(rec.got), what="the datagram")
+            assert rec.got[0][0] == b"still read" and rec.errors == []
+        finally:
+            endpoint.close()
+
+    run_on("uvloop", main)

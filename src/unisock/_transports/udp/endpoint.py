@@ -268,6 +268,7 @@ class DatagramEndpoint:
                         self._sock,
                         self._deliver if self._counted else self._count_and_deliver,
                         self._native_error,
+                        self._native_lost,
                     )
                     return
                 except OSError:  # no descriptor to spare (EMFILE): add_reader from now on
@@ -572,6 +573,16 @@ class DatagramEndpoint:
             return
         peer = f" (peer {describe_address(self._peer)})" if self._peer is not None else ""
         self._protocol.error_received(network_error(exc, f"UDP error reported by the OS{peer}"))
+
+    def _native_lost(self, reader: NativeReader, exc: Exception | None) -> None:
+        """uvloop ended the reading transport on its own: read with ``add_reader`` now."""
+        if self._native is not reader:
+            return
+        self._native = False
+        if self._reading and not self._closed:
+            self.runtime.add_reader(self._fd, self._reader())
+        if isinstance(exc, OSError):
+            self._native_error(exc)
 
     def _adapt(self, limit: int, reads: int, emptied: bool) -> None:
         """Size the next wake-up's batch from what this one found (see the module doc)."""

@@ -40,10 +40,12 @@ def is_uvloop(runtime: object) -> bool:
 class NativeReader:
     """One uvloop datagram transport over a duplicate of the endpoint's socket.
 
-    ``datagram_received`` counts and delivers; ``error_received`` goes to ``on_error``.
+    ``datagram_received`` is the endpoint's delivery; ``error_received`` goes to
+    ``on_error``; ``on_lost(exc)`` hears of an end that ``stop()`` did not ask for (uvloop
+    gave up on the transport: a fatal error).
     """
 
-    __slots__ = ("_dup", "_on_error", "_stopped", "datagram_received", "transport")
+    __slots__ = ("_dup", "_on_error", "_on_lost", "_stopped", "datagram_received", "transport")
 
     def __init__(
         self,
@@ -51,10 +53,12 @@ class NativeReader:
         sock: socket.socket,
         deliver: Callable[[bytes, Any], None],
         on_error: Callable[[OSError], None],
+        on_lost: Callable[[NativeReader, Exception | None], None],
     ) -> None:
         """Start reading ``sock`` (through a duplicate) on ``runtime``, a uvloop loop."""
         self.datagram_received = deliver
         self._on_error = on_error
+        self._on_lost = on_lost
         self.transport: Any = None
         self._stopped = False
         dup = self._dup = sock.dup()  # uvloop owns it from here and closes it
@@ -84,6 +88,9 @@ class NativeReader:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if not self._stopped:
+            self._stopped = True
+            self._on_lost(self, exc)
 
     def stop(self) -> None:
         """Read nothing more (uvloop closes the duplicate within a loop turn)."""
