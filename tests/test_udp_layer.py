@@ -584,7 +584,7 @@ def test_peer_table_evicts_least_recently_active_past_the_maximum(run: Run) -> N
                 nonlocal total
                 socks[i].sendto(b"from %d" % i, server)
                 total += 1
-                await wait_until(lambda: endpoint.datagrams_received == total)
+                await wait_until(lambda: table.datagrams_received == total)
 
             a, b, c, d = range(4)
             for i in (a, b, c, a):
