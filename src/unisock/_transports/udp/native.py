@@ -16,6 +16,9 @@ transports do).  A reader stopped before uvloop has called ``connection_made`` (
 the transport only then, and starts reading right after) first has its descriptor
 replaced with a socket that never receives (``dup2``), so it reads nothing in between.
 
+The endpoint falls back to ``add_reader`` when there is no descriptor to spare for the
+duplicate (EMFILE) and when uvloop ends a transport on its own (a fatal error).
+
 Differences from the ``add_reader`` path, both invisible for UDP: libuv reads with a
 256,000-byte buffer, larger than any UDP payload, so no datagram is truncated (the
 endpoint's EMSGSIZE report cannot happen; Unix datagram sockets, which can carry more,
@@ -62,8 +65,14 @@ class NativeReader:
         self.transport: Any = None
         self._stopped = False
         dup = self._dup = sock.dup()  # uvloop owns it from here and closes it
+        made: list[bool] = []
+
+        def protocol() -> NativeReader:
+            made.append(True)
+            return self
+
         try:
-            opening = runtime.create_datagram_endpoint(lambda: self, sock=dup)
+            opening = runtime.create_datagram_endpoint(protocol, sock=dup)
             try:
                 # Runs at once up to waiting for ``connection_made``; that wait is not
                 # needed: the transport comes with the call (see ``connection_made``).
@@ -73,9 +82,12 @@ class NativeReader:
         except StopIteration:  # pragma: no cover - uvloop always waits for the call
             pass
         except BaseException:
-            if self.transport is None and dup.fileno() >= 0:
-                dup.close()
+            if dup.fileno() >= 0:
+                dup.close()  # a no-op if uvloop took it (its reference holds it open)
             raise
+        if not made:  # pragma: no cover - a uvloop that waits before making it
+            dup.close()
+            raise OSError("uvloop did not make its datagram transport at once")
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
