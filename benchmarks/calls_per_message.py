@@ -1,6 +1,7 @@
 """Python calls per 64-byte round trip on a unisock echo server (issue 14's budget).
 
-    python benchmarks/calls_per_message.py streams|pipe|data|udp|udp-send|raw [asyncio|uvloop]
+    python benchmarks/calls_per_message.py MODE [asyncio|uvloop]
+    MODE: streams|pipe|data|udp|udp-bound|udp-data|udp-raw|udp-send|raw
 
 One process: a unisock listener echoing in the chosen style (``reader.read()`` +
 ``writer.write()``, ``readable.pipe_to(writable)``, a ``"data"`` listener, or a UDP
@@ -121,9 +122,104 @@ async def send_calls(mode: str, loop_name: str) -> None:
     print("\n".join(line[:150] for line in out.getvalue().splitlines()[:30] if line.strip()))
 
 
+class UdpEcho(asyncio.DatagramProtocol):
+    """The loop's own datagram echo (``udp-raw``)."""
+
+    transport: Any = None
+    count = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.count += 1
+        self.transport.sendto(data, addr)
+
+
+async def serve_bound(sock: unisock.Socket, mode: str) -> None:
+    """The suite's unisock UDP echo server, streams or ``"data"`` listener."""
+    writer = sock.writable.get_writer()
+    if mode == "udp-data":
+        write = writer.write
+
+        def echo(event: Any) -> None:
+            for datagram in event.buffers:
+                write(datagram)
+
+        sock.add_event_listener("data", echo)
+        await sock.closed
+        return
+    async for datagram in sock.readable:
+        writer.write(unisock.Datagram(datagram.data, datagram.remote))
+
+
+PINGER = """
+import socket, sys
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.connect(("127.0.0.1", int(sys.argv[1])))
+c.settimeout(10)
+for _ in range(int(sys.argv[2])):
+    c.send(b"x" * 64)
+    c.recv(2048)
+"""
+"""The client of the bound modes: a blocking socket in a process of its own (so only the
+server is counted), one datagram in flight, as the suite's C ``udp_ping``."""
+
+
+async def bound_calls(mode: str, loop_name: str) -> None:
+    """Python calls per round trip in a bound UDP echo server, the client in another
+    process pinned to the same CPU (as the suite's ``udp_pingpong``): the server alone."""
+    import os
+
+    loop = asyncio.get_running_loop()
+    task: asyncio.Future[None] | None = None
+    received: Any
+    if mode == "udp-raw":
+        server, echo = await loop.create_datagram_endpoint(UdpEcho, local_addr=("127.0.0.1", 0))
+        port = server.get_extra_info("sockname")[1]
+        close: Any = server.close
+        received = lambda: echo.count  # noqa: E731
+    else:
+        sock = unisock.Socket(type="udp", local=("127.0.0.1", 0))
+        info = await sock.ready
+        assert info.local is not None
+        port = info.local.port
+        task = asyncio.ensure_future(serve_bound(sock, mode))
+        close = sock.close
+        received = lambda: sock.stats.packets_received  # noqa: E731
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    warmup = 1000
+    client = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PINGER, str(port), str(warmup + N),
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+    )  # fmt: skip
+    while received() < warmup:
+        await asyncio.sleep(0.01)
+    profile = cProfile.Profile()
+    profile.enable()
+    await client.wait()
+    profile.disable()
+    result = close()
+    if result is not None:
+        await result
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    total = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"{mode} on {loop_name}: {total / N:.1f} Python calls per round trip (server only)")
+    stats.sort_stats("ncalls").print_stats(30)
+    print("\n".join(line[:150] for line in out.getvalue().splitlines()[:50] if line.strip()))
+
+
 async def main(mode: str, loop_name: str) -> None:
     if mode in ("udp-send", "raw"):
         await send_calls(mode, loop_name)
+        return
+    if mode in ("udp-bound", "udp-data", "udp-raw"):
+        await bound_calls(mode, loop_name)
         return
     loop = asyncio.get_running_loop()
     udp = mode == "udp"

@@ -111,6 +111,27 @@ def test_smoke_run_measures_tls_udp_quic(
     assert "unisock-tls: ratio" not in table
 
 
+@pytest.mark.timeout(40)
+def test_smoke_run_udp_data_peers_and_issue_14_targets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The UDP ``"data"`` listener peers echo (on both loops) and their targets are judged."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the UDP client")
+    pytest.importorskip("uvloop")
+    run = load_run()
+    out_json = tmp_path / "bench.json"
+    peers = "udp-uvloop-endpoint,unisock-udp-data,unisock-udp-data-uvloop"
+    argv = ["--smoke", "--quiet", "--only", "udp_pingpong", "--peers", peers]
+    assert run.main([*argv, "--json", str(out_json)]) == 0
+    table = capsys.readouterr().out
+    results = json.loads(out_json.read_text())["results"]["udp_pingpong"]
+    for peer in peers.split(","):
+        assert results[peer]["error"] is None, (peer, results[peer]["error"])
+        assert results[peer]["median"] > 0, peer
+    assert "unisock-udp-data-uvloop udp_pingpong >= 0.9x udp-uvloop-endpoint [issue 14]" in table
+
+
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     run = load_run()
     assert run.main(["--only", "no-such-workload"]) == 2

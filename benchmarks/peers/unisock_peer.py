@@ -11,7 +11,8 @@ Modes of the other kinds (certificates from ``UNISOCK_BENCH_CERTS``, see peers/_
   handshake client uses ``allow_pooling=False`` so no session is resumed.
 * UDP: ``server udp-sink|udp-echo`` speaks the protocol of benchmarks/udp_bench.py's
   receivers (``READY <port>`` on start, ``received N BYTES CPU_SECONDS`` on SIGTERM); a
-  bound socket read with ``async for datagram in sock.readable``.  ``client udp-send
+  bound socket read with ``async for datagram in sock.readable`` (with ``--data``: a sync
+  ``"data"`` listener writing each ``Datagram`` back).  ``client udp-send
   PORT --duration S`` sends 64-byte datagrams with ``writer.write`` on a connected socket
   for S seconds, as udp_bench.py's senders do (a yield every ``SEND_BATCH``), and prints
   ``sent N CPU_SECONDS``.
@@ -191,7 +192,25 @@ async def serve_udp(args: c.Args) -> None:
             if writer is not None:
                 writer.write(unisock.Datagram(datagram.data, datagram.remote))
 
-    task = asyncio.create_task(receive())
+    def receive_data() -> None:
+        """``--data``: a sync ``"data"`` listener; each buffer is a ``Datagram``, written
+        back as it is (API.md's fast echo path)."""
+        write = sock.writable.get_writer().write if args.mode == "udp-echo" else None
+
+        def on_data(event: Any) -> None:
+            for datagram in event.buffers:
+                counts[0] += 1
+                counts[1] += len(datagram.data)
+                if write is not None:
+                    write(datagram)
+
+        sock.add_event_listener("data", on_data)
+
+    if args.data:
+        receive_data()
+        task = asyncio.create_task(stop.wait())
+    else:
+        task = asyncio.create_task(receive())
     cpu = time.process_time()
     print(f"READY {info.local.port}", flush=True)
     await stop.wait()

@@ -74,6 +74,10 @@ TARGETS: list[Target] = [
     Target("unisock-data-uvloop", "conns100_c", "uvloop-protocol", 0.8, issue=14, cpu=1),
     Target("unisock-data", "conns100_c", "asyncio-buffered", 0.8, issue=14, cpu=1),
     Target("unisock-udp-uvloop", "udp_send", "udp-uvloop-endpoint", 0.8, issue=14),
+    # issue 14: UDP request/response on streams, and on the "data" path
+    Target("unisock-udp", "udp_pingpong", "udp-asyncio-endpoint", 1.5, issue=14),
+    Target("unisock-udp-uvloop", "udp_pingpong", "udp-uvloop-endpoint", 0.7, issue=14),
+    Target("unisock-udp-data-uvloop", "udp_pingpong", "udp-uvloop-endpoint", 0.9, issue=14),
     Target("unisock-udp-uvloop", "udp_send", "udp-uvloop-endpoint", 0.8, issue=14, cpu=0),
     # issue 6: QUIC ("pooled stream opens far cheaper than new TCP+TLS connections": 2x)
     # issue 17: QUIC on qh3 (>= 0.7x raw qh3 and >= 5x raw aioquic, in the same run)

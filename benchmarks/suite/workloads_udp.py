@@ -6,7 +6,8 @@ copied): C senders ``c/udp_blast.c`` and ``c/udp_ping.c``; receivers that print
 (``c/udp_server.c``, the limit), Node's ``dgram`` (peers/node_dgram.js), asyncio's
 ``DatagramProtocol`` on the stock loop and on uvloop (``udp_bench.py --serve``), a raw
 ``trio.socket`` loop (``trio_peer.py``), and unisock's public API (``unisock_peer.py`` /
-``unisock_trio_peer.py server udp-sink|udp-echo``) on both loops and under trio.
+``unisock_trio_peer.py server udp-sink|udp-echo``) on both loops and under trio, and
+with a sync ``"data"`` listener instead of the readable (``unisock-udp-data*``, ``--data``).
 
 * ``udp_blast``: the C sender sends 64-byte datagrams for the window, as fast as the
   kernel takes them, receiver and sender on different CPUs; datagrams received per second.
@@ -217,6 +218,8 @@ register(Workload("udp_send", "UDP send into C dgram/s", "dgram/s", send, kind=K
 PER_OP_WORKLOADS.add("udp_send")
 
 UVLOOP = ("--loop", "uvloop")
+DATA_WORKLOADS = frozenset({"udp_blast", "udp_delivered", "udp_pingpong"})
+"""A ``"data"`` listener receives; sending (``udp_send``) is the same writer either way."""
 for _peer in [
     UdpPeer("udp-c", "c", "c", kind=KIND, receiver="C (limit)"),
     UdpPeer("udp-node", "node_dgram.js", "node", kind=KIND, receiver="Node.js dgram"),
@@ -224,6 +227,25 @@ for _peer in [
     UdpPeer("udp-uvloop-endpoint", "", "uvloop", kind=KIND, receiver="uvloop DatagramProtocol"),
     UdpPeer("unisock-udp", "unisock_peer.py", "asyncio", kind=KIND, subject=True),
     UdpPeer("unisock-udp-uvloop", "unisock_peer.py", "uvloop", UVLOOP, kind=KIND, subject=True),
+    # the sync "data" listener (API.md's fast path) instead of reader.read()
+    UdpPeer(
+        "unisock-udp-data",
+        "unisock_peer.py",
+        "asyncio",
+        ("--data",),
+        kind=KIND,
+        workloads=DATA_WORKLOADS,
+        subject=True,
+    ),
+    UdpPeer(
+        "unisock-udp-data-uvloop",
+        "unisock_peer.py",
+        "uvloop",
+        (*UVLOOP, "--data"),
+        kind=KIND,
+        workloads=DATA_WORKLOADS,
+        subject=True,
+    ),
     # trio has no datagram abstraction: its row is a raw trio.socket recvfrom/sendto loop.
     UdpPeer("udp-trio", "trio_peer.py", "trio", kind=KIND),
     UdpPeer("unisock-udp-trio", "unisock_trio_peer.py", "trio", kind=KIND, subject=True),

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,6 +27,7 @@ from .._transports.udp.endpoint import DatagramEndpoint
 from .._transports.udp.opening import open_endpoint
 from .._transports.udp.peers import Peer, PeerTable
 from ..errors import InvalidStateError, NetworkError, TimeoutError, network_error
+from ..events import _watch, report_exception
 from ..streams import WritableStream
 from ..streams._common import ReadResult, read_result
 from ..streams.readable import ReadableStreamDefaultController, ReadableStreamDefaultReader
@@ -32,6 +35,7 @@ from ..streams.writable import WritableStreamDefaultWriter
 from .channel import _ReadFuture
 from .driver import Driver
 from .info import build_info
+from .socket_events import SocketDataEvent
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -88,6 +92,13 @@ class _Link:
         chunk needs no address."""
         self.max_size = endpoint.max_payload
         """The largest datagram this path carries (UDP over IPv4, IPv6, or a Unix socket)."""
+        self.bound = peer is None and not self.connected
+        """Chunks are ``Datagram(data, remote)`` both ways (a socket of its own, no remote)."""
+        self.remotes: dict[Any, SocketAddress] = {}
+        """Sender address -> its ``SocketAddress`` (bound mode): one made per peer, not per
+        datagram; emptied past ``_MAX_REMOTES``."""
+        self.send_to: Callable[[Any, Any], Any] | None = None
+        """Bound mode: the kernel's ``sendto`` of the socket, for the writer's fast path."""
         self.send_to_peer: Callable[[Any], Any] = endpoint.sendto
         """Where a datagram for the one peer goes, looked up once (the writer's fast path
         calls it directly, then counts it): a listener's peer sends through the table; a
@@ -95,18 +106,23 @@ class _Link:
         checked the size; a refusal is translated by ``send_error``), one C call."""
         if peer is not None:
             self.send_to_peer = peer.send
-        elif self.connected:
+        else:
             raw = endpoint.get_extra_info("socket")
-            if raw is not None:
+            if raw is not None and self.connected:
                 self.send_to_peer = raw.send
+            elif raw is not None and raw.family in (socket.AF_INET, socket.AF_INET6):
+                self.send_to = raw.sendto
 
-    def send_error(self, size: int, exc: OSError) -> Exception:
-        """What the endpoint raises for a datagram the kernel refused (or a closed one)."""
-        if isinstance(exc, NetworkError) or not self.connected or self.peer is not None:
+    def send_error(self, size: int, exc: OSError, addr: Any = None) -> Exception:
+        """What the endpoint raises for a datagram the kernel refused (or a closed one);
+        ``addr``: where a bound socket sent it."""
+        if isinstance(exc, NetworkError) or self.peer is not None:
             return exc  # already translated by the endpoint or the peer table
+        if not self.connected and addr is None:
+            return exc
         if self.endpoint.is_closing():
             return InvalidStateError("the UDP endpoint is closed")
-        peer = self.endpoint.get_extra_info("peername")
+        peer = addr if addr is not None else self.endpoint.get_extra_info("peername")
         host, port = (peer[0], peer[1]) if isinstance(peer, tuple) else (peer, None)
         dest = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         if port is None:
@@ -233,6 +249,26 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
             link.sent += 1
             sock._bytes_written += size
             return RESOLVED_NONE
+        if (
+            type(chunk) is Datagram
+            and type(link) is _Link
+            and link.send_to is not None
+            and (remote := chunk.remote).address in _numeric_hosts
+            and (size := len(payload := chunk.data)) <= link.max_size
+            and stream._state == "writable"
+            and not stream._controller._queue
+            and stream._in_flight_write is None
+            and stream._close_request is None
+        ):
+            # The common case of a bound socket, a reply to a numeric address already seen.
+            addr = (remote.address, remote.port)
+            try:
+                link.send_to(payload, addr)
+            except OSError as exc:
+                return Deferred.rejected(link.send_error(size, exc, addr))
+            link.sent += 1
+            sock._bytes_written += size
+            return RESOLVED_NONE
         try:
             payload, addr = _prepare(sock, chunk)
         except (TypeError, ValueError) as exc:
@@ -253,7 +289,9 @@ class _DatagramWriter(WritableStreamDefaultWriter[Any]):
 
 
 _numeric_hosts: set[str] = set()
-"""Host strings already checked to be IP addresses (bounded)."""
+"""Host strings already checked to be IP addresses (bounded), or given by the kernel as
+a sender's address."""
+_MAX_NUMERIC_HOSTS = 4096
 
 
 def _prepare(sock: Socket, chunk: Any) -> tuple[Any, Any]:
@@ -272,7 +310,7 @@ def _prepare(sock: Socket, chunk: Any) -> tuple[Any, Any]:
                     "Datagram.remote must be an IP address on a bound socket, got "
                     f"{remote.address!r}"
                 ) from None
-            if len(_numeric_hosts) < 4096:
+            if len(_numeric_hosts) < _MAX_NUMERIC_HOSTS:
                 _numeric_hosts.add(remote.address)
         return chunk.data, (remote.address, remote.port)
     if bound:
@@ -312,11 +350,15 @@ def _send(sock: Socket, chunk: Any) -> Deferred[None] | None:
 class _UdpProtocol:
     """Delivers datagrams to the socket's readable (or its ``"data"`` listeners)."""
 
+    __slots__ = ("datagram_received", "sock")
+
+    counts_received = True
+    """``deliver`` counts into the socket's stats: the endpoint need not count too."""
+
     def __init__(self, sock: Socket) -> None:
         self.sock = sock
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        deliver(self.sock, data, addr)
+        self.datagram_received: Callable[[bytes, Any], None] = functools.partial(deliver, sock)
+        """``deliver`` itself, bound to the socket in C: no frame of its own."""
 
     def error_received(self, exc: Exception) -> None:
         report_error(self.sock, exc)
@@ -328,23 +370,45 @@ class _UdpProtocol:
 
 
 def deliver(sock: Socket, data: bytes, addr: Any = None) -> None:
+    """One datagram to the socket: to the waiting read, the queue, or the ``"data"``
+    listeners (the per-datagram path: one frame from the endpoint to the reader)."""
     link: Any = sock._transport
-    if link is not None:
-        link.received += 1
     sock._bytes_received += len(data)
-    if sock._opts.remote is None and link is not None and link.peer is None:
-        chunk: Any = Datagram.__new__(Datagram)
-        object.__setattr__(chunk, "data", data)
-        remote = (
-            SocketAddress(str(addr[0]), int(addr[1]))
-            if type(addr) is tuple
-            else from_sockaddr(addr)  # a Unix sender's path (None if it never bound)
-        )
-        object.__setattr__(chunk, "remote", remote)
+    if link is None:
+        chunk: Any = data
     else:
-        chunk = data
+        link.received += 1
+        if link.bound:
+            chunk = Datagram.__new__(Datagram)
+            _set_data(chunk, data)
+            remote = link.remotes.get(addr)
+            if remote is None:
+                remote = _remote_of(link, addr)
+            _set_remote(chunk, remote)
+        else:
+            chunk = data
     if sock._data_callbacks is not None:
-        sock._dispatch_data([chunk])
+        backlog = sock._data_backlog
+        if backlog is not None:  # the first listener gets what was queued first
+            backlog.append(chunk)
+            return
+        event = _new_event(SocketDataEvent)
+        event.type = "data"
+        event.cancelable = False
+        event.target = sock
+        event.current_target = None
+        event.time_stamp = _monotonic()
+        event._default_prevented = False
+        event._stop = False
+        event.buffers = [chunk]
+        for callback in sock._data_callbacks:
+            try:
+                result = callback(event)
+            except Exception as exc:
+                report_exception(exc, "exception in 'data' event listener")
+                continue
+            if result is not None and hasattr(result, "__await__"):
+                _watch(result, "exception in async 'data' event listener")
         return
     readable = sock._readable
     if readable._state != "readable":
@@ -361,6 +425,27 @@ def deliver(sock: Socket, data: bytes, addr: Any = None) -> None:
         controller.enqueue(chunk)
     else:
         sock._dropped += 1
+
+
+_MAX_REMOTES = 1024
+_set_data: Callable[[Any, Any], None] = vars(Datagram)["data"].__set__  # frozen: the slot's own
+_set_remote: Callable[[Any, Any], None] = vars(Datagram)["remote"].__set__
+_new_event = object.__new__
+_monotonic = time.monotonic
+
+
+def _remote_of(link: _Link, addr: Any) -> SocketAddress:
+    """The ``SocketAddress`` of a sender not in ``link.remotes`` yet (and put it there)."""
+    if type(addr) is tuple:
+        remote = SocketAddress(str(addr[0]), int(addr[1]))
+        if len(link.remotes) >= _MAX_REMOTES:
+            link.remotes.clear()
+        link.remotes[addr] = remote
+        host = remote.address
+        if host not in _numeric_hosts and len(_numeric_hosts) < _MAX_NUMERIC_HOSTS:
+            _numeric_hosts.add(host)  # the kernel gave it: an IP address, no check needed
+        return remote
+    return from_sockaddr(addr)  # type: ignore[return-value]  # a Unix sender's path (None if unbound)
 
 
 def report_error(sock: Socket, exc: Exception) -> None:
@@ -393,6 +478,7 @@ async def open_udp(sock: Socket) -> None:
         local=(opts.local.address, opts.local.port) if opts.local else None,
     )
     link = _Link(endpoint)
+    link.bound = opts.remote is None  # an adopted connected socket too: as ``_prepare``
     if sock._state == "closed":
         link.close()
         return

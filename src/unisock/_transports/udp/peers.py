@@ -99,6 +99,10 @@ class Peer(Generic[H]):
 class PeerTable(Generic[H]):
     """Address -> ``Peer`` map with LRU eviction and idle expiry; the endpoint's protocol."""
 
+    counts_received = True
+    """The table counts the datagrams it is given (``datagrams_received``), so uvloop's
+    reading hands them over with no frame of the endpoint's (``DatagramProtocol``)."""
+
     def __init__(
         self,
         new_peer: Callable[[Peer[H]], H | None],
@@ -130,6 +134,8 @@ class PeerTable(Generic[H]):
         self._stamp = 0.0
         self._idle_timeout = 0.0
         self._resolution = _MAX_RESOLUTION
+        self.datagrams_received = 0
+        """Datagrams the endpoint delivered to the table (admitted to a peer or not)."""
         self.set_idle_timeout(idle_timeout)
 
     # -- configuration and inspection ------------------------------------------------------
@@ -171,6 +177,7 @@ class PeerTable(Generic[H]):
         self._loop = endpoint.runtime
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.datagrams_received += 1
         peer = self._peers.get(addr)
         if peer is None:
             peer = self._admit(addr)
