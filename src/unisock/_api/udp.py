@@ -33,9 +33,9 @@ from ..streams._common import ReadResult, read_result
 from ..streams.readable import ReadableStreamDefaultController, ReadableStreamDefaultReader
 from ..streams.writable import WritableStreamDefaultWriter
 from .channel import _ReadFuture
+from .data_events import _ChunkEvent
 from .driver import Driver
 from .info import build_info
-from .socket_events import SocketDataEvent
 
 if TYPE_CHECKING:
     from .listener import SocketListener
@@ -388,27 +388,21 @@ def deliver(sock: Socket, data: bytes, addr: Any = None) -> None:
         else:
             chunk = data
     if sock._data_callbacks is not None:
-        backlog = sock._data_backlog
-        if backlog is not None:  # the first listener gets what was queued first
-            backlog.append(chunk)
+        sole = sock._data_sole
+        if sole is None:  # the backlog first, or no listener or several
+            sock._on_data_others(chunk)
             return
-        event = _new_event(SocketDataEvent)
-        event.type = "data"
-        event.cancelable = False
+        event = _ChunkEvent()  # as DataEvents._on_data_event makes it (fixed fields: class)
         event.target = sock
-        event.current_target = None
         event.time_stamp = _monotonic()
-        event._default_prevented = False
-        event._stop = False
         event.buffers = [chunk]
-        for callback in sock._data_callbacks:
-            try:
-                result = callback(event)
-            except Exception as exc:
-                report_exception(exc, "exception in 'data' event listener")
-                continue
-            if result is not None and hasattr(result, "__await__"):
-                _watch(result, "exception in async 'data' event listener")
+        try:
+            result = sole(event)
+        except Exception as exc:
+            report_exception(exc, "exception in 'data' event listener")
+            return
+        if result is not None and hasattr(result, "__await__"):
+            _watch(result, "exception in async 'data' event listener")
         return
     readable = sock._readable
     if readable._state != "readable":
@@ -430,7 +424,6 @@ def deliver(sock: Socket, data: bytes, addr: Any = None) -> None:
 _MAX_REMOTES = 1024
 _set_data: Callable[[Any, Any], None] = vars(Datagram)["data"].__set__  # frozen: the slot's own
 _set_remote: Callable[[Any, Any], None] = vars(Datagram)["remote"].__set__
-_new_event = object.__new__
 _monotonic = time.monotonic
 
 
