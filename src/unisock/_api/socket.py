@@ -181,7 +181,7 @@ class Socket(DataEvents):
         self._open_task: Task[None] | None = None
         self._session_mark = -1
         self._resuming = False
-        self._info = build_info(opts.type_label, opts.remote, opts.local)
+        self._info: SocketInfo | None = None  # built on first read, or when it opens
         self._make_streams(opts)
         self._driver.setup(self)
 
@@ -250,6 +250,10 @@ class Socket(DataEvents):
     def info(self) -> SocketInfo:
         """What the socket is connected to and how (a snapshot, refreshed on access)."""
         info = self._info
+        if info is None:  # not open yet: what was asked for
+            info = self._info = build_info(
+                self._opts.type_label, self._opts.remote, self._opts.local
+            )
         tls = self._tls
         if (
             tls is not None
@@ -307,7 +311,8 @@ class Socket(DataEvents):
             await self.close()
 
     def __repr__(self) -> str:
-        return f"<Socket {self._opts.type_label} {self._state} remote={self._info.remote}>"
+        remote = self._info.remote if self._info is not None else self._opts.remote
+        return f"<Socket {self._opts.type_label} {self._state} remote={remote}>"
 
     # -- transport attachment ---------------------------------------------------------
     def _attach(self, transport: StreamTransport) -> None:
