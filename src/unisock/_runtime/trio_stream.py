@@ -225,7 +225,10 @@ class TrioStreamTransport:
                 await self._park()
                 continue
             if wait_first:
-                await _wait_readable(sock)
+                try:
+                    await _wait_readable(sock)
+                except trio.ClosedResourceError:  # _stop_reading woke it: the end
+                    return
                 if self._closing or self._read_paused:
                     continue
             try:
@@ -307,7 +310,13 @@ class TrioStreamTransport:
     def _stop_reading(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.cancel()  # a read blocked on the fd is woken at once
+            # A read blocked on the fd is woken at once.  With no writer waiting on the
+            # same fd, telling trio the fd closes does it without a cancel scope: the
+            # reader returns (any other place it may be in, it sees ``_closing``).
+            if self._writer is None:
+                trio.lowlevel.notify_closing(self._sock)
+            else:
+                reader.cancel()
         parked = self._read_parked
         if parked is not None:
             self._read_parked = None
