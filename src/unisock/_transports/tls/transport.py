@@ -447,8 +447,12 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._close_lower()
 
     def _close_lower(self) -> None:
-        self._lower.close()
-        if self._grace_handle is None and self._state is not CLOSED:
+        lower = self._lower
+        queued = lower.get_write_buffer_size()
+        lower.close()
+        # The grace bounds the flush of what the lower transport still holds; with
+        # nothing queued it ends on its next pass (connection_lost), so no timer is made.
+        if queued and self._grace_handle is None and self._state is not CLOSED:
             self._grace_handle = self._loop.call_later(self._close_timeout, self._grace_over)
 
     def _grace_over(self) -> None:
