@@ -195,7 +195,9 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         if initial_data:
             self._incoming.write(initial_data)
             self._observer.feed(initial_data, outgoing=False)
-        self._process()
+            self._process()
+        elif not server_side:
+            self._process()  # the ClientHello goes out; a server waits for it
 
     # -- towards the lower transport (BufferedProtocol) ----------------------------------
 
