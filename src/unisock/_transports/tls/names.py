@@ -196,17 +196,19 @@ class _Direction:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         """Return the complete plaintext handshake messages (type, body) that ``data`` ends."""
-        self.raw += data
         raw = self.raw
+        raw += data
+        size = len(raw)
+        handshake = self.handshake
         pos = 0
-        while not self.done and len(raw) - pos >= 5:
-            ctype = raw[pos]
-            length = (raw[pos + 3] << 8) | raw[pos + 4]
-            if len(raw) - pos < 5 + length:
+        while size - pos >= 5:
+            end = pos + 5 + ((raw[pos + 3] << 8) | raw[pos + 4])
+            if end > size:
                 break
+            ctype = raw[pos]
             if ctype == _HANDSHAKE:
-                self.handshake += raw[pos + 5 : pos + 5 + length]
-                if len(self.handshake) > _MAX_BUFFERED:
+                handshake += raw[pos + 5 : end]
+                if len(handshake) > _MAX_BUFFERED:
                     # Not a handshake OpenSSL would finish: stop watching, drop it all.
                     self.done = True
                     self.raw = bytearray()
@@ -216,11 +218,11 @@ class _Direction:
                 # ChangeCipherSpec or application data: the rest of this direction is
                 # encrypted (TLS 1.3 sends its handshake as application-data records).
                 self.done = True
-            pos += 5 + length
+                self.raw = bytearray()
+                return self.messages()
+            pos = end
         del raw[:pos]
-        if self.done:
-            self.raw = bytearray()
-        return self.messages()
+        return self.messages() if handshake else []
 
     def feed_messages(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         """Like ``feed``, for handshake messages without the record layer (QUIC CRYPTO)."""
