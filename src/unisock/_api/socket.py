@@ -427,7 +427,7 @@ class Socket(DataEvents):
         if transport is not None:
             reset(transport)  # RST, not FIN
         self._teardown(exc)
-        self.dispatch_event(Event("close"))
+        self._dispatch_close()
 
     def _fail(self, exc: BaseException) -> None:
         """A connect or transport failure: reject everything with ``exc``."""
@@ -441,7 +441,7 @@ class Socket(DataEvents):
             transport.abort()
         self._teardown(exc)
         self.dispatch_event(ErrorEvent(exc))
-        self.dispatch_event(Event("close"))
+        self._dispatch_close()
 
     def _teardown(self, exc: BaseException) -> None:
         self._cancel_timers()
@@ -466,12 +466,24 @@ class Socket(DataEvents):
 
             release_unclaimed(self._opts.sock)
 
+    def _dispatch_close(self) -> None:
+        # The event is made only for someone to hear it: most sockets have no listener.
+        if self._listeners.get("close"):
+            self.dispatch_event(Event("close"))
+
     def _cancel_timers(self) -> None:
-        for name in ("_ready_timer", "_idle_timer", "_grace_timer"):
-            timer = getattr(self, name)
-            if timer is not None:
-                timer.cancel()
-                setattr(self, name, None)
+        timer = self._ready_timer
+        if timer is not None:
+            self._ready_timer = None
+            timer.cancel()
+        timer = self._idle_timer
+        if timer is not None:
+            self._idle_timer = None
+            timer.cancel()
+        timer = self._grace_timer
+        if timer is not None:
+            self._grace_timer = None
+            timer.cancel()
 
     def _on_lost(self, exc: BaseException | None) -> None:
         self._snapshot_packets()
@@ -484,7 +496,7 @@ class Socket(DataEvents):
             self._state = state
             self._cancel_timers()
             self._closed.resolve(None)
-            self.dispatch_event(Event("close"))
+            self._dispatch_close()
             return
         if exc is None:
             exc = errors.NetworkError("the connection was closed before the socket was done")
