@@ -350,9 +350,12 @@ def _getenv(name: str) -> str | None:
     """``os.environ.get(name)``, without its cost when the variable is unset (the usual
     case, looked up on every connection): ``os.environ`` raises and catches a
     ``KeyError`` twice per miss.  Its own mapping of encoded names is asked first."""
-    if _environ_data is not None and _encodekey is not None:
-        if _encodekey(name) not in _environ_data:
-            return None
+    if (
+        _environ_data is not None
+        and _encodekey is not None
+        and _encodekey(name) not in _environ_data
+    ):
+        return None
     return os.environ.get(name)
 
 
