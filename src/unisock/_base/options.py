@@ -449,7 +449,7 @@ class SocketInit:
         opts = Options.build(merge(init, kwargs, cls))
         if key is not None:
             if len(_parsed) >= _PARSED_MAX:
-                _parsed.pop(next(iter(_parsed)))
+                _parsed.clear()  # no iteration: safe with loops in other threads
             _parsed[key] = opts
         return opts
 

@@ -227,7 +227,7 @@ class TrioStreamTransport:
             if wait_first:
                 try:
                     await _wait_readable(sock)
-                except trio.ClosedResourceError:  # _stop_reading woke it: the end
+                except trio.ClosedResourceError:  # the close's notify_closing: the end
                     return
                 if self._closing or self._read_paused:
                     continue
