@@ -271,6 +271,13 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
                 state = self._state
                 if state in HANDSHAKES:
                     return
+                incoming = self._incoming
+                if not (incoming.pending or incoming.eof or self._sslobj.pending()):
+                    # The handshake took every byte: a read would only raise
+                    # SSLWantReadError (an exception per handshake, on each end).
+                    if self._outgoing.pending:
+                        self._flush()
+                    return
             if state is CLOSED:
                 return
         # Decrypt while the peer's end has not come and we have not begun to close.
