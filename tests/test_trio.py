@@ -792,3 +792,24 @@ def test_quic_listener_serves_an_independent_stack(
         assert not _library_tasks(), f"left running: {_library_tasks()}"
 
     run(main)
+
+
+def test_close_ends_a_reader_blocked_on_the_fd(run: Any) -> None:
+    """Closing with nothing queued leaves the reader (blocked on the fd) to the close's
+    notify_closing, not a cancel; it must end either way, also when the socket object was
+    closed behind the transport's back (nothing is left to notify).  The test harness
+    fails the test if a library task outlives it."""
+
+    async def main() -> None:
+        for behind_our_back in (False, True):
+            listener, client, server = await _pair()
+            await _settle()  # both readers are now parked on their fds
+            if behind_our_back:
+                client._transport.get_extra_info("socket").close()
+            await client.abort() if behind_our_back else await client.close()
+            await server.close()
+            await listener.close()
+            await _settle()
+            assert not _library_tasks()
+
+    run(main)

@@ -194,6 +194,7 @@ class _RuntimeReadRequest:
 
 
 _read_futures: dict[type, type] = {}
+"""The read future class of each runtime class that is not asyncio's."""
 
 
 def read_future_class(loop: Runtime) -> type:
@@ -202,10 +203,10 @@ def read_future_class(loop: Runtime) -> type:
     elsewhere."""
     if is_asyncio(loop):
         return _ReadFuture
-    base = type(loop.create_future())
-    found = _read_futures.get(base)
+    found = _read_futures.get(type(loop))  # by the runtime's class: no future made per socket
     if found is None:
-        found = _read_futures[base] = type(
+        base = type(loop.create_future())
+        found = _read_futures[type(loop)] = type(
             "_RuntimeReadFuture", (_RuntimeReadRequest, base), {"__slots__": ("_reader",)}
         )
     return found

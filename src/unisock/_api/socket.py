@@ -182,7 +182,7 @@ class Socket(DataEvents):
         self._open_task: Task[None] | None = None
         self._session_mark = -1
         self._resuming = False
-        self._info = build_info(opts.type_label, opts.remote, opts.local)
+        self._info: SocketInfo | None = None  # built on first read, or when it opens
         self._make_streams(opts)
         self._driver.setup(self)
 
@@ -251,6 +251,10 @@ class Socket(DataEvents):
     def info(self) -> SocketInfo:
         """What the socket is connected to and how (a snapshot, refreshed on access)."""
         info = self._info
+        if info is None:  # not open yet: what was asked for
+            info = self._info = build_info(
+                self._opts.type_label, self._opts.remote, self._opts.local
+            )
         tls = self._tls
         if (
             tls is not None
@@ -308,7 +312,8 @@ class Socket(DataEvents):
             await self.close()
 
     def __repr__(self) -> str:
-        return f"<Socket {self._opts.type_label} {self._state} remote={self._info.remote}>"
+        remote = self._info.remote if self._info is not None else self._opts.remote
+        return f"<Socket {self._opts.type_label} {self._state} remote={remote}>"
 
     # -- transport attachment ---------------------------------------------------------
     def _attach(self, transport: StreamTransport) -> None:
@@ -423,7 +428,7 @@ class Socket(DataEvents):
         if transport is not None:
             reset(transport)  # RST, not FIN
         self._teardown(exc)
-        self.dispatch_event(Event("close"))
+        self._dispatch_close()
 
     def _fail(self, exc: BaseException) -> None:
         """A connect or transport failure: reject everything with ``exc``."""
@@ -437,7 +442,7 @@ class Socket(DataEvents):
             transport.abort()
         self._teardown(exc)
         self.dispatch_event(ErrorEvent(exc))
-        self.dispatch_event(Event("close"))
+        self._dispatch_close()
 
     def _teardown(self, exc: BaseException) -> None:
         self._cancel_timers()
@@ -462,12 +467,24 @@ class Socket(DataEvents):
 
             release_unclaimed(self._opts.sock)
 
+    def _dispatch_close(self) -> None:
+        # The event is made only for someone to hear it: most sockets have no listener.
+        if self._listeners.get("close"):
+            self.dispatch_event(Event("close"))
+
     def _cancel_timers(self) -> None:
-        for name in ("_ready_timer", "_idle_timer", "_grace_timer"):
-            timer = getattr(self, name)
-            if timer is not None:
-                timer.cancel()
-                setattr(self, name, None)
+        timer = self._ready_timer
+        if timer is not None:
+            self._ready_timer = None
+            timer.cancel()
+        timer = self._idle_timer
+        if timer is not None:
+            self._idle_timer = None
+            timer.cancel()
+        timer = self._grace_timer
+        if timer is not None:
+            self._grace_timer = None
+            timer.cancel()
 
     def _on_lost(self, exc: BaseException | None) -> None:
         self._snapshot_packets()
@@ -480,7 +497,7 @@ class Socket(DataEvents):
             self._state = state
             self._cancel_timers()
             self._closed.resolve(None)
-            self.dispatch_event(Event("close"))
+            self._dispatch_close()
             return
         if exc is None:
             exc = errors.NetworkError("the connection was closed before the socket was done")

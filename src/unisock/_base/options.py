@@ -441,8 +441,48 @@ class SocketInit:
 
     @classmethod
     def parse(cls, init: Any, kwargs: Mapping[str, Any]) -> Options:
-        raw = merge(init, kwargs, cls)
-        return Options.build(raw)
+        key = _parsed_key(kwargs) if init is None else None
+        if key is not None:
+            found = _parsed.get(key)
+            if found is not None:
+                return found
+        opts = Options.build(merge(init, kwargs, cls))
+        if key is not None:
+            if len(_parsed) >= _PARSED_MAX:
+                _parsed.clear()  # no iteration: safe with loops in other threads
+            _parsed[key] = opts
+        return opts
+
+
+_PLAIN = frozenset((str, bytes, int, float, bool, type(None)))
+"""Value types whose equality implies the same validation (the type is in the key)."""
+_PARSED_MAX = 64
+_parsed: dict[tuple[Any, ...], Options] = {}
+"""``Options`` by the keyword arguments they were built from: a client that opens sockets
+with the same arguments over and over validates them once.  ``Options`` is frozen, so
+sockets can share one (a listener shares its own with every socket it accepts)."""
+
+
+def _parsed_key(kwargs: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A cache key for ``kwargs``, or ``None`` when a value is not plain data: a signal,
+    an adopted socket or a stream body is the socket's own, and validation reads more of
+    it than its equality says."""
+    if kwargs.get("body") is not None:
+        return None  # a body may be large: the cache would keep it alive
+    parts: list[Any] = []
+    plain = _PLAIN
+    for name, value in kwargs.items():
+        kind = type(value)
+        if kind is tuple:
+            kinds = tuple(map(type, value))
+            if not plain.issuperset(kinds):
+                return None
+            parts.append((name, kinds, value))
+        elif kind in plain:
+            parts.append((name, kind, value))
+        else:
+            return None
+    return tuple(parts)
 
 
 @dataclass(frozen=True, slots=True)

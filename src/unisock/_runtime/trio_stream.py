@@ -226,7 +226,10 @@ class TrioStreamTransport:
                 await self._park()
                 continue
             if wait_first:
-                await _wait_readable(sock)
+                try:
+                    await _wait_readable(sock)
+                except trio.ClosedResourceError:  # the close's notify_closing: the end
+                    return
                 if self._closing or self._read_paused:
                     continue
             try:
@@ -306,9 +309,13 @@ class TrioStreamTransport:
         self._schedule_lost(exc)
 
     def _stop_reading(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()  # a read blocked on the fd is woken at once
+        if self._writer is not None:
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                reader.cancel()  # a read blocked on the fd is woken at once
+        # With no writer, nothing is queued and connection_lost is on its way: its
+        # notify_closing wakes a read blocked on the fd (the reader returns), with no
+        # cancel scope.  Anywhere else, the reader sees ``_closing`` and returns.
         parked = self._read_parked
         if parked is not None:
             self._read_parked = None
@@ -324,9 +331,12 @@ class TrioStreamTransport:
             self._protocol.connection_lost(exc)
         finally:
             sock = self._sock
+            reader, self._reader = self._reader, None
             if sock.fileno() >= 0:
-                trio.lowlevel.notify_closing(sock)
+                trio.lowlevel.notify_closing(sock)  # wakes our reader too, if it waits
                 sock.close()
+            elif reader is not None:  # closed behind our back: nothing to wake it
+                reader.cancel()
 
     def _report(self, exc: BaseException, message: str) -> None:
         self._runtime.call_exception_handler(

@@ -342,6 +342,23 @@ _contexts_lock = threading.Lock()
 _MAX_CONTEXTS = 64
 
 
+_environ_data: Any = getattr(os.environ, "_data", None)
+_encodekey: Any = getattr(os.environ, "encodekey", None)
+
+
+def _getenv(name: str) -> str | None:
+    """``os.environ.get(name)``, without its cost when the variable is unset (the usual
+    case, looked up on every connection): ``os.environ`` raises and catches a
+    ``KeyError`` twice per miss.  Its own mapping of encoded names is asked first."""
+    if (
+        _environ_data is not None
+        and _encodekey is not None
+        and _encodekey(name) not in _environ_data
+    ):
+        return None
+    return os.environ.get(name)
+
+
 def trust_locations() -> tuple[str | None, str | None]:
     """``(cafile, capath)`` of the trust store TLS and QUIC verify servers against.
 
@@ -350,7 +367,7 @@ def trust_locations() -> tuple[str | None, str | None]:
     bundle only where the system has none.  Looked up once per value of those two
     variables, so a changed environment takes effect for the next connection.
     """
-    env = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    env = (_getenv("SSL_CERT_FILE"), _getenv("SSL_CERT_DIR"))
     found = _trust_found.get(env)
     if found is None:
         if len(_trust_found) >= 16:
@@ -383,7 +400,7 @@ def keylog_path() -> str | None:
     and browsers do; ``None`` when unset or when Python ignores the environment (-E)."""
     if sys.flags.ignore_environment:
         return None
-    return os.environ.get("SSLKEYLOGFILE") or None
+    return _getenv("SSLKEYLOGFILE") or None
 
 
 def _load_trust(ctx: ssl.SSLContext, opts: TLSOptions) -> None:

@@ -11,6 +11,8 @@ never passes through here.
 
 from __future__ import annotations
 
+import struct
+
 __all__ = ["CIPHER_IANA", "GROUPS", "SIGALGS", "HandshakeObserver", "sigalg_name"]
 
 # TLS cipher suite code point -> IANA name (every suite OpenSSL 3 can negotiate with a
@@ -194,17 +196,19 @@ class _Direction:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         """Return the complete plaintext handshake messages (type, body) that ``data`` ends."""
-        self.raw += data
         raw = self.raw
+        raw += data
+        size = len(raw)
+        handshake = self.handshake
         pos = 0
-        while not self.done and len(raw) - pos >= 5:
-            ctype = raw[pos]
-            length = (raw[pos + 3] << 8) | raw[pos + 4]
-            if len(raw) - pos < 5 + length:
+        while size - pos >= 5:
+            end = pos + 5 + ((raw[pos + 3] << 8) | raw[pos + 4])
+            if end > size:
                 break
+            ctype = raw[pos]
             if ctype == _HANDSHAKE:
-                self.handshake += raw[pos + 5 : pos + 5 + length]
-                if len(self.handshake) > _MAX_BUFFERED:
+                handshake += raw[pos + 5 : end]
+                if len(handshake) > _MAX_BUFFERED:
                     # Not a handshake OpenSSL would finish: stop watching, drop it all.
                     self.done = True
                     self.raw = bytearray()
@@ -214,11 +218,11 @@ class _Direction:
                 # ChangeCipherSpec or application data: the rest of this direction is
                 # encrypted (TLS 1.3 sends its handshake as application-data records).
                 self.done = True
-            pos += 5 + length
+                self.raw = bytearray()
+                return self.messages()
+            pos = end
         del raw[:pos]
-        if self.done:
-            self.raw = bytearray()
-        return self.messages()
+        return self.messages() if handshake else []
 
     def feed_messages(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         """Like ``feed``, for handshake messages without the record layer (QUIC CRYPTO)."""
@@ -265,16 +269,18 @@ class _Reader:
     def vector(self, len_bytes: int) -> bytes:
         return self.take(self.uint(len_bytes))
 
-    def extensions(self) -> dict[int, bytes]:
-        """The extensions block that ends a hello: type -> body (the last one wins)."""
-        data, pos = self.data, self.pos
-        self.pos = len(data)
-        return _extensions(data, pos)
+
+_EXT_HEADER = struct.Struct(">HH").unpack_from
 
 
-def _extensions(data: bytes, pos: int) -> dict[int, bytes]:
-    """Index arithmetic rather than ``_Reader`` calls: a ClientHello carries a dozen or
-    more extensions and is read on every handshake, by both ends."""
+def _extensions(data: bytes, pos: int, wanted: frozenset[int]) -> dict[int, bytes]:
+    """The ``wanted`` extensions of the block that ends a hello, by type.
+
+    Index arithmetic rather than ``_Reader`` calls: a ClientHello carries a dozen or more
+    extensions and is read on every handshake, by both ends.  The others are walked over,
+    never copied, and the walk stops once every wanted type was found (a hello that
+    repeats a type, or is malformed past that point, is refused by OpenSSL anyway).
+    """
     out: dict[int, bytes] = {}
     size = len(data)
     if pos >= size:
@@ -285,16 +291,27 @@ def _extensions(data: bytes, pos: int) -> dict[int, bytes]:
     if end > size:
         raise ValueError("short handshake message")
     pos += 2
+    header = _EXT_HEADER
+    left = len(wanted)
     while pos < end:
         if pos + 4 > end:
             raise ValueError("short handshake message")
-        etype = (data[pos] << 8) | data[pos + 1]
-        body = pos + 4
-        pos = body + ((data[pos + 2] << 8) | data[pos + 3])
-        if pos > end:
-            raise ValueError("short handshake message")
-        out[etype] = data[body:pos]
+        etype, length = header(data, pos)
+        pos += 4 + length
+        if etype in wanted:
+            if pos > end:
+                break
+            out[etype] = data[pos - length : pos]
+            left -= 1
+            if not left:
+                return out
+    if pos > end:
+        raise ValueError("short handshake message")
     return out
+
+
+_CLIENT_HELLO_EXTENSIONS = frozenset((0, 13))  # server_name, signature_algorithms
+_SERVER_HELLO_EXTENSIONS = frozenset((51,))  # key_share
 
 
 _SIGALG_LISTS: dict[bytes, tuple[str, ...]] = {}
@@ -389,13 +406,21 @@ class HandshakeObserver:
         return self._client.done and self._server.done
 
     def _message(self, mtype: int, body: bytes, from_client: bool) -> None:
-        r = _Reader(body)
         if from_client and mtype == 1:  # ClientHello
-            r.take(2 + 32)
-            r.vector(1)
-            r.vector(2)
-            r.vector(1)
-            ext = r.extensions()
+            # legacy_version, random, then three vectors: session id, suites, compression
+            size = len(body)
+            if size < 35:
+                raise ValueError("short handshake message")
+            pos = 35 + body[34]
+            if pos + 2 > size:
+                raise ValueError("short handshake message")
+            pos += 2 + ((body[pos] << 8) | body[pos + 1])
+            if pos >= size:
+                raise ValueError("short handshake message")
+            pos += 1 + body[pos]
+            if pos > size:
+                raise ValueError("short handshake message")
+            ext = _extensions(body, pos, _CLIENT_HELLO_EXTENSIONS)
             if 0 in ext:
                 names = _Reader(ext[0])
                 names = _Reader(names.vector(2))
@@ -403,15 +428,24 @@ class HandshakeObserver:
                     self.servername = names.vector(2).decode("ascii", "replace")
             if 13 in ext:
                 self.sigalgs = _sigalgs(ext[13])
-        elif not from_client and mtype == 2:  # ServerHello (or HelloRetryRequest)
-            r.take(2 + 32)
-            r.vector(1)
-            self.cipher_code = r.uint(2)
-            r.take(1)
-            ext = r.extensions()
+            return
+        if not from_client and mtype == 2:  # ServerHello (or HelloRetryRequest)
+            # legacy_version, random, session id, then the suite and the compression
+            size = len(body)
+            if size < 35:
+                raise ValueError("short handshake message")
+            pos = 35 + body[34]
+            if pos + 2 > size:
+                raise ValueError("short handshake message")
+            self.cipher_code = (body[pos] << 8) | body[pos + 1]
+            if pos + 3 > size:
+                raise ValueError("short handshake message")
+            ext = _extensions(body, pos + 3, _SERVER_HELLO_EXTENSIONS)
             if 51 in ext:  # key_share: the group the key exchange really used
                 self._set_group(_Reader(ext[51]).uint(2))
-        elif not from_client and mtype == 12:  # TLS 1.2 ServerKeyExchange
+            return
+        r = _Reader(body)
+        if not from_client and mtype == 12:  # TLS 1.2 ServerKeyExchange
             name = CIPHER_IANA.get(self.cipher_code or 0, "")
             if "_ECDHE_" in name and r.uint(1) == 3:
                 self._set_group(r.uint(2))

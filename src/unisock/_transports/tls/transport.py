@@ -195,7 +195,9 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         if initial_data:
             self._incoming.write(initial_data)
             self._observer.feed(initial_data, outgoing=False)
-        self._process()
+            self._process()
+        elif not server_side:
+            self._process()  # the ClientHello goes out; a server waits for it
 
     # -- towards the lower transport (BufferedProtocol) ----------------------------------
 
@@ -268,6 +270,13 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
                 self._do_handshake()
                 state = self._state
                 if state in HANDSHAKES:
+                    return
+                incoming = self._incoming
+                if not (incoming.pending or incoming.eof or self._sslobj.pending()):
+                    # The handshake took every byte: a read would only raise
+                    # SSLWantReadError (an exception per handshake, on each end).
+                    if self._outgoing.pending:
+                        self._flush()
                     return
             if state is CLOSED:
                 return
@@ -447,8 +456,12 @@ class TLSTransport(asyncio.Transport, asyncio.BufferedProtocol):
         self._close_lower()
 
     def _close_lower(self) -> None:
-        self._lower.close()
-        if self._grace_handle is None and self._state is not CLOSED:
+        lower = self._lower
+        queued = lower.get_write_buffer_size()
+        lower.close()
+        # The grace bounds the flush of what the lower transport still holds; with
+        # nothing queued it ends on its next pass (connection_lost), so no timer is made.
+        if queued and self._grace_handle is None and self._state is not CLOSED:
             self._grace_handle = self._loop.call_later(self._close_timeout, self._grace_over)
 
     def _grace_over(self) -> None:
