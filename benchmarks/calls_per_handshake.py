@@ -70,8 +70,9 @@ async def unisock_server_handler(sock: Any) -> None:
 
 def unisock_client(pki: Pki, port: int) -> Callable[[], Awaitable[None]]:
     async def one() -> None:
+        # no_delay as trio's SocketStream and asyncio's transports set it for their clients
         sock = unisock.Socket(
-            type="tls", remote=("127.0.0.1", port), ca=pki.ca, allow_pooling=False
+            type="tls", remote=("127.0.0.1", port), ca=pki.ca, allow_pooling=False, no_delay=True
         )
         await sock.ready
         await sock.close()

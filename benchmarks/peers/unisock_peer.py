@@ -299,7 +299,7 @@ async def tls_download(args: c.Args, meter: c.Meter) -> None:
 async def tls_handshakes(args: c.Args, meter: c.Meter) -> None:
     ca, remote = _tls.pem("ca"), (_tls.HOST, args.port)
     while True:
-        sock = unisock.Socket(type="tls", remote=remote, ca=ca, allow_pooling=False)
+        sock = unisock.Socket(type="tls", remote=remote, ca=ca, allow_pooling=False, no_delay=True)
         await sock.ready
         await sock.close()
         meter.count += 1
