@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .kinds import KindPeer
 from .peers import PEERS
+from .report import PER_OP_WORKLOADS
 from .workloads import MB, Workload, client_server, register
 
 KIND = "tls"
@@ -37,6 +38,7 @@ register(
         kind=KIND,
     )
 )
+PER_OP_WORKLOADS.add("tls_handshakes")  # CPU per handshake, client / server: steadier than the rate
 
 UVLOOP = ("--loop", "uvloop")
 for _peer in [
