@@ -273,6 +273,17 @@ class _Reader:
 _EXT_HEADER = struct.Struct(">HH").unpack_from
 
 
+def _past_session_id(body: bytes) -> int:
+    """Where a hello's fields after legacy_version, random and the session id start (at
+    least two bytes of them must be there)."""
+    if len(body) < 35:
+        raise ValueError("short handshake message")
+    pos = 35 + body[34]
+    if pos + 2 > len(body):
+        raise ValueError("short handshake message")
+    return pos
+
+
 def _extensions(data: bytes, pos: int, wanted: frozenset[int]) -> dict[int, bytes]:
     """The ``wanted`` extensions of the block that ends a hello, by type.
 
@@ -407,13 +418,9 @@ class HandshakeObserver:
 
     def _message(self, mtype: int, body: bytes, from_client: bool) -> None:
         if from_client and mtype == 1:  # ClientHello
-            # legacy_version, random, then three vectors: session id, suites, compression
+            # then two more vectors: suites, compression
             size = len(body)
-            if size < 35:
-                raise ValueError("short handshake message")
-            pos = 35 + body[34]
-            if pos + 2 > size:
-                raise ValueError("short handshake message")
+            pos = _past_session_id(body)
             pos += 2 + ((body[pos] << 8) | body[pos + 1])
             if pos >= size:
                 raise ValueError("short handshake message")
@@ -430,13 +437,9 @@ class HandshakeObserver:
                 self.sigalgs = _sigalgs(ext[13])
             return
         if not from_client and mtype == 2:  # ServerHello (or HelloRetryRequest)
-            # legacy_version, random, session id, then the suite and the compression
+            # then the suite and the compression
             size = len(body)
-            if size < 35:
-                raise ValueError("short handshake message")
-            pos = 35 + body[34]
-            if pos + 2 > size:
-                raise ValueError("short handshake message")
+            pos = _past_session_id(body)
             self.cipher_code = (body[pos] << 8) | body[pos + 1]
             if pos + 3 > size:
                 raise ValueError("short handshake message")
