@@ -459,15 +459,7 @@ class DatagramEndpoint:
         finally:
             self.datagrams_received += count
             self.bytes_received += total
-            if reads == limit == 1:  # request/response: one read, as asked (``_adapt``)
-                streak = self._streak + 1
-                if streak >= self._probe_after:
-                    self._streak = 0
-                    self._batch = 2
-                else:
-                    self._streak = streak
-            else:
-                self._adapt(limit, reads, emptied)
+            self._adapt(limit, reads, emptied)
 
     def _read_connected(self) -> None:
         recv_into = self._sock.recv_into
@@ -502,15 +494,7 @@ class DatagramEndpoint:
         finally:
             self.datagrams_received += count
             self.bytes_received += total
-            if reads == limit == 1:  # request/response: one read, as asked (``_adapt``)
-                streak = self._streak + 1
-                if streak >= self._probe_after:
-                    self._streak = 0
-                    self._batch = 2
-                else:
-                    self._streak = streak
-            else:
-                self._adapt(limit, reads, emptied)
+            self._adapt(limit, reads, emptied)
 
     def _read_burst(self) -> None:
         """The ``offload`` reader: a fixed batch of reads, GRO batches split into datagrams,
