@@ -10,6 +10,7 @@ from typing import Any
 from .peers import comparisons
 from .runner import Results
 from .targets import evaluate, ratio
+from .workloads import PER_OP_WORKLOADS
 
 NA = "n/a"
 """Failed or missing (the reason is listed under the tables)."""
@@ -36,17 +37,19 @@ def figures(results: Results) -> Table:
 
 PER_OP_UNITS = frozenset({"rt/s"})
 """Rows where CPU per operation means something (a round trip); bulk rows count bytes."""
-PER_OP_WORKLOADS: set[str] = set()
-"""Other workloads whose CPU per operation is shown (a plug-in adds its own, as
-``udp_send``: the sender's CPU per datagram sent / the receiver's per datagram)."""
+
+
+def _per(unit: str) -> str:
+    """What one CPU figure is per: a MB for the byte rates, an operation otherwise."""
+    return "MB" if unit == "MB/s" else "op"
 
 
 def cpu_per_op(results: Results) -> Table | None:
-    """CPU microseconds per round trip, client / server, for the ping-pong workloads."""
+    """CPU microseconds per operation (per MB for the bulk rows), client / server."""
     workloads = [
         w for w in results.workloads if w.unit in PER_OP_UNITS or w.name in PER_OP_WORKLOADS
     ]
-    rows = [["peer", *(f"{w.title}: CPU us/op client / server" for w in workloads)]]
+    rows = [["peer", *(f"{w.title}: CPU us/{_per(w.unit)} client / server" for w in workloads)]]
     for p in results.peers:
         row = [p.name]
         for w in workloads:
@@ -128,7 +131,7 @@ def text(results: Results) -> str:
     parts = [_header(results), "", _render_text(figures(results))]
     cpu = cpu_per_op(results)
     if cpu is not None:
-        parts += ["", "CPU per round trip, measured window (from /proc and rusage)"]
+        parts += ["", "CPU per operation (per MB for bulk rows), measured window (/proc, rusage)"]
         parts.append(_render_text(cpu))
     for name, rows in ratios(results):
         parts += ["", f"{name}: ratio to each peer (higher is better for unisock)"]
@@ -148,7 +151,8 @@ def markdown(results: Results) -> str:
     parts = [f"_{_header(results)}_", "", _render_markdown(figures(results))]
     cpu = cpu_per_op(results)
     if cpu is not None:
-        parts += ["", "**CPU per round trip** (microseconds, client / server)", ""]
+        title = "**CPU per operation** (microseconds per round trip, handshake or MB)"
+        parts += ["", f"{title}, client / server", ""]
         parts.append(_render_markdown(cpu))
     for name, rows in ratios(results):
         parts += ["", f"**{name}**: ratio to each peer", "", _render_markdown(rows)]

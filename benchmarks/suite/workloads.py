@@ -35,6 +35,10 @@ class Workload:
     kind: str = "tcp"
 
 
+PER_OP_WORKLOADS: set[str] = set()
+"""Other workloads whose CPU per operation is shown (a plug-in adds its own, as
+``udp_send``: the sender's CPU per datagram sent / the receiver's per datagram)."""
+
 WORKLOADS: dict[str, Workload] = {}
 """Every registered workload, in table order."""
 
@@ -65,8 +69,10 @@ def client_server(
         argv = peer.argv(prefix, "client", client_mode, str(port), *_window(settings, conns))
         result = procs.run_client(argv, cpu=cpu, timeout=settings.client_timeout(), sample=True)
         if procs.window_cpu is not None and result["count"] > 0:
+            # per unit of the figure: a round trip, a handshake, or a MB for the bulk rows
             client, server = procs.window_cpu
-            procs.cpu_per_op = (client / result["count"] * 1e6, server / result["count"] * 1e6)
+            units = result["count"] * scale
+            procs.cpu_per_op = (client / units * 1e6, server / units * 1e6)
         return _rate(result) * scale
 
     return measure
@@ -135,6 +141,7 @@ register(
         "download", "bulk download MB/s", "MB/s", client_server("source", "download", scale=MB)
     )
 )
+PER_OP_WORKLOADS.update(("upload", "download"))  # CPU per MB: where a kernel-bound rate ties
 register(
     Workload(
         "conns100",

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from .kinds import KindPeer
 from .peers import PEERS
-from .report import PER_OP_WORKLOADS
-from .workloads import MB, Workload, client_server, register
+from .workloads import MB, PER_OP_WORKLOADS, Workload, client_server, register
 
 KIND = "tls"
 

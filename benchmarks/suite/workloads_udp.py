@@ -38,9 +38,8 @@ import udp_bench  # benchmarks/udp_bench.py (run.py puts benchmarks/ on sys.path
 from .kinds import HOST, KindPeer
 from .peers import PEERS, Peer, PeerError
 from .procs import Procs, _children_cpu, _cpu_seconds, _read_line, _tail, last_cpu
-from .report import PER_OP_WORKLOADS
 from .settings import Settings
-from .workloads import Prepared, Workload, register
+from .workloads import PER_OP_WORKLOADS, Prepared, Workload, register
 
 KIND = "udp"
 SIZE = 64
