@@ -9,8 +9,9 @@ transport, so a socket cannot tell the two apart:
   ``pause_writing`` is called, and ``resume_writing`` once the queue is down to the low one;
 * one task per connection reads: it waits for readability, hands each chunk to the
   receiver (``data_received``, or ``get_buffer``/``buffer_updated`` for a buffered one)
-  and parks while reading is paused.  After a short read it waits before reading again,
-  after a full one it reads again (a ping-pong raises no ``BlockingIOError``);
+  and parks while reading is paused.  After a small read (under 16 KiB) it waits before
+  reading again (a ping-pong raises no ``BlockingIOError``), after a larger one it reads
+  again at once (a bulk stream re-arms no epoll registration per read);
 * ``close`` sends what is queued, then closes; ``abort`` closes at once; either way the
   receiver's ``connection_lost`` runs on the next pass and the fd is closed right after.
 """
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["TrioStreamTransport"]
 
 READ_SIZE = 256 * 1024
+_FLOWING = 16 * 1024
 _wait_readable = trio.lowlevel.wait_readable
 _wait_writable = trio.lowlevel.wait_writable
 _checkpoint = trio.lowlevel.checkpoint
@@ -259,7 +261,11 @@ class TrioStreamTransport:
             if not nbytes:
                 self._eof_received()
                 return
-            wait_first = nbytes < size
+            # A read that filled the buffer, or brought a flowing stream's worth (16 KiB or
+            # more), reads again at once; a small one (a message) waits for readability
+            # first.  (Waiting after every short read cost an epoll_ctl re-arm and a
+            # scheduler pass per read on a bulk stream: 8,934 epoll_ctl per 16,237 reads.)
+            wait_first = nbytes < _FLOWING and nbytes < size
             if not wait_first:
                 await _checkpoint()  # a flood must not starve the other tasks
 
